@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Confab builds, tests and benchmarks with. Idempotent: prints
+# nothing and changes nothing when everything is already installed. Uses sudo when not root.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake pkg-config clang libfuzzer-14-dev
+  # media path
+  liburing-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libx264-dev libopus-dev libspeexdsp-dev
+  # allocator, logging, command line
+  libjemalloc-dev libspdlog-dev libcli11-dev
+  # tests and benchmarks; ffmpeg is the real client the integration tests drive
+  libgtest-dev libgmock-dev libbenchmark-dev ffmpeg valgrind
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
