@@ -15,15 +15,17 @@ namespace confab::transport {
 
 namespace {
 
-constexpr size_t round_up_to_word(size_t n) { return (n + kRtcpWordSize - 1) / kRtcpWordSize * kRtcpWordSize; }
+constexpr size_t round_up_to_word(size_t n) {
+  return (n + kRtcpWordSize - 1) / kRtcpWordSize * kRtcpWordSize;
+}
 
-constexpr size_t kSdesEndSize = 1;  // the null octet ending a chunk's items
 constexpr uint32_t kFirMediaSsrc = 0;
-constexpr size_t kNackBlpOffset = 2;      // within a NACK entry, after the PID
-constexpr size_t kFirSeqNrOffset = 4;     // within a FIR entry, after the SSRC
+constexpr size_t kNackBlpOffset = 2;   // within a NACK entry, after the PID
+constexpr size_t kFirSeqNrOffset = 4;  // within a FIR entry, after the SSRC
 constexpr size_t kFirReservedOffset = 5;
 
-// The offsets of sender-info fields inside an SR body (after the common header).
+// The offsets of fields inside an SR or RR body (after the common header).
+constexpr size_t kSenderSsrcOffset = 0;
 constexpr size_t kSrNtpOffset = 4;
 constexpr size_t kSrRtpTimestampOffset = 12;
 constexpr size_t kSrPacketCountOffset = 16;
@@ -54,7 +56,7 @@ bool RtcpBuilder::add_sender_report(const SenderInfo& info, std::span<const Repo
   const auto p = begin_packet(RtcpPacketType::kSenderReport, static_cast<uint8_t>(blocks.size()), size);
   if (p.empty()) return false;
   const auto body = p.subspan(kRtcpHeaderSize);
-  store_be32(body, 0, info.ssrc);
+  store_be32(body, kSenderSsrcOffset, info.ssrc);
   store_be64(body, kSrNtpOffset, info.ntp_timestamp);
   store_be32(body, kSrRtpTimestampOffset, info.rtp_timestamp);
   store_be32(body, kSrPacketCountOffset, info.packet_count);
@@ -69,7 +71,7 @@ bool RtcpBuilder::add_receiver_report(uint32_t sender_ssrc, std::span<const Repo
   const auto p = begin_packet(RtcpPacketType::kReceiverReport, static_cast<uint8_t>(blocks.size()), size);
   if (p.empty()) return false;
   const auto body = p.subspan(kRtcpHeaderSize);
-  store_be32(body, 0, sender_ssrc);
+  store_be32(body, kSenderSsrcOffset, sender_ssrc);
   for (size_t i = 0; i < blocks.size(); ++i) {
     blocks[i].write(body, kReceiverReportFixedSize + i * kReportBlockSize);
   }
@@ -79,14 +81,15 @@ bool RtcpBuilder::add_receiver_report(uint32_t sender_ssrc, std::span<const Repo
 bool RtcpBuilder::add_sdes_cname(uint32_t ssrc, std::string_view cname) {
   if (cname.size() > kSdesMaxItemLength) return false;
   // RFC 3550 6.5: SSRC, item, then at least one null octet, padded to a word boundary.
-  const size_t chunk = round_up_to_word(kSdesChunkSsrcSize + kSdesItemHeaderSize + cname.size() + kSdesEndSize);
+  const size_t chunk =
+      round_up_to_word(kSdesChunkSsrcSize + kSdesItemHeaderSize + cname.size() + kSdesEndSize);
   const auto p = begin_packet(RtcpPacketType::kSdes, 1, kRtcpHeaderSize + chunk);
   if (p.empty()) return false;
   const auto body = p.subspan(kRtcpHeaderSize);
-  store_be32(body, 0, ssrc);
+  store_be32(body, 0, ssrc);  // the chunk's SSRC opens the body
   size_t off = kSdesChunkSsrcSize;
   store_u8(body, off, static_cast<uint8_t>(SdesItemType::kCname));
-  store_u8(body, off + 1, static_cast<uint8_t>(cname.size()));
+  store_u8(body, off + kSdesItemLengthOffset, static_cast<uint8_t>(cname.size()));
   off += kSdesItemHeaderSize;
   std::copy(cname.begin(), cname.end(), body.begin() + static_cast<std::ptrdiff_t>(off));
   off += cname.size();
@@ -131,7 +134,8 @@ bool RtcpBuilder::add_nack(uint32_t sender_ssrc, uint32_t media_ssrc, std::span<
 }
 
 bool RtcpBuilder::add_pli(uint32_t sender_ssrc, uint32_t media_ssrc) {
-  const auto p = begin_packet(RtcpPacketType::kPayloadFeedback, kPsfbFmtPli, kRtcpHeaderSize + kRtcpFeedbackFixedSize);
+  const auto p =
+      begin_packet(RtcpPacketType::kPayloadFeedback, kPsfbFmtPli, kRtcpHeaderSize + kRtcpFeedbackFixedSize);
   if (p.empty()) return false;
   write_feedback_ssrcs(p, sender_ssrc, media_ssrc);
   return true;

@@ -12,8 +12,10 @@ constexpr size_t kMediaSsrcOffset = 4;
 
 Result<RtcpFeedbackView, RtcpParseError> RtcpFeedbackView::parse(const RtcpPacketView& packet,
                                                                  RtcpPacketType type, uint8_t fmt) {
-  if (packet.type() != type || packet.fmt() != fmt) return Err{RtcpParseError::kWrongPacketType};
-  if (packet.body().size() < kRtcpFeedbackFixedSize) return Err{RtcpParseError::kTruncatedBody};
+  if (packet.type() != type || packet.fmt() != fmt)
+    return Err<RtcpParseError>{RtcpParseError::kWrongPacketType};
+  if (packet.body().size() < kRtcpFeedbackFixedSize)
+    return Err<RtcpParseError>{RtcpParseError::kTruncatedBody};
   return RtcpFeedbackView(packet.body());
 }
 

@@ -14,11 +14,11 @@ constexpr size_t kSeqNrOffset = 4;
 
 Result<FirView, RtcpParseError> FirView::parse(const RtcpPacketView& packet) {
   auto feedback = RtcpFeedbackView::parse(packet, RtcpPacketType::kPayloadFeedback, kPsfbFmtFir);
-  if (!feedback) return Err{feedback.error()};
+  if (!feedback) return Err<RtcpParseError>{feedback.error()};
   const size_t fci = feedback->fci().size();
   // RFC 5104 4.3.1.1: the FCI field MUST contain one or more FIR entries.
-  if (fci == 0) return Err{RtcpParseError::kNoFci};
-  if (fci % kFirEntrySize != 0) return Err{RtcpParseError::kBadFciSize};
+  if (fci == 0) return Err<RtcpParseError>{RtcpParseError::kNoFci};
+  if (fci % kFirEntrySize != 0) return Err<RtcpParseError>{RtcpParseError::kBadFciSize};
   return FirView(*feedback);
 }
 

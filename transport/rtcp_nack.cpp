@@ -14,11 +14,11 @@ constexpr size_t kBlpOffset = 2;
 
 Result<NackView, RtcpParseError> NackView::parse(const RtcpPacketView& packet) {
   auto feedback = RtcpFeedbackView::parse(packet, RtcpPacketType::kRtpFeedback, kRtpfbFmtNack);
-  if (!feedback) return Err{feedback.error()};
+  if (!feedback) return Err<RtcpParseError>{feedback.error()};
   const size_t fci = feedback->fci().size();
   // RFC 4585 6.2.1: the FCI field MUST contain at least one and MAY contain more entries.
-  if (fci == 0) return Err{RtcpParseError::kNoFci};
-  if (fci % kNackEntrySize != 0) return Err{RtcpParseError::kBadFciSize};
+  if (fci == 0) return Err<RtcpParseError>{RtcpParseError::kNoFci};
+  if (fci % kNackEntrySize != 0) return Err<RtcpParseError>{RtcpParseError::kBadFciSize};
   return NackView(*feedback);
 }
 

@@ -1,6 +1,7 @@
 // NackView: RTCP generic NACK (RFC 4585 6.2.1): PID+BLP entries, expansion and packing of seqs.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -33,8 +34,9 @@ struct NackEntry {
   template <typename F>
   void for_each_lost_seq(F&& f) const {
     f(pid);
-    for (unsigned bit = 0; bit < kNackBlpBits; ++bit) {
-      if (blp & (1u << bit)) f(static_cast<uint16_t>(pid + bit + 1));
+    // Visits set bits only, lowest first: most BLPs have few bits set.
+    for (unsigned bits = blp; bits != 0; bits &= bits - 1) {
+      f(static_cast<uint16_t>(pid + static_cast<unsigned>(std::countr_zero(bits)) + 1));
     }
   }
 };

@@ -33,18 +33,30 @@ Header read_header(std::span<const uint8_t> b) {
 
 std::string_view to_string(RtcpParseError error) {
   switch (error) {
-    case RtcpParseError::kTruncatedHeader: return "truncated_header";
-    case RtcpParseError::kBadVersion: return "bad_version";
-    case RtcpParseError::kLengthOverrun: return "length_overrun";
-    case RtcpParseError::kPaddingNotLast: return "padding_not_last";
-    case RtcpParseError::kBadPadding: return "bad_padding";
-    case RtcpParseError::kWrongPacketType: return "wrong_packet_type";
-    case RtcpParseError::kTruncatedBody: return "truncated_body";
-    case RtcpParseError::kCountOverrun: return "count_overrun";
-    case RtcpParseError::kSdesItemOverrun: return "sdes_item_overrun";
-    case RtcpParseError::kTrailingBytes: return "trailing_bytes";
-    case RtcpParseError::kNoFci: return "no_fci";
-    case RtcpParseError::kBadFciSize: return "bad_fci_size";
+    case RtcpParseError::kTruncatedHeader:
+      return "truncated_header";
+    case RtcpParseError::kBadVersion:
+      return "bad_version";
+    case RtcpParseError::kLengthOverrun:
+      return "length_overrun";
+    case RtcpParseError::kPaddingNotLast:
+      return "padding_not_last";
+    case RtcpParseError::kBadPadding:
+      return "bad_padding";
+    case RtcpParseError::kWrongPacketType:
+      return "wrong_packet_type";
+    case RtcpParseError::kTruncatedBody:
+      return "truncated_body";
+    case RtcpParseError::kCountOverrun:
+      return "count_overrun";
+    case RtcpParseError::kSdesItemOverrun:
+      return "sdes_item_overrun";
+    case RtcpParseError::kTrailingBytes:
+      return "trailing_bytes";
+    case RtcpParseError::kNoFci:
+      return "no_fci";
+    case RtcpParseError::kBadFciSize:
+      return "bad_fci_size";
   }
   return "unknown";
 }
@@ -55,18 +67,19 @@ Result<RtcpCompound, RtcpParseError> RtcpCompound::parse(std::span<const uint8_t
   // An empty datagram is a truncated header too: there must be at least one packet.
   do {
     const std::span<const uint8_t> rest = datagram.subspan(offset);
-    if (rest.size() < kRtcpHeaderSize) return Err{RtcpParseError::kTruncatedHeader};
+    if (rest.size() < kRtcpHeaderSize) return Err<RtcpParseError>{RtcpParseError::kTruncatedHeader};
     const Header h = read_header(rest);
-    if (h.version != kRtcpVersion) return Err{RtcpParseError::kBadVersion};
-    if (h.packet_size > rest.size()) return Err{RtcpParseError::kLengthOverrun};
+    if (h.version != kRtcpVersion) return Err<RtcpParseError>{RtcpParseError::kBadVersion};
+    if (h.packet_size > rest.size()) return Err<RtcpParseError>{RtcpParseError::kLengthOverrun};
     if (h.padding) {
       // RFC 3550 6.4.1: only the last packet of a compound may be padded, since the compound is
       // encrypted as a unit and padding exists to round that unit up.
-      if (h.packet_size != rest.size()) return Err{RtcpParseError::kPaddingNotLast};
+      if (h.packet_size != rest.size()) return Err<RtcpParseError>{RtcpParseError::kPaddingNotLast};
       // RFC 3550 5.1: the last octet counts the padding, itself included, so it is at least 1 and
       // cannot eat into the header.
       const uint8_t pad = load_u8(rest, h.packet_size - 1);
-      if (pad == 0 || pad > h.packet_size - kRtcpHeaderSize) return Err{RtcpParseError::kBadPadding};
+      if (pad == 0 || pad > h.packet_size - kRtcpHeaderSize)
+        return Err<RtcpParseError>{RtcpParseError::kBadPadding};
     }
     offset += h.packet_size;
     ++packets;

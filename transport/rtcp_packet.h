@@ -32,8 +32,8 @@ constexpr size_t kRtcpWordSize = 4;
 constexpr uint8_t kRtcpVersion = 2;
 constexpr unsigned kRtcpVersionShift = 6;
 constexpr uint8_t kRtcpPaddingBit = 0x20;
-constexpr uint8_t kRtcpCountMask = 0x1f;   // RC/FMT: 5 bits
-constexpr uint8_t kRtcpMaxCount = 31;      // the most report blocks / SSRCs / chunks one packet holds
+constexpr uint8_t kRtcpCountMask = 0x1f;  // RC/FMT: 5 bits
+constexpr uint8_t kRtcpMaxCount = 31;     // the most report blocks / SSRCs / chunks one packet holds
 constexpr size_t kRtcpPacketTypeOffset = 1;
 constexpr size_t kRtcpLengthOffset = 2;
 constexpr size_t kRtcpMaxLengthWords = 0xffff;
@@ -52,20 +52,22 @@ enum class RtcpPacketType : uint8_t {
 
 // Why a datagram or a packet in it was dropped. to_string gives the drop-counter label.
 enum class RtcpParseError : uint8_t {
-  kTruncatedHeader,   // fewer than 4 bytes where a header should start
-  kBadVersion,        // V != 2
-  kLengthOverrun,     // the length field reaches past the end of the datagram
-  kPaddingNotLast,    // P set on a packet that is not the last of the compound
-  kBadPadding,        // padding count 0 or larger than the packet body
-  kWrongPacketType,   // a typed parser was handed another packet type or FMT
-  kTruncatedBody,     // the body is shorter than the fixed part of its packet type
-  kCountOverrun,      // RC/SC says more blocks, SSRCs or chunks than the length holds
-  kSdesItemOverrun,   // an SDES item or chunk runs past the packet body
-  kTrailingBytes,     // bytes left after everything the count announced
-  kNoFci,             // a NACK/FIR without any FCI entry (RFC 4585 6.2.1, RFC 5104 4.3.1.1)
-  kBadFciSize,        // FCI not a whole number of entries
+  kTruncatedHeader,  // fewer than 4 bytes where a header should start
+  kBadVersion,       // V != 2
+  kLengthOverrun,    // the length field reaches past the end of the datagram
+  kPaddingNotLast,   // P set on a packet that is not the last of the compound
+  kBadPadding,       // padding count 0 or larger than the packet body
+  kWrongPacketType,  // a typed parser was handed another packet type or FMT
+  kTruncatedBody,    // the body is shorter than the fixed part of its packet type
+  kCountOverrun,     // RC/SC says more blocks, SSRCs or chunks than the length holds
+  kSdesItemOverrun,  // an SDES item or chunk runs past the packet body
+  kTrailingBytes,    // bytes left after everything the count announced
+  kNoFci,            // a NACK/FIR without any FCI entry (RFC 4585 6.2.1, RFC 5104 4.3.1.1)
+  kBadFciSize,       // FCI not a whole number of entries
 };
 inline constexpr size_t kRtcpParseErrorCount = 12;
+static_assert(static_cast<size_t>(RtcpParseError::kBadFciSize) + 1 == kRtcpParseErrorCount,
+              "kRtcpParseErrorCount sizes per-reason drop-counter arrays; keep it in step");
 
 std::string_view to_string(RtcpParseError error);
 

@@ -5,7 +5,7 @@ namespace confab::transport {
 
 Result<PliView, RtcpParseError> PliView::parse(const RtcpPacketView& packet) {
   auto feedback = RtcpFeedbackView::parse(packet, RtcpPacketType::kPayloadFeedback, kPsfbFmtPli);
-  if (!feedback) return Err{feedback.error()};
+  if (!feedback) return Err<RtcpParseError>{feedback.error()};
   return PliView(*feedback);
 }
 

@@ -7,17 +7,22 @@
 
 namespace confab::transport {
 
+namespace {
+constexpr size_t kSenderSsrcOffset = 0;
+}  // namespace
+
 Result<ReceiverReportView, RtcpParseError> ReceiverReportView::parse(const RtcpPacketView& packet) {
-  if (packet.type() != RtcpPacketType::kReceiverReport) return Err{RtcpParseError::kWrongPacketType};
+  if (packet.type() != RtcpPacketType::kReceiverReport)
+    return Err<RtcpParseError>{RtcpParseError::kWrongPacketType};
   const auto body = packet.body();
-  if (body.size() < kReceiverReportFixedSize) return Err{RtcpParseError::kTruncatedBody};
+  if (body.size() < kReceiverReportFixedSize) return Err<RtcpParseError>{RtcpParseError::kTruncatedBody};
   if (body.size() - kReceiverReportFixedSize < packet.count() * kReportBlockSize) {
-    return Err{RtcpParseError::kCountOverrun};
+    return Err<RtcpParseError>{RtcpParseError::kCountOverrun};
   }
   return ReceiverReportView(body, packet.count());
 }
 
-uint32_t ReceiverReportView::sender_ssrc() const { return load_be32(body_, 0); }
+uint32_t ReceiverReportView::sender_ssrc() const { return load_be32(body_, kSenderSsrcOffset); }
 
 ReportBlock ReceiverReportView::report_block(size_t i) const {
   assert(i < report_count_);

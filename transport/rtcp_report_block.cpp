@@ -17,7 +17,7 @@ constexpr size_t kJitterOffset = 12;
 constexpr size_t kLastSrOffset = 16;
 constexpr size_t kDelaySinceLastSrOffset = 20;
 
-constexpr uint32_t kSign24 = 0x800000;      // sign bit of a 24-bit two's complement value
+constexpr uint32_t kSign24 = 0x800000;  // sign bit of a 24-bit two's complement value
 constexpr uint32_t kMask24 = 0xffffff;
 
 // Two's complement sign extension: subtracting 2^24 from values with the sign bit set.

@@ -33,11 +33,11 @@ constexpr int32_t kCumulativeLostMin = -0x800000;
 
 struct ReportBlock {
   uint32_t ssrc = 0;
-  uint8_t fraction_lost = 0;     // fixed point, lost / expected * 256, since the last report
-  int32_t cumulative_lost = 0;   // signed 24-bit on the wire
+  uint8_t fraction_lost = 0;    // fixed point, lost / expected * 256, since the last report
+  int32_t cumulative_lost = 0;  // signed 24-bit on the wire
   uint32_t extended_highest_seq = 0;
-  uint32_t jitter = 0;           // RTP timestamp units
-  uint32_t last_sr = 0;          // compact NTP (middle 32 bits) of the last SR received, 0 if none
+  uint32_t jitter = 0;               // RTP timestamp units
+  uint32_t last_sr = 0;              // compact NTP (middle 32 bits) of the last SR received, 0 if none
   uint32_t delay_since_last_sr = 0;  // units of 1/65536 s
 
   // Callers have checked that kReportBlockSize bytes are available at `offset`.

@@ -4,9 +4,9 @@
 namespace confab::transport {
 
 Result<SdesView, RtcpParseError> SdesView::parse(const RtcpPacketView& packet) {
-  if (packet.type() != RtcpPacketType::kSdes) return Err{RtcpParseError::kWrongPacketType};
+  if (packet.type() != RtcpPacketType::kSdes) return Err<RtcpParseError>{RtcpParseError::kWrongPacketType};
   if (auto error = walk(packet.body(), packet.count(), [](uint32_t, SdesItemType, std::string_view) {})) {
-    return Err{*error};
+    return Err<RtcpParseError>{*error};
   }
   return SdesView(packet.body(), packet.count());
 }

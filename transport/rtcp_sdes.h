@@ -39,6 +39,8 @@ namespace confab::transport {
 // words. A chunk with no items is its SSRC and four null octets.
 constexpr size_t kSdesChunkSsrcSize = 4;
 constexpr size_t kSdesItemHeaderSize = 2;  // type, length
+constexpr size_t kSdesItemLengthOffset = 1;
+constexpr size_t kSdesEndSize = 1;  // the null octet ending a chunk's items
 constexpr size_t kSdesMaxItemLength = 255;
 
 enum class SdesItemType : uint8_t {
@@ -89,12 +91,12 @@ class SdesView {
         const auto type = static_cast<SdesItemType>(load_u8(body, off));
         if (type == SdesItemType::kEnd) {
           // Skip the null octet, then pad to the word boundary (the body starts on one).
-          off = (off + 1 + kRtcpWordSize - 1) / kRtcpWordSize * kRtcpWordSize;
+          off = (off + kSdesEndSize + kRtcpWordSize - 1) / kRtcpWordSize * kRtcpWordSize;
           if (off > body.size()) return RtcpParseError::kSdesItemOverrun;
           break;
         }
         if (body.size() - off < kSdesItemHeaderSize) return RtcpParseError::kSdesItemOverrun;
-        const size_t length = load_u8(body, off + 1);
+        const size_t length = load_u8(body, off + kSdesItemLengthOffset);
         off += kSdesItemHeaderSize;
         if (body.size() - off < length) return RtcpParseError::kSdesItemOverrun;
         on_item(ssrc, type, std::string_view(reinterpret_cast<const char*>(body.data() + off), length));

@@ -18,11 +18,12 @@ constexpr size_t kOctetCountOffset = 20;
 }  // namespace
 
 Result<SenderReportView, RtcpParseError> SenderReportView::parse(const RtcpPacketView& packet) {
-  if (packet.type() != RtcpPacketType::kSenderReport) return Err{RtcpParseError::kWrongPacketType};
+  if (packet.type() != RtcpPacketType::kSenderReport)
+    return Err<RtcpParseError>{RtcpParseError::kWrongPacketType};
   const auto body = packet.body();
-  if (body.size() < kSenderInfoSize) return Err{RtcpParseError::kTruncatedBody};
+  if (body.size() < kSenderInfoSize) return Err<RtcpParseError>{RtcpParseError::kTruncatedBody};
   if (body.size() - kSenderInfoSize < packet.count() * kReportBlockSize) {
-    return Err{RtcpParseError::kCountOverrun};
+    return Err<RtcpParseError>{RtcpParseError::kCountOverrun};
   }
   return SenderReportView(body, packet.count());
 }

@@ -14,6 +14,7 @@
 #include "transport/rtcp_pli.h"
 #include "transport/rtcp_receiver_report.h"
 #include "transport/rtcp_sdes.h"
+#include "transport/rtcp_sender_report.h"
 
 namespace confab::transport {
 namespace {
@@ -39,8 +40,8 @@ TEST(RtcpBuilderTest, SdesCnameIsNullTerminatedAndWordPadded) {
   const std::vector<uint8_t> want = {
       0x81, 0xca, 0x00, 0x03,  // SC=1 | SDES | length=3
       0x00, 0x00, 0x00, 0x05,  // SSRC
-      0x01, 0x04, 'a', 'b',    // CNAME, 4 bytes
-      'c', 'd', 0x00, 0x00,    // end + 1 null: a 4-byte name still needs a terminator
+      0x01, 0x04, 'a',  'b',   // CNAME, 4 bytes
+      'c',  'd',  0x00, 0x00,  // end + 1 null: a 4-byte name still needs a terminator
   };
   EXPECT_EQ(std::vector<uint8_t>(b.bytes().begin(), b.bytes().end()), want);
 }
@@ -185,6 +186,67 @@ TEST(RtcpBuilderTest, SdesPaddingForEveryCnameLength) {
     auto sdes = SdesView::parse(*compound->begin());
     ASSERT_TRUE(sdes.ok()) << to_string(sdes.error());
     EXPECT_EQ(sdes->cname(3), name);
+  }
+}
+
+// Parses and reads every packet through its typed view; ASan catches any read past the datagram.
+size_t visit_all(std::span<const uint8_t> datagram) {
+  auto compound = RtcpCompound::parse(datagram);
+  if (!compound) return 0;
+  size_t typed = 0;
+  for (const RtcpPacketView& p : *compound) {
+    if (auto sr = SenderReportView::parse(p)) {
+      for (size_t i = 0; i < sr->report_count(); ++i) sr->report_block(i);
+      typed += sr->extension().size() + 1;
+    } else if (auto rr = ReceiverReportView::parse(p)) {
+      for (size_t i = 0; i < rr->report_count(); ++i) rr->report_block(i);
+      typed += rr->extension().size() + 1;
+    } else if (auto sdes = SdesView::parse(p)) {
+      sdes->for_each_item([&](uint32_t, SdesItemType, std::string_view text) { typed += text.size(); });
+    } else if (auto bye = ByeView::parse(p)) {
+      for (size_t i = 0; i < bye->ssrc_count(); ++i) typed += bye->ssrc(i) != 0;
+      typed += bye->reason().size();
+    } else if (auto nack = NackView::parse(p)) {
+      nack->for_each_lost_seq([&](uint16_t) { ++typed; });
+    } else if (auto pli = PliView::parse(p)) {
+      typed += pli->media_ssrc() != 0;
+    } else if (auto fir = FirView::parse(p)) {
+      for (size_t i = 0; i < fir->entry_count(); ++i) typed += fir->entry(i).seq_nr;
+    }
+  }
+  return typed;
+}
+
+TEST(RtcpBuilderTest, PrefixesAndCorruptedBytesOfAFullCompoundAreSafe) {
+  std::array<uint8_t, 1500> buf{};
+  RtcpBuilder b(buf);
+  const ReportBlock block{0x2b4c6e9a, 5, -1, 0x12345, 128, 0xe9584000, 0x18000};
+  const std::vector<uint16_t> missing = {1, 2, 3, 40};
+  const std::array<FirEntry, 1> fir = {{{0x2b4c6e9a, 7}}};
+  const std::array<uint32_t, 1> ssrcs = {1};
+  ASSERT_TRUE(b.add_sender_report(SenderInfo{1, 2, 3, 4, 5}, std::span(&block, 1)));
+  ASSERT_TRUE(b.add_sdes_cname(1, "someone@example"));
+  ASSERT_TRUE(b.add_nack(1, 2, missing));
+  ASSERT_TRUE(b.add_pli(1, 2));
+  ASSERT_TRUE(b.add_fir(1, fir));
+  ASSERT_TRUE(b.add_bye(ssrcs, "done"));
+  const std::vector<uint8_t> full(b.bytes().begin(), b.bytes().end());
+  EXPECT_GT(visit_all(full), 0u);
+  for (size_t n = 0; n < full.size(); ++n) {
+    // A heap copy of exactly n bytes, so that ASan flags a read one past the end.
+    const std::vector<uint8_t> prefix(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n));
+    visit_all(prefix);
+    auto compound = RtcpCompound::parse(prefix);
+    if (compound.ok()) {
+      EXPECT_LT(compound->packet_count(), 6u);
+    }
+  }
+  for (size_t i = 0; i < full.size(); ++i) {
+    for (const uint8_t v : {uint8_t{0x00}, uint8_t{0xff}, uint8_t{0x81}}) {
+      std::vector<uint8_t> corrupt = full;
+      corrupt[i] = v;
+      visit_all(corrupt);
+    }
   }
 }
 

@@ -22,9 +22,9 @@ const std::vector<uint8_t> kByeWithReason = {
     0x82, 0xcb, 0x00, 0x05,  // V=2 SC=2 | PT=203 BYE | length=5 (24 bytes)
     0x00, 0x00, 0x00, 0x0a,  // SSRC 10
     0x00, 0x00, 0x00, 0x0b,  // SSRC 11 (CSRC)
-    0x09, 'c', 'a', 'm',     // reason, 9 bytes: "camera of"
-    'e', 'r', 'a', ' ',      //
-    'o', 'f', 0x00, 0x00,    // 2 null pad octets to the word boundary
+    0x09, 'c',  'a',  'm',   // reason, 9 bytes: "camera of"
+    'e',  'r',  'a',  ' ',   //
+    'o',  'f',  0x00, 0x00,  // 2 null pad octets to the word boundary
 };
 
 TEST(ByeViewTest, ReadsSsrcsAndReason) {

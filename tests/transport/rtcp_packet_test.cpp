@@ -26,11 +26,11 @@ const std::vector<uint8_t> kChromeRrSdes = {
     0x00, 0x01, 0x80, 0x00,  // DLSR: 1.5 s in 1/65536 s
     0x81, 0xca, 0x00, 0x06,  // V=2 P=0 SC=1 | PT=202 SDES | length=6 (28 bytes)
     0x00, 0x00, 0x00, 0x01,  // chunk 1: SSRC 1
-    0x01, 0x10, '4', 'T',    // CNAME, 16 bytes: "4TOk42mSjXCkVIa6"
-    'O', 'k', '4', '2',      //
-    'm', 'S', 'j', 'X',      //
-    'C', 'k', 'V', 'I',      //
-    'a', '6', 0x00, 0x00,    // end of items (null) + 1 null to the word boundary
+    0x01, 0x10, '4',  'T',   // CNAME, 16 bytes: "4TOk42mSjXCkVIa6"
+    'O',  'k',  '4',  '2',   //
+    'm',  'S',  'j',  'X',   //
+    'C',  'k',  'V',  'I',   //
+    'a',  '6',  0x00, 0x00,  // end of items (null) + 1 null to the word boundary
 };
 
 TEST(RtcpCompoundTest, ParsesChromeReceiverReportAndSdes) {
@@ -157,7 +157,7 @@ TEST(RtcpCompoundTest, UnknownTypesAreSkippedByTheirLength) {
       0xc9, 0xca, 0x00, 0x00,  // bytes that look like headers inside the unknown body
       0x81, 0xca, 0x00, 0x02,  // SDES SC=1 length=2
       0x00, 0x00, 0x00, 0x07,  // chunk: SSRC 7
-      0x01, 0x01, 'x', 0x00,   // CNAME "x", end
+      0x01, 0x01, 'x',  0x00,  // CNAME "x", end
   };
   auto compound = RtcpCompound::parse(bytes);
   ASSERT_TRUE(compound.ok()) << to_string(compound.error());
@@ -166,8 +166,11 @@ TEST(RtcpCompoundTest, UnknownTypesAreSkippedByTheirLength) {
   for (const RtcpPacketView& p : *compound) {
     types.push_back(p.packet_type_byte());
     switch (p.type()) {
-      case RtcpPacketType::kSdes: cname = SdesView::parse(p)->cname(7); break;
-      default: break;  // what a consumer does with a type it does not know
+      case RtcpPacketType::kSdes:
+        cname = SdesView::parse(p)->cname(7);
+        break;
+      default:
+        break;  // what a consumer does with a type it does not know
     }
   }
   EXPECT_EQ(types, (std::vector<uint8_t>{201, 207, 202}));
@@ -179,7 +182,7 @@ TEST(RtcpCompoundTest, AppPacketIsAPacketLikeAnyOther) {
   const std::vector<uint8_t> bytes = {
       0x83, 0xcc, 0x00, 0x03,  // V=2 subtype=3 | PT=204 APP | length=3
       0x00, 0x00, 0x00, 0x09,  // SSRC 9
-      'C', 'N', 'F', 'B',      // name
+      'C',  'N',  'F',  'B',   // name
       0x01, 0x02, 0x03, 0x04,  // application data
   };
   auto compound = RtcpCompound::parse(bytes);

@@ -40,12 +40,9 @@ struct LostCase {
 TEST(ReportBlockTest, CumulativeLostIsSigned24Bit) {
   // RFC 3550 6.4.1: duplicates can make the count negative.
   const LostCase cases[] = {
-      {{0x00, 0x00, 0x00}, 0},
-      {{0x00, 0x00, 0x01}, 1},
-      {{0xff, 0xff, 0xff}, -1},
-      {{0xff, 0xff, 0xfe}, -2},
-      {{0x7f, 0xff, 0xff}, 8'388'607},   // largest positive
-      {{0x80, 0x00, 0x00}, -8'388'608},  // most negative
+      {{0x00, 0x00, 0x00}, 0},          {{0x00, 0x00, 0x01}, 1},         {{0xff, 0xff, 0xff}, -1},
+      {{0xff, 0xff, 0xfe}, -2},         {{0x7f, 0xff, 0xff}, 8'388'607},  // largest positive
+      {{0x80, 0x00, 0x00}, -8'388'608},                                   // most negative
       {{0x80, 0x00, 0x01}, -8'388'607},
   };
   for (const LostCase& c : cases) {

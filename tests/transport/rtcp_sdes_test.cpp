@@ -23,13 +23,13 @@ RtcpPacketView first_packet(const std::vector<uint8_t>& bytes) {
 const std::vector<uint8_t> kTwoChunks = {
     0x82, 0xca, 0x00, 0x08,  // V=2 SC=2 | PT=202 SDES | length=8 (36 bytes)
     0x00, 0x00, 0x00, 0x0a,  // chunk 1: SSRC 10
-    0x01, 0x03, 'a', 'b',    //   CNAME "abc"
-    'c', 0x06, 0x02, 'g',    //   TOOL "gs"
-    's', 0x00, 0x00, 0x00,   //   end + 2 nulls (chunk = 16 bytes)
+    0x01, 0x03, 'a',  'b',   //   CNAME "abc"
+    'c',  0x06, 0x02, 'g',   //   TOOL "gs"
+    's',  0x00, 0x00, 0x00,  //   end + 2 nulls (chunk = 16 bytes)
     0x00, 0x00, 0x00, 0x0b,  // chunk 2: SSRC 11 (a CSRC from a mixer)
-    0x02, 0x04, 'B', 'o',    //   NAME "Bob!"
-    'b', '!', 0x01, 0x01,    //   CNAME "z"
-    'z', 0x00, 0x00, 0x00,   //   end + 2 nulls
+    0x02, 0x04, 'B',  'o',   //   NAME "Bob!"
+    'b',  '!',  0x01, 0x01,  //   CNAME "z"
+    'z',  0x00, 0x00, 0x00,  //   end + 2 nulls
 };
 
 TEST(SdesViewTest, WalksChunksAndItems) {
@@ -74,13 +74,13 @@ TEST(SdesViewTest, ItemOverrunningTheBodyIsRejected) {
   const std::vector<uint8_t> length_byte_missing = {
       0x81, 0xca, 0x00, 0x02,  // SC=1 length=2
       0x00, 0x00, 0x00, 0x05,  // SSRC
-      0x01, 0x01, 'a', 0x01,   // CNAME "a", then an item type whose length octet is missing
+      0x01, 0x01, 'a',  0x01,  // CNAME "a", then an item type whose length octet is missing
   };
   EXPECT_EQ(SdesView::parse(first_packet(length_byte_missing)).error(), RtcpParseError::kSdesItemOverrun);
   const std::vector<uint8_t> max_length_item = {
       0x81, 0xca, 0x00, 0x02,  // SC=1 length=2
       0x00, 0x00, 0x00, 0x05,  // SSRC
-      0x01, 0xff, 'a', 'b',    // CNAME of 255 bytes in a 4-byte chunk tail
+      0x01, 0xff, 'a',  'b',   // CNAME of 255 bytes in a 4-byte chunk tail
   };
   EXPECT_EQ(SdesView::parse(first_packet(max_length_item)).error(), RtcpParseError::kSdesItemOverrun);
 }
@@ -89,7 +89,7 @@ TEST(SdesViewTest, ChunkWithoutTerminatorIsRejected) {
   const std::vector<uint8_t> bytes = {
       0x81, 0xca, 0x00, 0x02,  // SC=1 length=2
       0x00, 0x00, 0x00, 0x05,  // SSRC
-      0x01, 0x02, 'a', 'b',    // CNAME "ab" fills the chunk; no null octet follows
+      0x01, 0x02, 'a',  'b',   // CNAME "ab" fills the chunk; no null octet follows
   };
   EXPECT_EQ(SdesView::parse(first_packet(bytes)).error(), RtcpParseError::kSdesItemOverrun);
 }

@@ -22,10 +22,10 @@ const std::vector<uint8_t> kFfmpegSrSdes = {
     0x00, 0x0c, 0x35, 0x00,  // octet count 800000
     0x81, 0xca, 0x00, 0x05,  // V=2 SC=1 | PT=202 SDES | length=5 (24 bytes)
     0x5f, 0x3a, 0x11, 0x07,  // chunk: SSRC
-    0x01, 0x0b, 'l', 'a',    // CNAME, 11 bytes: "lavf60.3.10"
-    'v', 'f', '6', '0',      //
-    '.', '3', '.', '1',      //
-    '0', 0x00, 0x00, 0x00,   // end of items + 2 nulls to the word boundary
+    0x01, 0x0b, 'l',  'a',   // CNAME, 11 bytes: "lavf60.3.10"
+    'v',  'f',  '6',  '0',   //
+    '.',  '3',  '.',  '1',   //
+    '0',  0x00, 0x00, 0x00,  // end of items + 2 nulls to the word boundary
 };
 
 RtcpPacketView first_packet(const std::vector<uint8_t>& bytes) {
@@ -88,8 +88,9 @@ TEST(SenderReportViewTest, TruncatedSenderInfoAndLyingCounts) {
   EXPECT_EQ(SenderReportView::parse(first_packet(lying)).error(), RtcpParseError::kCountOverrun);
   const std::vector<uint8_t> header_only = {0x80, 0xc8, 0x00, 0x00};
   EXPECT_EQ(SenderReportView::parse(first_packet(header_only)).error(), RtcpParseError::kTruncatedBody);
-  EXPECT_EQ(SenderReportView::parse(*RtcpCompound::parse(std::span(kFfmpegSrSdes).subspan(28))->begin()).error(),
-            RtcpParseError::kWrongPacketType);
+  EXPECT_EQ(
+      SenderReportView::parse(*RtcpCompound::parse(std::span(kFfmpegSrSdes).subspan(28))->begin()).error(),
+      RtcpParseError::kWrongPacketType);
 }
 
 }  // namespace
