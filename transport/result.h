@@ -11,6 +11,9 @@ template <typename E>
 struct Err {
   E error;
 };
+// Lets `Err{code}` deduce E on clang 14 too (no aggregate CTAD there).
+template <typename E>
+Err(E) -> Err<E>;
 
 template <typename T, typename E>
 class Result {
