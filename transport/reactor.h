@@ -53,6 +53,8 @@ struct SocketCounters {
   uint64_t tx_bytes = 0;
   uint64_t tx_errors = 0;      // the kernel refused the send (e.g. ECONNREFUSED, EAGAIN)
   uint64_t tx_queue_full = 0;  // no free send slot: dropped before reaching the kernel
+  uint64_t rx_no_buffer = 0;   // io_uring: the provided buffers ran out and the receive was re-armed
+  uint64_t rx_errors = 0;      // the kernel reported a receive error (other than running out of buffers)
 };
 
 struct ReactorOptions {
@@ -61,6 +63,7 @@ struct ReactorOptions {
   uint32_t send_slots = 1024;         // datagrams queued between flushes
   uint32_t send_slot_size = 1500;     // largest datagram the reactor sends
   uint32_t ring_entries = 1024;       // io_uring submission queue size
+  uint32_t max_sockets = 64;          // size of the socket table, fixed at construction
 };
 
 class Reactor {
@@ -73,21 +76,31 @@ class Reactor {
   virtual ~Reactor() = default;
   virtual ReactorBackend backend() const = 0;
 
+  // Threading: create() may run on any thread; every other call except wake() and stop() must come
+  // from one thread at a time (the reactor thread once run()/run_once() is in use).
+
   // Takes ownership of a bound, non-blocking UDP socket. Setup-time call, reactor thread only.
-  // Returns 0 (never a valid id) on failure.
+  // Returns 0 (never a valid id) on failure (table full, bad fd); the fd is then still the caller's.
   virtual SocketId add_socket(int fd, DatagramHandler* handler) = 0;
-  // Closes the socket; no further callbacks for it after this returns.
+  // Closes the socket; no further callbacks for it after this returns. Safe inside a callback
+  // (also for the socket being handled). Queued sends for it are flushed first.
   virtual void remove_socket(SocketId socket) = 0;
+  // Null for an unknown or removed socket; valid until the socket is removed.
   virtual const SocketCounters* counters(SocketId socket) const = 0;
 
   // Queues one datagram, copying its bytes into a pre-allocated send slot. Queued datagrams go to
   // the kernel in one batch at flush(), which run_once() calls after handling events; a full
   // queue flushes first. Returns false (and counts tx_queue_full) only if nothing can be queued.
+  // Also false for an unknown socket (uncounted) and, counted as tx_errors, for a datagram over
+  // send_slot_size or an empty address. io_uring frees a slot on its CQE: a full queue submits,
+  // then reaps the send completions already posted (loopback and most UDP sends complete inline).
   virtual bool send(SocketId socket, const SocketAddress& to, std::span<const uint8_t> bytes) = 0;
   virtual void flush() = 0;
 
   // Periodic timer on this reactor's clock; the callback runs on the reactor thread. Timers fire on
   // deadlines advanced by whole periods (no drift); a late reactor fires once and skips to the next.
+  // The first deadline is one period from now. Reactor thread only; callbacks may add or cancel
+  // timers (including their own). Setup-time: adding allocates.
   TimerId add_timer(std::chrono::nanoseconds period, std::function<void()> callback);
   void cancel_timer(TimerId timer);
 
@@ -100,7 +113,8 @@ class Reactor {
   virtual void wake() = 0;
   void set_wake_handler(std::function<void()> handler) { wake_handler_ = std::move(handler); }
 
-  // Loops run_once() until stop() is called (from any thread).
+  // Loops run_once() until stop() is called (from any thread). stop() is sticky: a stopped reactor's
+  // run() returns at once.
   void run();
   void stop();
   bool stopping() const { return stop_.load(std::memory_order_acquire); }
@@ -122,6 +136,8 @@ class Reactor {
     std::function<void()> callback;
   };
   std::vector<Timer> timers_;
+  std::vector<Timer> added_while_firing_;  // merged into timers_ after fire_due_timers' loop
+  bool firing_ = false;                    // timers_ must not move while a callback runs
   TimerId next_timer_id_ = 1;
   std::function<void()> wake_handler_;
   std::atomic<bool> stop_{false};
