@@ -1,10 +1,97 @@
-// confab-mcu: the MCU node daemon.
+// confab-mcu: the MCU node daemon. Starts the media workers and runs until SIGTERM/SIGINT.
+#include <signal.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <string>
+
+#include "mcu/worker_pool.h"
+
+namespace {
+
+using confab::mcu::WorkerPool;
+using confab::mcu::WorkerPoolOptions;
+namespace transport = confab::transport;
+
+void log_stats(const WorkerPool& pool) {
+  for (size_t i = 0; i < pool.size(); ++i) {
+    const auto& w = pool.worker(i);
+    const auto& t = w.tick_stats();
+    const uint64_t ticks = t.ticks.load(std::memory_order_relaxed);
+    spdlog::info("event=worker_stats worker={} backend={} ticks={} late_ticks={} mean_lateness_us={} max_lateness_us={}",
+                 w.index(), transport::to_string(w.backend()), ticks, t.late_ticks.load(std::memory_order_relaxed),
+                 ticks ? t.total_lateness_us.load(std::memory_order_relaxed) / ticks : 0,
+                 t.max_lateness_us.load(std::memory_order_relaxed));
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  CLI::App app{"confab-mcu: Confab MCU node"};
+  CLI::App app{"confab-mcu: a Confab MCU node. Runs media workers (one per core by default)."};
+  WorkerPoolOptions pool_options;
+  std::string backend_text = "auto";
+  std::string log_level = "info";
+  unsigned stats_interval_s = 10;
+  bool no_pin = false;
+  app.add_option("--workers", pool_options.workers, "Media worker threads; 0 = one per online CPU")
+      ->default_val(0)->check(CLI::Range(0u, 1024u));
+  app.add_option("--io-backend", backend_text,
+                 "Packet I/O: auto (io_uring, else epoll), io_uring (fail if unavailable), epoll")
+      ->default_val("auto")->check(CLI::IsMember({"auto", "io_uring", "epoll"}));
+  app.add_flag("--no-pin", no_pin, "Do not pin worker i to CPU i");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+      ->default_val("info")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--stats-interval", stats_interval_s, "Seconds between worker statistics log lines; 0 = never")
+      ->default_val(10);
   CLI11_PARSE(app, argc, argv);
-  spdlog::info("confab-mcu starting");
+
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z level=%l %v");
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  transport::parse_backend_choice(backend_text, &pool_options.worker.backend);
+  pool_options.pin = !no_pin;
+
+  // Signals are taken synchronously by this thread (sigtimedwait), so every thread blocks them;
+  // workers inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  WorkerPool pool(pool_options);
+  std::string error;
+  if (!pool.start(std::chrono::seconds(5), &error)) {
+    spdlog::critical("event=start_failed reason=\"{}\"", error);
+    return 1;
+  }
+  for (size_t i = 0; i < pool.size(); ++i) {
+    const auto& w = pool.worker(i);
+    spdlog::info("event=worker_started worker={} backend={}{}", w.index(), transport::to_string(w.backend()),
+                 w.backend_note().empty() ? "" : " note=\"" + w.backend_note() + "\"");
+  }
+  spdlog::info("event=ready workers={} pid={}", pool.size(), getpid());
+
+  const auto interval = std::chrono::seconds(stats_interval_s == 0 ? 3600 : stats_interval_s);
+  for (;;) {
+    timespec timeout{static_cast<time_t>(interval.count()), 0};
+    const int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("event=stopping signal={}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (sig == SIGHUP) {
+      spdlog::info("event=reload note=\"nothing to reload yet: no config file\"");
+      continue;
+    }
+    if (stats_interval_s != 0) log_stats(pool);
+  }
+  log_stats(pool);
+  pool.stop();
+  spdlog::info("event=stopped");
   return 0;
 }

@@ -1,0 +1,116 @@
+// Worker thread: runs its reactor, drains commands after each wake-up, ticks every 20 ms.
+#include "mcu/worker.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+namespace confab::mcu {
+
+namespace {
+constexpr auto kLateTickThreshold = std::chrono::milliseconds(2);
+// run_once never waits longer than this, so a missed wake costs at most this much latency.
+constexpr auto kMaxWait = std::chrono::milliseconds(500);
+}  // namespace
+
+Worker::Worker(uint32_t index, WorkerOptions options)
+    : index_(index),
+      options_(std::move(options)),
+      commands_(options_.command_ring_capacity),
+      events_(options_.event_ring_capacity) {}
+
+Worker::~Worker() { stop(); }
+
+bool Worker::start(std::string* error) {
+  std::promise<std::string> ready;
+  std::future<std::string> result = ready.get_future();
+  thread_ = std::thread([this, &ready] { thread_main(&ready); });
+  std::string failure = result.get();
+  if (!failure.empty()) {
+    thread_.join();
+    if (error) *error = failure;
+    return false;
+  }
+  return true;
+}
+
+void Worker::stop() {
+  if (!thread_.joinable()) return;
+  reactor_->stop();
+  thread_.join();
+}
+
+bool Worker::post(const WorkerCommand& command) {
+  if (!commands_.try_push(command)) return false;
+  reactor_->wake();
+  return true;
+}
+
+void Worker::thread_main(std::promise<std::string>* ready) {
+  const std::string name = "confab-w" + std::to_string(index_);
+  pthread_setname_np(pthread_self(), name.c_str());
+  if (options_.pin_cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(options_.pin_cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
+      spdlog::warn("worker {}: could not pin to cpu {}", index_, options_.pin_cpu);
+    }
+  }
+
+  std::string why;
+  reactor_ = transport::Reactor::create(options_.backend, options_.reactor, &why);
+  if (!reactor_) {
+    ready->set_value(why.empty() ? "reactor could not be created" : why);
+    return;
+  }
+  backend_ = reactor_->backend();
+  backend_note_ = why;
+  reactor_->set_wake_handler([this] { drain_commands(); });
+  next_tick_ = transport::Clock::now() + options_.tick_period;
+  reactor_->add_timer(options_.tick_period, [this] { on_tick(); });
+  ready->set_value("");  // `ready` lives on start()'s stack: not touched after this line
+
+  while (!reactor_->stopping()) {
+    reactor_->run_once(kMaxWait);
+    // A wake may coalesce with a command pushed after the handler ran; drain on every pass.
+    drain_commands();
+  }
+}
+
+void Worker::drain_commands() {
+  while (auto command = commands_.try_pop()) handle(*command);
+}
+
+void Worker::handle(const WorkerCommand& command) {
+  switch (command.type) {
+    case CommandType::kPing:
+      emit(WorkerEvent{EventType::kPong, index_, command.cookie});
+      break;
+  }
+}
+
+void Worker::emit(const WorkerEvent& event) {
+  // The control plane reads events often; if it falls behind, count rather than block the media.
+  if (!events_.try_push(event)) events_dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::on_tick() {
+  const auto now = transport::Clock::now();
+  const auto lateness = now > next_tick_ ? now - next_tick_ : transport::Clock::duration::zero();
+  // The reactor fires a late timer once and moves to the next whole period; follow it.
+  next_tick_ += options_.tick_period;
+  while (next_tick_ <= now) next_tick_ += options_.tick_period;
+
+  const auto late_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(lateness).count());
+  tick_stats_.ticks.fetch_add(1, std::memory_order_relaxed);
+  tick_stats_.total_lateness_us.fetch_add(late_us, std::memory_order_relaxed);
+  if (lateness > kLateTickThreshold) tick_stats_.late_ticks.fetch_add(1, std::memory_order_relaxed);
+  if (late_us > tick_stats_.max_lateness_us.load(std::memory_order_relaxed)) {
+    tick_stats_.max_lateness_us.store(late_us, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace confab::mcu
