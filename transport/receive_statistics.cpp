@@ -73,19 +73,16 @@ uint32_t ReceiveStatistics::to_rtp_units(std::chrono::nanoseconds t) const {
   return static_cast<uint32_t>(units);
 }
 
-void ReceiveStatistics::update_jitter(uint32_t rtp_timestamp, std::chrono::nanoseconds arrival) {
+void ReceiveStatistics::update_jitter(PacketOrder order, uint32_t rtp_timestamp, std::chrono::nanoseconds arrival) {
   // RFC 3550 A.8: transit = arrival - timestamp in timestamp units; D is the change in transit;
   // J += (|D| - J) / 16, done in integers on J scaled by 16. Arithmetic is modulo 2^32 like the
   // RFC's, so timestamp and arrival wraps cancel. The first packet only sets the transit (the
   // RFC's code would take D against an uninitialised transit).
   const uint32_t transit = to_rtp_units(arrival) - rtp_timestamp;
-  if (!have_transit_) {
-    have_transit_ = true;
-    transit_ = transit;
-    return;
-  }
-  const int32_t d = static_cast<int32_t>(transit - transit_);
+  const uint32_t previous = transit_;
   transit_ = transit;
+  if (order == PacketOrder::kFirst) return;
+  const int32_t d = static_cast<int32_t>(transit - previous);
   const int64_t abs_d = d < 0 ? -int64_t{d} : int64_t{d};
   jitter_q4_ += abs_d - ((jitter_q4_ + kJitterRound) >> kJitterShift);
 }
@@ -141,7 +138,7 @@ PacketOrder ReceiveStatistics::on_packet(uint16_t seq, uint32_t rtp_timestamp, s
     return order;
   }
   if (order == PacketOrder::kReordered) ++reordered_;
-  update_jitter(rtp_timestamp, arrival);
+  update_jitter(order, rtp_timestamp, arrival);
   return order;
 }
 

@@ -93,7 +93,7 @@ class ReceiveStatistics {
   void advance_window(int64_t new_max);
   bool seen(int64_t ext) const;
   void mark_seen(int64_t ext);
-  void update_jitter(uint32_t rtp_timestamp, std::chrono::nanoseconds arrival);
+  void update_jitter(PacketOrder order, uint32_t rtp_timestamp, std::chrono::nanoseconds arrival);
   uint32_t to_rtp_units(std::chrono::nanoseconds t) const;
 
   uint32_t clock_rate_;
@@ -109,7 +109,6 @@ class ReceiveStatistics {
   int64_t received_prior_ = 0;
 
   // RFC 3550 A.8: transit of the previous packet and jitter scaled by 16.
-  bool have_transit_ = false;
   uint32_t transit_ = 0;
   int64_t jitter_q4_ = 0;
 

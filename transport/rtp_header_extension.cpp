@@ -12,30 +12,17 @@ bool RtpHeaderExtensionWriter::add(uint8_t id, std::span<const uint8_t> data) {
     return false;
   }
   elements_[count_++] = Pending{data.data(), static_cast<uint8_t>(data.size()), id};
+  data_bytes_ += data.size();
+  // RFC 8285 4.2: one-byte IDs stop at 14 (15 is reserved) and carry 1..16 bytes; anything else
+  // needs the two-byte form (RFC 8285 4.3), which then applies to the whole block.
+  if (id > kOneByteExtensionMaxId || data.empty() || data.size() > kOneByteExtensionMaxDataSize) two_byte_ = true;
   return true;
-}
-
-RtpExtensionForm RtpHeaderExtensionWriter::form() const {
-  for (size_t i = 0; i < count_; ++i) {
-    const Pending& e = elements_[i];
-    // RFC 8285 4.2: one-byte IDs stop at 14 (15 is reserved) and carry 1..16 bytes; anything
-    // else needs the two-byte form (RFC 8285 4.3), which applies to the whole block.
-    if (e.id > kOneByteExtensionMaxId || e.size == 0 || e.size > kOneByteExtensionMaxDataSize) {
-      return RtpExtensionForm::kTwoByte;
-    }
-  }
-  return RtpExtensionForm::kOneByte;
-}
-
-uint16_t RtpHeaderExtensionWriter::profile() const {
-  return form() == RtpExtensionForm::kOneByte ? kOneByteExtensionProfile : kTwoByteExtensionProfile;
 }
 
 size_t RtpHeaderExtensionWriter::size() const {
   if (count_ == 0) return 0;
-  const size_t header = form() == RtpExtensionForm::kOneByte ? kOneByteElementHeaderSize : kTwoByteElementHeaderSize;
-  size_t total = 0;
-  for (size_t i = 0; i < count_; ++i) total += header + elements_[i].size;
+  const size_t header = two_byte_ ? kTwoByteElementHeaderSize : kOneByteElementHeaderSize;
+  const size_t total = count_ * header + data_bytes_;
   // RFC 3550 5.3.1: the extension length counts whole 32-bit words.
   return (total + kRtpExtensionWordSize - 1) / kRtpExtensionWordSize * kRtpExtensionWordSize;
 }
@@ -43,11 +30,10 @@ size_t RtpHeaderExtensionWriter::size() const {
 size_t RtpHeaderExtensionWriter::write(std::span<uint8_t> out) const {
   const size_t total = size();
   if (total == 0 || total > out.size()) return 0;
-  const bool one_byte = form() == RtpExtensionForm::kOneByte;
   size_t pos = 0;
   for (size_t i = 0; i < count_; ++i) {
     const Pending& e = elements_[i];
-    if (one_byte) {
+    if (!two_byte_) {
       // RFC 8285 4.2: the length nibble holds data size - 1.
       store_u8(out, pos, static_cast<uint8_t>((e.id << kOneByteExtensionIdShift) | (e.size - 1)));
       pos += kOneByteElementHeaderSize;

@@ -155,12 +155,16 @@ class RtpHeaderExtensionWriter {
   // False (and nothing queued) when id is 0, data is longer than 255 bytes, or kMaxElements
   // elements are already queued.
   bool add(uint8_t id, std::span<const uint8_t> data);
-  void clear() { count_ = 0; }
+  void clear() {
+    count_ = 0;
+    data_bytes_ = 0;
+    two_byte_ = false;
+  }
 
   bool empty() const { return count_ == 0; }
-  RtpExtensionForm form() const;
+  RtpExtensionForm form() const { return two_byte_ ? RtpExtensionForm::kTwoByte : RtpExtensionForm::kOneByte; }
   // The profile word to put before the block: 0xBEDE or 0x1000.
-  uint16_t profile() const;
+  uint16_t profile() const { return two_byte_ ? kTwoByteExtensionProfile : kOneByteExtensionProfile; }
   // Size of the padded block write() produces (a multiple of 4; 0 when empty).
   size_t size() const;
   // Writes the block; returns its size, or 0 when `out` is too small (or nothing is queued).
@@ -174,6 +178,8 @@ class RtpHeaderExtensionWriter {
   };
   std::array<Pending, kMaxElements> elements_;
   size_t count_ = 0;
+  size_t data_bytes_ = 0;  // sum of the queued elements' data sizes
+  bool two_byte_ = false;  // some queued element does not fit the one-byte form
 };
 
 }  // namespace confab::transport
