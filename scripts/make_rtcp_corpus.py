@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-# Writes the RTCP compound seed corpus (one small binary file per packet shape) to corpus/rtcp_compound/.
+# Writes the RTCP compound seed corpus (one small binary file per packet shape) to fuzz/corpus/rtcp_compound/.
 import os
 import struct
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "rtcp_compound")
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus", "rtcp_compound")
 
 
 def header(count, pt, body, padding=False):
