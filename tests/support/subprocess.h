@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace confab::testing {
+namespace confab::test_support {
 
 class Subprocess {
  public:
@@ -58,4 +58,4 @@ class Subprocess {
   std::optional<int> exit_code_;
 };
 
-}  // namespace confab::testing
+}  // namespace confab::test_support

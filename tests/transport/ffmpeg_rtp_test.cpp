@@ -69,7 +69,7 @@ StreamRecord receive_from_ffmpeg(BackendChoice backend, const std::vector<std::s
   argv.insert(argv.end(), ffmpeg_args_before_url.begin(), ffmpeg_args_before_url.end());
   const std::string url = "rtp://127.0.0.1:" + std::to_string(port) + "?rtcpport=" + std::to_string(port);
   argv.insert(argv.end(), {"-f", "rtp", url});
-  confab::testing::Subprocess ffmpeg(argv, ::testing::TempDir() + "/ffmpeg_rtp_test.log");
+  confab::test_support::Subprocess ffmpeg(argv, ::testing::TempDir() + "/ffmpeg_rtp_test.log");
   EXPECT_TRUE(ffmpeg.started());
 
   const auto deadline = Clock::now() + 60s;

@@ -13,49 +13,8 @@
 #include <new>
 #include <vector>
 
+#include "tests/support/allocation_counter.h"
 #include "transport/bytes.h"
-
-// Counts every global operator new while armed, to prove the buffer allocates nothing after
-// construction. The replacements are global, so they live outside any namespace.
-namespace {
-std::atomic<bool> g_count_allocations{false};
-std::atomic<uint64_t> g_allocations{0};
-void* volatile g_control_allocation = nullptr;  // keeps the control allocation from being elided
-
-void* counted_alloc(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
-  if (g_count_allocations.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (size == 0) size = 1;
-  if (align <= alignof(std::max_align_t)) return std::malloc(size);
-  return std::aligned_alloc(align, (size + align - 1) / align * align);
-}
-void* counted_alloc_or_throw(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
-  void* p = counted_alloc(size, align);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-// Every replaceable form, so that ASan never sees its own new paired with our delete.
-void* operator new(std::size_t size) { return counted_alloc_or_throw(size); }
-void* operator new[](std::size_t size) { return counted_alloc_or_throw(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size); }
-void* operator new(std::size_t size, std::align_val_t a) {
-  return counted_alloc_or_throw(size, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t size, std::align_val_t a) {
-  return counted_alloc_or_throw(size, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace confab::transport {
 namespace {
@@ -762,13 +721,13 @@ TEST(JitterBufferTest, NoHeapAllocationAfterConstruction) {
   Lcg rng(1);
   uint64_t frames = 0;
   uint64_t missing = 0;
-  g_allocations = 0;
-  g_count_allocations = true;
+  confab::test_support::ScopedAllocationCount allocations;
   {
-    std::vector<int> control(1);  // the counter must see this one
-    g_control_allocation = control.data();
+    auto control = std::make_unique<int>(1);  // the counter must see this one
+    confab::test_support::g_allocation_sink = control.get();
   }
-  ASSERT_EQ(g_allocations.exchange(0), 1u);
+  ASSERT_EQ(allocations.count(), 1u);
+  const uint64_t after_control = allocations.count();
   // 10k frames with jitter, reordering, loss, duplicates and a restart, one pop per tick.
   int64_t seq = 0;
   for (int i = 0; i < 10'000; ++i) {
@@ -785,8 +744,7 @@ TEST(JitterBufferTest, NoHeapAllocationAfterConstruction) {
     if (r.status == JitterPopStatus::kFrame) ++frames;
     if (r.status == JitterPopStatus::kMissing) ++missing;
   }
-  g_count_allocations = false;
-  EXPECT_EQ(g_allocations.load(), 0u);
+  EXPECT_EQ(allocations.count() - after_control, 0u);
   EXPECT_GT(frames, 9000u);
   EXPECT_EQ(jb.counters().resets, 1u);
   EXPECT_GT(jb.counters().duplicates, 0u);

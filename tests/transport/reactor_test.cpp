@@ -19,22 +19,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/allocation_counter.h"
 #include "transport/bytes.h"
-
-// Heap allocations made by threads that opted in: the reactor thread counts its own while it runs,
-// to prove the packet path allocates nothing.
-namespace {
-thread_local bool t_count_allocations = false;
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-void* operator new(size_t size) {
-  if (t_count_allocations) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace confab::transport {
 namespace {
@@ -170,11 +156,11 @@ TEST_P(ReactorTest, EchoesTenThousandDatagramsIntact) {
   const SocketId id = add(*reactor_, &echo, &fd);
   ASSERT_NE(id, 0u);
   const SocketAddress server = local_address(fd);
-  const uint64_t allocations_before = g_allocations.load();
+  uint64_t reactor_allocations = 0;
   std::thread loop([&] {
-    t_count_allocations = true;
+    confab::test_support::ScopedAllocationCount allocations;
     reactor_->run();
-    t_count_allocations = false;
+    reactor_allocations = allocations.count();
   });
 
   constexpr uint32_t kCount = 10000;
@@ -221,7 +207,7 @@ TEST_P(ReactorTest, EchoesTenThousandDatagramsIntact) {
   EXPECT_EQ(c->rx_truncated, 0u);
   EXPECT_EQ(c->tx_errors, 0u);
   EXPECT_EQ(c->tx_queue_full, 0u);
-  EXPECT_EQ(g_allocations.load() - allocations_before, 0u) << "the reactor thread allocated while echoing";
+  EXPECT_EQ(reactor_allocations, 0u) << "the reactor thread allocated while echoing";
 }
 
 TEST_P(ReactorTest, PeriodicTimerFiresUntilCancelled) {
@@ -422,12 +408,10 @@ TEST(ReactorCreate, AutoPrefersIoUringWhenAvailable) {
 
 // The allocation counter the echo test relies on does see allocations.
 TEST(ReactorAllocations, CounterSeesAllocations) {
-  const uint64_t before = g_allocations.load();
-  t_count_allocations = true;
+  confab::test_support::ScopedAllocationCount allocations;
   auto p = std::make_unique<std::array<uint8_t, 64>>();
-  t_count_allocations = false;
-  EXPECT_NE(p, nullptr);
-  EXPECT_EQ(g_allocations.load(), before + 1);
+  confab::test_support::g_allocation_sink = p.get();
+  EXPECT_EQ(allocations.count(), 1u);
 }
 
 TEST(ReactorCreate, ParsesAndPrintsBackendNames) {
