@@ -12,20 +12,54 @@
 
 namespace {
 
+using confab::mcu::CommandType;
+using confab::mcu::WorkerCommand;
+using confab::mcu::WorkerEvent;
 using confab::mcu::WorkerPool;
 using confab::mcu::WorkerPoolOptions;
 namespace transport = confab::transport;
 
-void log_stats(const WorkerPool& pool) {
+constexpr uint32_t kEchoSsrc = 0xEC40EC40;  // what echoed packets carry instead of the sender's SSRC
+
+constexpr auto kRequestTimeout = std::chrono::seconds(1);
+
+void log_stats(WorkerPool& pool) {
   for (size_t i = 0; i < pool.size(); ++i) {
     const auto& w = pool.worker(i);
     const auto& t = w.tick_stats();
     const uint64_t ticks = t.ticks.load(std::memory_order_relaxed);
-    spdlog::info("event=worker_stats worker={} backend={} ticks={} late_ticks={} mean_lateness_us={} max_lateness_us={}",
-                 w.index(), transport::to_string(w.backend()), ticks, t.late_ticks.load(std::memory_order_relaxed),
-                 ticks ? t.total_lateness_us.load(std::memory_order_relaxed) / ticks : 0,
-                 t.max_lateness_us.load(std::memory_order_relaxed));
+    WorkerEvent stats;
+    std::string error;
+    if (!pool.request(i, WorkerCommand{CommandType::kReportStats}, kRequestTimeout, &stats, &error)) {
+      spdlog::warn("event=stats_failed worker={} reason=\"{}\"", i, error);
+      continue;
+    }
+    spdlog::info(
+        "event=worker_stats worker={} backend={} ticks={} late_ticks={} mean_lateness_us={} max_lateness_us={} "
+        "echo_rtp_in={} echo_rtcp_in={} echo_dropped={} echo_out={} echo_send_failed={}",
+        w.index(), transport::to_string(w.backend()), ticks, t.late_ticks.load(std::memory_order_relaxed),
+        ticks ? t.total_lateness_us.load(std::memory_order_relaxed) / ticks : 0,
+        t.max_lateness_us.load(std::memory_order_relaxed), stats.echo.rtp_in, stats.echo.rtcp_in, stats.echo.dropped,
+        stats.echo.echoed, stats.echo.send_failed);
   }
+}
+
+// Opens the echo test port on worker 0. The socket is bound here, so a bad address or a port in use
+// is a start-up error with the kernel's reason; the worker then adopts it.
+bool open_echo(WorkerPool& pool, const transport::SocketAddress& address, std::string* error) {
+  const int fd = transport::open_udp_socket(address, error);
+  if (fd < 0) return false;
+  WorkerCommand command{CommandType::kOpenEcho};
+  command.fd = fd;
+  command.ssrc = kEchoSsrc;
+  WorkerEvent reply;
+  bool posted = false;
+  if (!pool.request(0, command, kRequestTimeout, &reply, error, &posted)) {
+    if (!posted) ::close(fd);
+    return false;
+  }
+  if (!reply.ok) *error = "worker 0 could not add the echo socket";
+  return reply.ok;
 }
 
 }  // namespace
@@ -37,6 +71,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   unsigned stats_interval_s = 10;
   bool no_pin = false;
+  std::string echo_listen;
   app.add_option("--workers", pool_options.workers, "Media worker threads; 0 = one per online CPU")
       ->default_val(0)->check(CLI::Range(0u, 1024u));
   app.add_option("--io-backend", backend_text,
@@ -47,6 +82,12 @@ int main(int argc, char** argv) {
       ->default_val("info")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--stats-interval", stats_interval_s, "Seconds between worker statistics log lines; 0 = never")
       ->default_val(10);
+  app.add_option("--echo-listen", echo_listen,
+                 "IP:PORT of an echo test port (RTP sent there comes back with SSRC rewritten); off when empty")
+      ->check([](const std::string& text) {
+        return text.empty() || transport::SocketAddress::parse(text) ? std::string()
+                                                                     : "expected IP:PORT, e.g. 127.0.0.1:5004";
+      });
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z level=%l %v");
@@ -73,6 +114,13 @@ int main(int argc, char** argv) {
     const auto& w = pool.worker(i);
     spdlog::info("event=worker_started worker={} backend={}{}", w.index(), transport::to_string(w.backend()),
                  w.backend_note().empty() ? "" : " note=\"" + w.backend_note() + "\"");
+  }
+  if (!echo_listen.empty()) {
+    if (!open_echo(pool, *transport::SocketAddress::parse(echo_listen), &error)) {
+      spdlog::critical("event=start_failed reason=\"{}\"", error);
+      return 1;
+    }
+    spdlog::info("event=echo_listening address={} worker=0", echo_listen);
   }
   spdlog::info("event=ready workers={} pid={}", pool.size(), getpid());
 

@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <future>
 
 namespace confab::mcu {
@@ -24,9 +26,11 @@ Worker::Worker(uint32_t index, WorkerOptions options)
 Worker::~Worker() { stop(); }
 
 bool Worker::start(std::string* error) {
+  // The promise moves into the thread: start() may return (and drop the future) while set_value()
+  // is still running there.
   std::promise<std::string> ready;
   std::future<std::string> result = ready.get_future();
-  thread_ = std::thread([this, &ready] { thread_main(&ready); });
+  thread_ = std::thread([this, promise = std::move(ready)]() mutable { thread_main(&promise); });
   std::string failure = result.get();
   if (!failure.empty()) {
     thread_.join();
@@ -71,7 +75,7 @@ void Worker::thread_main(std::promise<std::string>* ready) {
   reactor_->set_wake_handler([this] { drain_commands(); });
   next_tick_ = transport::Clock::now() + options_.tick_period;
   reactor_->add_timer(options_.tick_period, [this] { on_tick(); });
-  ready->set_value("");  // `ready` lives on start()'s stack: not touched after this line
+  ready->set_value("");
 
   while (!reactor_->stopping()) {
     reactor_->run_once(kMaxWait);
@@ -84,12 +88,50 @@ void Worker::drain_commands() {
   while (auto command = commands_.try_pop()) handle(*command);
 }
 
+WorkerEvent Worker::answer(EventType type, const WorkerCommand& command) const {
+  WorkerEvent event;
+  event.type = type;
+  event.worker = index_;
+  event.cookie = command.cookie;
+  return event;
+}
+
 void Worker::handle(const WorkerCommand& command) {
   switch (command.type) {
     case CommandType::kPing:
-      emit(WorkerEvent{EventType::kPong, index_, command.cookie});
+      emit(answer(EventType::kPong, command));
       break;
+    case CommandType::kOpenEcho: {
+      WorkerEvent event = answer(EventType::kEchoOpened, command);
+      event.ok = open_echo(command);
+      emit(event);
+      break;
+    }
+    case CommandType::kReportStats: {
+      WorkerEvent event = answer(EventType::kStats, command);
+      for (const auto& echo : echoes_) {
+        const EchoStats s = echo->stats();
+        event.echo.rtp_in += s.rtp_in;
+        event.echo.rtcp_in += s.rtcp_in;
+        event.echo.dropped += s.dropped;
+        event.echo.echoed += s.echoed;
+        event.echo.send_failed += s.send_failed;
+      }
+      emit(event);
+      break;
+    }
   }
+}
+
+bool Worker::open_echo(const WorkerCommand& command) {
+  // Setup work, not per packet: allocating here is fine.
+  auto echo = std::make_unique<EchoEndpoint>(reactor_.get(), command.ssrc);
+  if (reactor_->add_socket(command.fd, echo->handler()) == 0) {
+    ::close(command.fd);
+    return false;
+  }
+  echoes_.push_back(std::move(echo));
+  return true;
 }
 
 void Worker::emit(const WorkerEvent& event) {

@@ -10,7 +10,9 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "mcu/echo_endpoint.h"
 #include "mcu/worker_messages.h"
 #include "transport/reactor.h"
 #include "transport/spsc_ring.h"
@@ -64,6 +66,8 @@ class Worker {
   void thread_main(std::promise<std::string>* ready);
   void drain_commands();
   void handle(const WorkerCommand& command);
+  bool open_echo(const WorkerCommand& command);
+  WorkerEvent answer(EventType type, const WorkerCommand& command) const;
   void emit(const WorkerEvent& event);
   void on_tick();
 
@@ -72,6 +76,7 @@ class Worker {
   transport::SpscRing<WorkerCommand> commands_;
   transport::SpscRing<WorkerEvent> events_;
   std::unique_ptr<transport::Reactor> reactor_;  // made and used on the worker thread only
+  std::vector<std::unique_ptr<EchoEndpoint>> echoes_;  // worker thread only
   transport::ReactorBackend backend_ = transport::ReactorBackend::kEpoll;
   std::string backend_note_;
   std::thread thread_;

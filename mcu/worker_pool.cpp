@@ -7,11 +7,6 @@
 
 namespace confab::mcu {
 
-namespace {
-// Start-up pings carry this plus the worker's index, so an answer proves which ring it crossed.
-constexpr uint64_t kStartupPingCookie = 0x5eed0000u;
-}  // namespace
-
 unsigned online_cpus() {
   const long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<unsigned>(n) : 1u;
@@ -34,33 +29,39 @@ bool WorkerPool::start(std::chrono::milliseconds timeout, std::string* error) {
   }
 
   // Every worker answers a ping through its command and event rings before we call it started.
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::vector<bool> answered(workers_.size(), false);
   for (size_t i = 0; i < workers_.size(); ++i) {
-    if (!workers_[i]->post(WorkerCommand{CommandType::kPing, kStartupPingCookie + i})) {
-      if (error) *error = "worker " + std::to_string(i) + ": command ring full at start";
+    WorkerEvent pong;
+    if (!request(i, WorkerCommand{CommandType::kPing}, timeout, &pong, error)) {
       stop();
       return false;
     }
   }
-  size_t pending = workers_.size();
-  while (pending > 0 && std::chrono::steady_clock::now() < deadline) {
-    for (size_t i = 0; i < workers_.size(); ++i) {
-      while (auto event = workers_[i]->poll_event()) {
-        if (event->type == EventType::kPong && event->cookie == kStartupPingCookie + i && !answered[i]) {
-          answered[i] = true;
-          --pending;
-        }
-      }
-    }
-    if (pending > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (pending > 0) {
-    if (error) *error = std::to_string(pending) + " worker(s) did not answer within " + std::to_string(timeout.count()) + " ms";
-    stop();
+  return true;
+}
+
+bool WorkerPool::request(size_t index, WorkerCommand command, std::chrono::milliseconds timeout, WorkerEvent* reply,
+                         std::string* error, bool* posted) {
+  Worker& worker = *workers_.at(index);
+  command.cookie = next_cookie_++;
+  const bool accepted = worker.post(command);
+  if (posted) *posted = accepted;
+  if (!accepted) {
+    if (error) *error = "worker " + std::to_string(index) + ": command ring full";
     return false;
   }
-  return true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    while (auto event = worker.poll_event()) {
+      if (event->cookie == command.cookie) {
+        *reply = *event;
+        return true;
+      }
+      ++events_discarded_;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (error) *error = "worker " + std::to_string(index) + ": no answer within " + std::to_string(timeout.count()) + " ms";
+  return false;
 }
 
 void WorkerPool::stop() {
