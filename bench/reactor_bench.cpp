@@ -15,7 +15,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "transport/bytes.h"
+#include "transport/rtp_packet.h"
+#include "transport/rtp_writer.h"
 #include "transport/reactor.h"
 
 namespace confab::transport {
@@ -34,16 +35,7 @@ constexpr auto kQuietAfterSender = 100ms;    // ...or this long after the sender
 constexpr int kReactorCpu = 0;
 constexpr int kSenderCpu = 1;
 
-// RTP fixed header fields the forward loop rewrites (RFC 3550 5.1). The real RTP rewrite helper
-// lives elsewhere; this only stands in for its cost.
-constexpr size_t kRtpFixedHeaderSize = 12;
-constexpr size_t kRtpFirstByteOffset = 0;
-constexpr uint8_t kRtpVersion2 = 0x80;  // V=2, no padding, no extension, no CSRCs
-constexpr size_t kRtpPayloadTypeOffset = 1;
 constexpr uint8_t kRtpPayloadType = 96;
-constexpr size_t kRtpSeqOffset = 2;
-constexpr size_t kRtpTimestampOffset = 4;
-constexpr size_t kRtpSsrcOffset = 8;
 constexpr uint32_t kInSsrc = 0x11223344;
 constexpr uint32_t kOutSsrc = 0x0C0FFEE0;
 constexpr uint32_t kRtpTicksPerPacket = 960;
@@ -74,10 +66,11 @@ class Sender {
     std::string error;
     fd_ = open_udp_socket(loopback_any(), &error);
     for (uint32_t i = 0; i < kSendBatch; ++i) {
-      std::span<uint8_t> d(bufs_[i]);
-      store_u8(d, kRtpFirstByteOffset, kRtpVersion2);
-      store_u8(d, kRtpPayloadTypeOffset, kRtpPayloadType);
-      store_be32(d, kRtpSsrcOffset, kInSsrc);
+      RtpHeader header;
+      header.payload_type = kRtpPayloadType;
+      header.ssrc = kInSsrc;
+      const std::array<uint8_t, kDatagramSize - kRtpFixedHeaderSize> payload{};
+      write_rtp_packet(header, {}, 0, payload, bufs_[i]);
       iov_[i] = {bufs_[i].data(), kDatagramSize};
       msgs_[i].msg_hdr.msg_iov = &iov_[i];
       msgs_[i].msg_hdr.msg_iovlen = 1;
@@ -132,7 +125,9 @@ class Sender {
         continue;
       }
       const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kSendBatch, allowed - sent));
-      for (uint32_t i = 0; i < n; ++i) store_be16(std::span<uint8_t>(bufs_[i]), kRtpSeqOffset, seq++);
+      for (uint32_t i = 0; i < n; ++i, ++seq) {
+        rewrite_rtp_header(bufs_[i], kInSsrc, seq, seq * kRtpTicksPerPacket);
+      }
       const int r = ::sendmmsg(fd_, msgs_.data(), n, 0);
       if (r > 0) {
         sent += static_cast<uint64_t>(r);
@@ -176,18 +171,17 @@ class CountingHandler : public DatagramHandler {
   uint64_t bytes = 0;
 };
 
-// The MCU's inner loop in miniature: copy, rewrite SSRC / sequence / timestamp, send onwards.
+// The MCU's inner loop in miniature: validate, copy, rewrite SSRC / sequence / timestamp, send onwards.
 class ForwardHandler : public DatagramHandler {
  public:
   ForwardHandler(Reactor* reactor, SocketId out, const SocketAddress& sink) : reactor_(reactor), out_(out), sink_(sink) {}
   void on_datagram(SocketId, const Datagram& datagram) override {
     ++packets;
-    if (datagram.data.size() < kRtpFixedHeaderSize || datagram.data.size() > copy_.size()) return;
+    const auto packet = RtpPacket::parse(datagram.data);
+    if (!packet || datagram.data.size() > copy_.size()) return;
     std::memcpy(copy_.data(), datagram.data.data(), datagram.data.size());
     std::span<uint8_t> rtp(copy_.data(), datagram.data.size());
-    store_be16(rtp, kRtpSeqOffset, out_seq_++);
-    store_be32(rtp, kRtpTimestampOffset, out_ts_ += kRtpTicksPerPacket);
-    store_be32(rtp, kRtpSsrcOffset, kOutSsrc);
+    rewrite_rtp_header(rtp, kOutSsrc, out_seq_++, out_ts_ += kRtpTicksPerPacket);
     reactor_->send(out_, sink_, rtp);
   }
   uint64_t packets = 0;
