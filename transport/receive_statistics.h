@@ -33,7 +33,7 @@ struct ReceiveCounters {
   int64_t received = 0;           // epoch: packets counted, duplicates included (RFC 3550 A.3)
   int64_t expected = 0;           // epoch: extended highest - base + 1
   int64_t cumulative_lost = 0;    // epoch: expected - received, unclamped (negative with duplicates)
-  uint32_t jitter = 0;            // timestamp units
+  uint32_t jitter = 0;            // epoch: interarrival jitter, timestamp units
 };
 
 // How on_packet classified a packet.
