@@ -206,16 +206,17 @@ bool IoUringReactor::probe_multishot_recvmsg(std::string* why) {
 
 IoUringReactor::~IoUringReactor() {
   if (ring_ready_) {
-    // Cancel every request and wait for the cancel before freeing memory a receive could fill.
+    // Cancel every request and wait for this cancel's own CQE (not a remove_socket() cancel still
+    // in the CQ) before freeing memory a receive could fill.
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, encode({OpKind::kCancel, 0, 0}));
+    io_uring_sqe_set_data64(sqe, encode({OpKind::kShutdownCancel, 0, 0}));
     io_uring_submit(&ring_);
     for (uint32_t i = 0; i < kShutdownMaxCqes; ++i) {
       __kernel_timespec ts = to_kernel_timespec(kShutdownCqeWait);
       io_uring_cqe* cqe = nullptr;
       if (io_uring_wait_cqe_timeout(&ring_, &cqe, &ts) != 0 || cqe == nullptr) break;
-      const bool done = decode(cqe->user_data).kind == OpKind::kCancel;
+      const bool done = decode(cqe->user_data).kind == OpKind::kShutdownCancel;
       io_uring_cqe_seen(&ring_, cqe);
       if (done) break;
     }
@@ -404,6 +405,7 @@ int IoUringReactor::handle(const Completion& c) {
     }
     case OpKind::kCancel:
     case OpKind::kProbe:
+    case OpKind::kShutdownCancel:
       return 0;
   }
   return 0;
