@@ -424,7 +424,11 @@ int IoUringReactor::handle_recv(const Completion& c, Tag tag) {
   const SocketId id = SocketTable::make_id(tag.index, e->generation);
   int handled = 0;
   if (c.res == -ENOBUFS) {
-    // Every buffer was in the CQ; they have been recycled in order by now, so re-arming works.
+    // The group ran dry for this socket. The buffer group is shared by every socket, so the
+    // buffers are not necessarily back yet: another socket's buffer CQEs may come after this one
+    // in the CQ or in pending_. Re-arming at once (below) is still fine: it costs at most another
+    // ENOBUFS round, each counted here in rx_no_buffer, and heals itself as soon as those CQEs are
+    // handled and their buffers recycled.
     ++e->counters.rx_no_buffer;
   } else if (c.res < 0) {
     if (c.res != -ECANCELED) ++e->counters.rx_errors;
