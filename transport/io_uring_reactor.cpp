@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -23,18 +24,6 @@ constexpr std::chrono::milliseconds kShutdownCqeWait{100};
 constexpr std::chrono::seconds kProbeWait{1};
 // Room for the source address of an IPv4 or IPv6 datagram in each receive buffer.
 constexpr uint32_t kNameSpace = sizeof(sockaddr_in6);
-
-uint32_t round_down_pow2(uint32_t n) {
-  uint32_t p = 1;
-  while (p * 2 <= n) p *= 2;
-  return p;
-}
-
-uint32_t round_up_pow2(uint32_t n) {
-  uint32_t p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
 
 __kernel_timespec to_kernel_timespec(std::chrono::nanoseconds d) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
@@ -65,9 +54,9 @@ bool IoUringReactor::init(std::string* why) {
   // The CQ must hold every completion that can be outstanding at once: one per receive buffer,
   // one per send slot, and the multishot terminations, cancels and wake polls besides. The kernel
   // does not drop CQEs (IORING_FEAT_NODROP) but an overflowing CQ stops multishot receives.
-  buffer_count_ = round_down_pow2(std::clamp<uint32_t>(options_.recv_buffer_count, 1, kMaxBuffers));
+  buffer_count_ = std::bit_floor(std::clamp<uint32_t>(options_.recv_buffer_count, 1, kMaxBuffers));
   const uint32_t cq_entries =
-      round_up_pow2(buffer_count_ + options_.send_slots + 2 * sockets_.capacity() + kCqeBatch);
+      std::bit_ceil(buffer_count_ + options_.send_slots + 2 * sockets_.capacity() + kCqeBatch);
 
   io_uring_params params{};
   params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL |

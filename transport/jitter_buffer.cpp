@@ -5,10 +5,11 @@
 #include <cassert>
 #include <cstring>
 
+#include "transport/time_units.h"
+
 namespace confab::transport {
 namespace {
 
-constexpr int64_t kNsPerSecond = 1'000'000'000;
 constexpr int64_t kNsPerMs = 1'000'000;
 constexpr int64_t kMsPerSecond = 1000;
 constexpr int64_t kMinCapacity = 2;
@@ -60,7 +61,7 @@ int64_t JitterBuffer::unwrap_timestamp(uint32_t ts) const {
 
 int64_t JitterBuffer::ticks_to_ns(int64_t ticks) const {
   const int64_t rate = options_.clock_rate;
-  return (ticks / rate) * kNsPerSecond + (ticks % rate) * kNsPerSecond / rate;
+  return (ticks / rate) * kNanosPerSecond + (ticks % rate) * kNanosPerSecond / rate;
 }
 
 int64_t JitterBuffer::max_frame_ticks() const { return kMaxFrameMs * options_.clock_rate / kMsPerSecond; }

@@ -5,15 +5,14 @@
 #include <cassert>
 #include <limits>
 
+#include "transport/rtcp_report_block.h"
+#include "transport/time_units.h"
+
 namespace confab::transport {
 
 namespace {
 
-constexpr int64_t kNanosPerSecond = 1'000'000'000;
 constexpr uint64_t kWindowMask = ReceiveStatistics::kDuplicateWindow - 1;
-// RFC 3550 6.4.1: cumulative lost is a 24-bit signed field.
-constexpr int64_t kMaxCumulativeLost = 0x7FFFFF;
-constexpr int64_t kMinCumulativeLost = -0x800000;
 constexpr int kFractionShift = 8;  // RFC 3550 A.3: fraction lost in 1/256ths
 constexpr int64_t kMaxFraction = 255;
 constexpr int kJitterShift = 4;    // RFC 3550 A.8: jitter kept scaled by 16
@@ -157,7 +156,9 @@ ReportBlockValues ReceiveStatistics::snapshot_for_report() {
   // RFC 3550 A.3.
   const int64_t expected_now = expected();
   const int64_t lost = expected_now - received_;
-  out.cumulative_lost = static_cast<int32_t>(std::clamp(lost, kMinCumulativeLost, kMaxCumulativeLost));
+  // RFC 3550 6.4.1: a 24-bit signed field; the bounds are the report block's.
+  out.cumulative_lost = static_cast<int32_t>(
+      std::clamp<int64_t>(lost, kCumulativeLostMin, kCumulativeLostMax));
   const int64_t expected_interval = expected_now - expected_prior_;
   expected_prior_ = expected_now;
   const int64_t received_interval = received_ - received_prior_;

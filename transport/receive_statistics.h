@@ -12,7 +12,7 @@ namespace confab::transport {
 // LSR and DLSR.
 struct ReportBlockValues {
   uint8_t fraction_lost = 0;               // lost / expected in the interval, 8-bit fixed point
-  int32_t cumulative_lost = 0;             // clamped to 24-bit signed: [-0x800000, 0x7FFFFF]
+  int32_t cumulative_lost = 0;             // clamped to [kCumulativeLostMin, kCumulativeLostMax]
   uint32_t extended_highest_sequence = 0;  // cycles << 16 | highest sequence number
   uint32_t jitter = 0;                     // interarrival jitter, timestamp units
 
