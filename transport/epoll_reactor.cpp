@@ -165,7 +165,11 @@ int EpollReactor::wait(std::chrono::nanoseconds timeout) {
     const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);
     const timespec ts{static_cast<time_t>(secs.count()), static_cast<long>((timeout - secs).count())};
     const int n = ::epoll_pwait2(epoll_fd_, events_, kMaxEvents, &ts, nullptr);
-    if (n >= 0 || errno != ENOSYS) return n;
+    if (n >= 0 || errno == EINTR) return n;
+    // Not only ENOSYS (a kernel before 5.11): a seccomp profile that denies epoll_pwait2 answers
+    // EPERM (or whatever errno it was written with), and returning that would fail every wait and
+    // spin the loop. Any other error is one epoll_wait reports too. So fall back on any error but
+    // EINTR, and remember it: later waits go straight to epoll_wait.
     have_pwait2_ = false;
   }
   // Round up so a timer is never fired before its deadline (it would just wait again).

@@ -18,8 +18,9 @@ namespace confab::transport {
 // with recvmmsg into one pre-allocated batch of buffers (the batch is reused: handlers see each
 // datagram before the next recvmmsg overwrites it). send() copies into a FIFO of slots; flush()
 // hands each run of consecutive datagrams for the same socket to one sendmmsg. Waits use
-// epoll_pwait2 (nanosecond timeout, Linux 5.11) and fall back to epoll_wait rounded up to the
-// next millisecond when the kernel lacks it; timers are thus never fired early.
+// epoll_pwait2 (nanosecond timeout, Linux 5.11) and fall back for good to epoll_wait rounded up
+// to the next millisecond when epoll_pwait2 fails with anything but EINTR (an old kernel's
+// ENOSYS, a seccomp filter's EPERM); timers are thus never fired early.
 class EpollReactor final : public Reactor {
  public:
   static std::unique_ptr<EpollReactor> create(const ReactorOptions& options, std::string* why);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -23,18 +24,6 @@ constexpr std::chrono::milliseconds kShutdownCqeWait{100};
 constexpr std::chrono::seconds kProbeWait{1};
 // Room for the source address of an IPv4 or IPv6 datagram in each receive buffer.
 constexpr uint32_t kNameSpace = sizeof(sockaddr_in6);
-
-uint32_t round_down_pow2(uint32_t n) {
-  uint32_t p = 1;
-  while (p * 2 <= n) p *= 2;
-  return p;
-}
-
-uint32_t round_up_pow2(uint32_t n) {
-  uint32_t p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
 
 __kernel_timespec to_kernel_timespec(std::chrono::nanoseconds d) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(d);
@@ -65,9 +54,9 @@ bool IoUringReactor::init(std::string* why) {
   // The CQ must hold every completion that can be outstanding at once: one per receive buffer,
   // one per send slot, and the multishot terminations, cancels and wake polls besides. The kernel
   // does not drop CQEs (IORING_FEAT_NODROP) but an overflowing CQ stops multishot receives.
-  buffer_count_ = round_down_pow2(std::clamp<uint32_t>(options_.recv_buffer_count, 1, kMaxBuffers));
+  buffer_count_ = std::bit_floor(std::clamp<uint32_t>(options_.recv_buffer_count, 1, kMaxBuffers));
   const uint32_t cq_entries =
-      round_up_pow2(buffer_count_ + options_.send_slots + 2 * sockets_.capacity() + kCqeBatch);
+      std::bit_ceil(buffer_count_ + options_.send_slots + 2 * sockets_.capacity() + kCqeBatch);
 
   io_uring_params params{};
   params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL |
@@ -206,16 +195,17 @@ bool IoUringReactor::probe_multishot_recvmsg(std::string* why) {
 
 IoUringReactor::~IoUringReactor() {
   if (ring_ready_) {
-    // Cancel every request and wait for the cancel before freeing memory a receive could fill.
+    // Cancel every request and wait for this cancel's own CQE (not a remove_socket() cancel still
+    // in the CQ) before freeing memory a receive could fill.
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, encode({OpKind::kCancel, 0, 0}));
+    io_uring_sqe_set_data64(sqe, encode({OpKind::kShutdownCancel, 0, 0}));
     io_uring_submit(&ring_);
     for (uint32_t i = 0; i < kShutdownMaxCqes; ++i) {
       __kernel_timespec ts = to_kernel_timespec(kShutdownCqeWait);
       io_uring_cqe* cqe = nullptr;
       if (io_uring_wait_cqe_timeout(&ring_, &cqe, &ts) != 0 || cqe == nullptr) break;
-      const bool done = decode(cqe->user_data).kind == OpKind::kCancel;
+      const bool done = decode(cqe->user_data).kind == OpKind::kShutdownCancel;
       io_uring_cqe_seen(&ring_, cqe);
       if (done) break;
     }
@@ -404,6 +394,7 @@ int IoUringReactor::handle(const Completion& c) {
     }
     case OpKind::kCancel:
     case OpKind::kProbe:
+    case OpKind::kShutdownCancel:
       return 0;
   }
   return 0;
@@ -422,7 +413,11 @@ int IoUringReactor::handle_recv(const Completion& c, Tag tag) {
   const SocketId id = SocketTable::make_id(tag.index, e->generation);
   int handled = 0;
   if (c.res == -ENOBUFS) {
-    // Every buffer was in the CQ; they have been recycled in order by now, so re-arming works.
+    // The group ran dry for this socket. The buffer group is shared by every socket, so the
+    // buffers are not necessarily back yet: another socket's buffer CQEs may come after this one
+    // in the CQ or in pending_. Re-arming at once (below) is still fine: it costs at most another
+    // ENOBUFS round, each counted here in rx_no_buffer, and heals itself as soon as those CQEs are
+    // handled and their buffers recycled.
     ++e->counters.rx_no_buffer;
   } else if (c.res < 0) {
     if (c.res != -ECANCELED) ++e->counters.rx_errors;

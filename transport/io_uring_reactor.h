@@ -47,8 +47,11 @@ class IoUringReactor final : public Reactor {
  private:
   // user_data layout: kind in bits 63..56, generation in bits 55..32, index in bits 31..0.
   // kRecv: index = socket table index, generation = the socket's generation.
-  // kSend: index = send slot. kWake, kCancel, kProbe: no index.
-  enum class OpKind : uint8_t { kRecv = 1, kSend = 2, kWake = 3, kCancel = 4, kProbe = 5 };
+  // kSend: index = send slot. kWake, kCancel, kProbe, kShutdownCancel: no index.
+  // kCancel tags remove_socket()'s and the probe's cancels; the destructor's cancel-everything has
+  // its own kind, kShutdownCancel, so that it waits for exactly that CQE and not an earlier
+  // remove_socket() cancel still in the CQ.
+  enum class OpKind : uint8_t { kRecv = 1, kSend = 2, kWake = 3, kCancel = 4, kProbe = 5, kShutdownCancel = 6 };
   struct Tag {
     OpKind kind;
     uint32_t generation;

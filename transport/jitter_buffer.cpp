@@ -5,10 +5,11 @@
 #include <cassert>
 #include <cstring>
 
+#include "transport/time_units.h"
+
 namespace confab::transport {
 namespace {
 
-constexpr int64_t kNsPerSecond = 1'000'000'000;
 constexpr int64_t kNsPerMs = 1'000'000;
 constexpr int64_t kMsPerSecond = 1000;
 constexpr int64_t kMinCapacity = 2;
@@ -24,13 +25,23 @@ JitterBuffer::JitterBuffer(const JitterBufferOptions& options)
     : options_(options),
       capacity_(std::max<int64_t>(options.capacity, kMinCapacity)),
       slots_(std::make_unique<Slot[]>(static_cast<size_t>(capacity_))),
-      storage_(std::make_unique<uint8_t[]>(static_cast<size_t>(capacity_) * options.max_payload_bytes)) {
+      storage_(std::make_unique<uint8_t[]>(static_cast<size_t>(capacity_) * options.max_payload_bytes)),
+      histogram_buckets_(histogram_size(options.max_delay)),
+      histogram_(std::make_unique<double[]>(histogram_buckets_)) {
   assert(options_.clock_rate > 0);
   assert(options_.min_delay <= options_.max_delay);
   histogram_[0] = 1.0;
   target_ns_ = std::clamp(kHistogramBucketNs, ms_to_ns(options_.min_delay), ms_to_ns(options_.max_delay));
   const int64_t default_ticks = options_.default_frame_duration.count() * options_.clock_rate / kMsPerSecond;
   last_duration_ = static_cast<uint32_t>(std::max<int64_t>(default_ticks, 1));  // concealment must advance
+}
+
+size_t JitterBuffer::histogram_size(std::chrono::milliseconds max_delay) {
+  // The estimate is a bucket's upper edge, so bucket n reports (n + 1) * 10 ms: max_delay needs
+  // ceil(max_delay / 10 ms) buckets. Delays beyond go to the last one, whose edge is then clamped
+  // to max_delay anyway, so no target within the range is lost.
+  const int64_t buckets = (ms_to_ns(max_delay) + kHistogramBucketNs - 1) / kHistogramBucketNs;
+  return static_cast<size_t>(std::max<int64_t>(buckets, 1));
 }
 
 bool JitterBuffer::is_buffered(int64_t seq) const {
@@ -50,7 +61,7 @@ int64_t JitterBuffer::unwrap_timestamp(uint32_t ts) const {
 
 int64_t JitterBuffer::ticks_to_ns(int64_t ticks) const {
   const int64_t rate = options_.clock_rate;
-  return (ticks / rate) * kNsPerSecond + (ticks % rate) * kNsPerSecond / rate;
+  return (ticks / rate) * kNanosPerSecond + (ticks % rate) * kNanosPerSecond / rate;
 }
 
 int64_t JitterBuffer::max_frame_ticks() const { return kMaxFrameMs * options_.clock_rate / kMsPerSecond; }
@@ -142,16 +153,16 @@ void JitterBuffer::update_delay_estimate(int64_t ts, TimePoint arrival) {
   min_transit_ns_ = std::min(window_min_ns_[0], window_min_ns_[1]);
   const int64_t relative = transit - min_transit_ns_;
   const size_t bucket = static_cast<size_t>(
-      std::min<int64_t>(relative / kHistogramBucketNs, static_cast<int64_t>(kHistogramBuckets) - 1));
+      std::min<int64_t>(relative / kHistogramBucketNs, static_cast<int64_t>(histogram_buckets_) - 1));
 
   // Exponential forgetting keeps the histogram a probability distribution (it sums to 1).
   const double forget = options_.forget_factor;
-  for (double& p : histogram_) p *= forget;
+  for (size_t b = 0; b < histogram_buckets_; ++b) histogram_[b] *= forget;
   histogram_[bucket] += 1.0 - forget;
 
-  size_t quantile_bucket = kHistogramBuckets - 1;
+  size_t quantile_bucket = histogram_buckets_ - 1;
   double cumulative = 0.0;
-  for (size_t b = 0; b < kHistogramBuckets; ++b) {
+  for (size_t b = 0; b < histogram_buckets_; ++b) {
     cumulative += histogram_[b];
     if (cumulative >= options_.delay_quantile) {
       quantile_bucket = b;

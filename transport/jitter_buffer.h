@@ -2,7 +2,6 @@
 // timestamp-driven playout clock whose delay adapts to the measured network jitter.
 #pragma once
 
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -17,8 +16,10 @@ struct JitterBufferOptions {
   // Fixed storage decided here: `capacity` frames of at most `max_payload_bytes` each.
   uint32_t capacity = 64;
   uint32_t max_payload_bytes = 1500;
-  // The target delay stays within [min_delay, max_delay]. The histogram spans 640 ms, so a larger
-  // max_delay is never reached.
+  // The target delay stays within [min_delay, max_delay]. The delay histogram is sized from
+  // max_delay at construction (one 10 ms bucket per 10 ms, rounded up), so any max_delay can be
+  // reached; each insert() walks the histogram, so its cost grows with max_delay (100 buckets per
+  // second of it).
   std::chrono::milliseconds min_delay{20};
   std::chrono::milliseconds max_delay{200};
   // Duration assumed for a frame whose duration was not given and cannot be learnt from its
@@ -163,10 +164,11 @@ class JitterBuffer {
     SlotState state = SlotState::kEmpty;
   };
   static constexpr int64_t kHistogramBucketNs = 10'000'000;
-  static constexpr size_t kHistogramBuckets = 64;
   static constexpr int64_t kTransitWindowNs = 1'000'000'000;
   static constexpr int64_t kGrowHysteresisNs = 5'000'000;
 
+  // Buckets whose upper edges reach max_delay: ceil(max_delay / bucket), at least one.
+  static size_t histogram_size(std::chrono::milliseconds max_delay);
   size_t index_for(int64_t seq) const { return static_cast<size_t>(((seq % capacity_) + capacity_) % capacity_); }
   Slot& slot_for(int64_t seq) { return slots_[index_for(seq)]; }
   const Slot& slot_for(int64_t seq) const { return slots_[index_for(seq)]; }
@@ -194,6 +196,9 @@ class JitterBuffer {
   const int64_t capacity_;
   const std::unique_ptr<Slot[]> slots_;
   const std::unique_ptr<uint8_t[]> storage_;
+  // Relative-delay histogram, 10 ms buckets; the last one also holds every larger delay.
+  const size_t histogram_buckets_;
+  const std::unique_ptr<double[]> histogram_;
   JitterBufferCounters counters_;
 
   State state_ = State::kIdle;
@@ -214,7 +219,6 @@ class JitterBuffer {
   int64_t min_transit_ns_ = 0;
   int64_t window_min_ns_[2] = {0, 0};  // smallest transit of the current and previous window
   int64_t window_start_ns_ = 0;
-  std::array<double, kHistogramBuckets> histogram_{};
   int64_t target_ns_ = 0;
 
   // Catch-up: smallest level seen since level_window_start_ns_ (-1: window not started).

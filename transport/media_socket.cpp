@@ -3,6 +3,7 @@
 
 #include <numeric>
 
+#include "transport/rtcp_validation.h"
 #include "transport/rtp_rtcp_demux.h"
 
 namespace confab::transport {
@@ -22,6 +23,12 @@ void MediaSocket::on_datagram(SocketId socket, const Datagram& datagram) {
     auto compound = RtcpCompound::parse(datagram.data);
     if (!compound) {
       ++counters_.rtcp_drops[static_cast<size_t>(compound.error())];
+      return;
+    }
+    // The framing is sound; now every packet of a known type must parse as that type, or the
+    // whole datagram goes (a sink must be able to read any view it asks for).
+    if (auto error = validate_rtcp_packets(*compound)) {
+      ++counters_.rtcp_drops[static_cast<size_t>(*error)];
       return;
     }
     ++counters_.rtcp_packets;

@@ -1,6 +1,7 @@
 // MediaSocket: the handler of one media port carrying RTP and RTCP together (RFC 5761 rtcp-mux).
 // It demultiplexes, validates, counts every dropped datagram by reason, and hands the valid ones
-// to its MediaSink.
+// to its MediaSink. An RTCP datagram is valid when its framing is (RtcpCompound::parse) and every
+// packet of a known type parses as that type (validate_rtcp_packets); one bad packet drops it all.
 #pragma once
 
 #include <array>

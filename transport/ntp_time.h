@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "transport/time_units.h"
+
 namespace confab::transport {
 
 // RFC 3550 4: "wallclock time (absolute date and time) is represented using the timestamp format
@@ -16,7 +18,6 @@ constexpr uint64_t kNtpUnixEpochOffsetSeconds = 2'208'988'800;  // 1900-01-01 to
 constexpr unsigned kNtpFractionBits = 32;
 constexpr unsigned kCompactNtpShift = 16;         // drop the low 16 fraction bits...
 constexpr uint64_t kCompactNtpMask = 0xffffffff;  // ...and the high 16 second bits
-constexpr uint64_t kNanosPerSecond = 1'000'000'000;
 constexpr uint64_t kCompactNtpUnitsPerSecond = uint64_t{1} << kCompactNtpShift;
 
 class NtpTime {

@@ -5,15 +5,14 @@
 #include <cassert>
 #include <limits>
 
+#include "transport/rtcp_report_block.h"
+#include "transport/time_units.h"
+
 namespace confab::transport {
 
 namespace {
 
-constexpr int64_t kNanosPerSecond = 1'000'000'000;
 constexpr uint64_t kWindowMask = ReceiveStatistics::kDuplicateWindow - 1;
-// RFC 3550 6.4.1: cumulative lost is a 24-bit signed field.
-constexpr int64_t kMaxCumulativeLost = 0x7FFFFF;
-constexpr int64_t kMinCumulativeLost = -0x800000;
 constexpr int kFractionShift = 8;  // RFC 3550 A.3: fraction lost in 1/256ths
 constexpr int64_t kMaxFraction = 255;
 constexpr int kJitterShift = 4;    // RFC 3550 A.8: jitter kept scaled by 16
@@ -36,6 +35,9 @@ void ReceiveStatistics::init_sequence(uint16_t seq) {
   received_ = 0;
   received_prior_ = 0;
   expected_prior_ = 0;
+  // A restart is new source state (A.1 init_seq), and A.8 takes D between consecutive packets
+  // of one source: the old stream's jitter and transit say nothing about the new one.
+  jitter_q4_ = 0;
   window_.fill(0);
   mark_seen(seq);
 }
@@ -76,12 +78,14 @@ uint32_t ReceiveStatistics::to_rtp_units(std::chrono::nanoseconds t) const {
 void ReceiveStatistics::update_jitter(PacketOrder order, uint32_t rtp_timestamp, std::chrono::nanoseconds arrival) {
   // RFC 3550 A.8: transit = arrival - timestamp in timestamp units; D is the change in transit;
   // J += (|D| - J) / 16, done in integers on J scaled by 16. Arithmetic is modulo 2^32 like the
-  // RFC's, so timestamp and arrival wraps cancel. The first packet only sets the transit (the
-  // RFC's code would take D against an uninitialised transit).
+  // RFC's, so timestamp and arrival wraps cancel. The first packet of a stream, and the first
+  // after a confirmed restart, only sets the transit: the RFC's code would take D against an
+  // uninitialised transit, and after a restart the previous transit belongs to the old stream
+  // (a new random timestamp base, so D would be ~2^31 units).
   const uint32_t transit = to_rtp_units(arrival) - rtp_timestamp;
   const uint32_t previous = transit_;
   transit_ = transit;
-  if (order == PacketOrder::kFirst) return;
+  if (order == PacketOrder::kFirst || order == PacketOrder::kRestart) return;
   const int32_t d = static_cast<int32_t>(transit - previous);
   const int64_t abs_d = d < 0 ? -int64_t{d} : int64_t{d};
   jitter_q4_ += abs_d - ((jitter_q4_ + kJitterRound) >> kJitterShift);
@@ -152,7 +156,9 @@ ReportBlockValues ReceiveStatistics::snapshot_for_report() {
   // RFC 3550 A.3.
   const int64_t expected_now = expected();
   const int64_t lost = expected_now - received_;
-  out.cumulative_lost = static_cast<int32_t>(std::clamp(lost, kMinCumulativeLost, kMaxCumulativeLost));
+  // RFC 3550 6.4.1: a 24-bit signed field; the bounds are the report block's.
+  out.cumulative_lost = static_cast<int32_t>(
+      std::clamp<int64_t>(lost, kCumulativeLostMin, kCumulativeLostMax));
   const int64_t expected_interval = expected_now - expected_prior_;
   expected_prior_ = expected_now;
   const int64_t received_interval = received_ - received_prior_;

@@ -12,7 +12,7 @@ namespace confab::transport {
 // LSR and DLSR.
 struct ReportBlockValues {
   uint8_t fraction_lost = 0;               // lost / expected in the interval, 8-bit fixed point
-  int32_t cumulative_lost = 0;             // clamped to 24-bit signed: [-0x800000, 0x7FFFFF]
+  int32_t cumulative_lost = 0;             // clamped to [kCumulativeLostMin, kCumulativeLostMax]
   uint32_t extended_highest_sequence = 0;  // cycles << 16 | highest sequence number
   uint32_t jitter = 0;                     // interarrival jitter, timestamp units
 
@@ -33,7 +33,7 @@ struct ReceiveCounters {
   int64_t received = 0;           // epoch: packets counted, duplicates included (RFC 3550 A.3)
   int64_t expected = 0;           // epoch: extended highest - base + 1
   int64_t cumulative_lost = 0;    // epoch: expected - received, unclamped (negative with duplicates)
-  uint32_t jitter = 0;            // timestamp units
+  uint32_t jitter = 0;            // epoch: interarrival jitter, timestamp units
 };
 
 // How on_packet classified a packet.

@@ -7,9 +7,11 @@
 #include "transport/bytes.h"
 #include "transport/rtcp_bye.h"
 #include "transport/rtcp_feedback.h"
+#include "transport/rtcp_fir.h"
 #include "transport/rtcp_nack.h"
 #include "transport/rtcp_receiver_report.h"
 #include "transport/rtcp_sdes.h"
+#include "transport/rtcp_sender_report.h"
 
 namespace confab::transport {
 
@@ -19,22 +21,11 @@ constexpr size_t round_up_to_word(size_t n) {
   return (n + kRtcpWordSize - 1) / kRtcpWordSize * kRtcpWordSize;
 }
 
-constexpr uint32_t kFirMediaSsrc = 0;
-constexpr size_t kNackBlpOffset = 2;   // within a NACK entry, after the PID
-constexpr size_t kFirSeqNrOffset = 4;  // within a FIR entry, after the SSRC
-constexpr size_t kFirReservedOffset = 5;
-
-// The offsets of fields inside an SR or RR body (after the common header).
-constexpr size_t kSenderSsrcOffset = 0;
-constexpr size_t kSrNtpOffset = 4;
-constexpr size_t kSrRtpTimestampOffset = 12;
-constexpr size_t kSrPacketCountOffset = 16;
-constexpr size_t kSrOctetCountOffset = 20;
-
 // Writes sender SSRC and media SSRC after the common header.
 void write_feedback_ssrcs(std::span<uint8_t> p, uint32_t sender_ssrc, uint32_t media_ssrc) {
-  store_be32(p, kRtcpHeaderSize, sender_ssrc);
-  store_be32(p, kRtcpHeaderSize + kRtcpWordSize, media_ssrc);
+  const auto body = p.subspan(kRtcpHeaderSize);
+  store_be32(body, kFeedbackSenderSsrcOffset, sender_ssrc);
+  store_be32(body, kFeedbackMediaSsrcOffset, media_ssrc);
 }
 
 }  // namespace
@@ -56,7 +47,7 @@ bool RtcpBuilder::add_sender_report(const SenderInfo& info, std::span<const Repo
   const auto p = begin_packet(RtcpPacketType::kSenderReport, static_cast<uint8_t>(blocks.size()), size);
   if (p.empty()) return false;
   const auto body = p.subspan(kRtcpHeaderSize);
-  store_be32(body, kSenderSsrcOffset, info.ssrc);
+  store_be32(body, kSrSenderSsrcOffset, info.ssrc);
   store_be64(body, kSrNtpOffset, info.ntp_timestamp);
   store_be32(body, kSrRtpTimestampOffset, info.rtp_timestamp);
   store_be32(body, kSrPacketCountOffset, info.packet_count);
@@ -71,7 +62,7 @@ bool RtcpBuilder::add_receiver_report(uint32_t sender_ssrc, std::span<const Repo
   const auto p = begin_packet(RtcpPacketType::kReceiverReport, static_cast<uint8_t>(blocks.size()), size);
   if (p.empty()) return false;
   const auto body = p.subspan(kRtcpHeaderSize);
-  store_be32(body, kSenderSsrcOffset, sender_ssrc);
+  store_be32(body, kRrSenderSsrcOffset, sender_ssrc);
   for (size_t i = 0; i < blocks.size(); ++i) {
     blocks[i].write(body, kReceiverReportFixedSize + i * kReportBlockSize);
   }
@@ -126,7 +117,7 @@ bool RtcpBuilder::add_nack(uint32_t sender_ssrc, uint32_t media_ssrc, std::span<
   write_feedback_ssrcs(p, sender_ssrc, media_ssrc);
   size_t off = kRtcpHeaderSize + kRtcpFeedbackFixedSize;
   pack_nack_entries(seqs, [&](const NackEntry& e) {
-    store_be16(p, off, e.pid);
+    store_be16(p, off + kNackPidOffset, e.pid);
     store_be16(p, off + kNackBlpOffset, e.blp);
     off += kNackEntrySize;
   });
@@ -149,7 +140,7 @@ bool RtcpBuilder::add_fir(uint32_t sender_ssrc, std::span<const FirEntry> entrie
   write_feedback_ssrcs(p, sender_ssrc, kFirMediaSsrc);
   size_t off = kRtcpHeaderSize + kRtcpFeedbackFixedSize;
   for (const FirEntry& e : entries) {
-    store_be32(p, off, e.ssrc);
+    store_be32(p, off + kFirSsrcOffset, e.ssrc);
     store_u8(p, off + kFirSeqNrOffset, e.seq_nr);
     store_be24(p, off + kFirReservedOffset, 0);  // RFC 5104 4.3.1.1: reserved, set to 0
     off += kFirEntrySize;

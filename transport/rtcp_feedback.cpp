@@ -5,11 +5,6 @@
 
 namespace confab::transport {
 
-namespace {
-constexpr size_t kSenderSsrcOffset = 0;
-constexpr size_t kMediaSsrcOffset = 4;
-}  // namespace
-
 Result<RtcpFeedbackView, RtcpParseError> RtcpFeedbackView::parse(const RtcpPacketView& packet,
                                                                  RtcpPacketType type, uint8_t fmt) {
   if (packet.type() != type || packet.fmt() != fmt)
@@ -19,7 +14,7 @@ Result<RtcpFeedbackView, RtcpParseError> RtcpFeedbackView::parse(const RtcpPacke
   return RtcpFeedbackView(packet.body());
 }
 
-uint32_t RtcpFeedbackView::sender_ssrc() const { return load_be32(body_, kSenderSsrcOffset); }
-uint32_t RtcpFeedbackView::media_ssrc() const { return load_be32(body_, kMediaSsrcOffset); }
+uint32_t RtcpFeedbackView::sender_ssrc() const { return load_be32(body_, kFeedbackSenderSsrcOffset); }
+uint32_t RtcpFeedbackView::media_ssrc() const { return load_be32(body_, kFeedbackMediaSsrcOffset); }
 
 }  // namespace confab::transport

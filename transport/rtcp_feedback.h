@@ -26,6 +26,8 @@ namespace confab::transport {
 // PT is RTPFB (205) for transport-layer feedback and PSFB (206) for payload-specific feedback;
 // FMT (the RC slot of the common header) names the message within each.
 constexpr size_t kRtcpFeedbackFixedSize = 8;  // sender SSRC + media SSRC, after the common header
+constexpr size_t kFeedbackSenderSsrcOffset = 0;  // within the body, after the common header
+constexpr size_t kFeedbackMediaSsrcOffset = 4;
 
 // FMT values this code reads and writes.
 constexpr uint8_t kRtpfbFmtNack = 1;  // RFC 4585 6.2.1 generic NACK

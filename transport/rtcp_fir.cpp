@@ -7,11 +7,6 @@
 
 namespace confab::transport {
 
-namespace {
-constexpr size_t kSsrcOffset = 0;
-constexpr size_t kSeqNrOffset = 4;
-}  // namespace
-
 Result<FirView, RtcpParseError> FirView::parse(const RtcpPacketView& packet) {
   auto feedback = RtcpFeedbackView::parse(packet, RtcpPacketType::kPayloadFeedback, kPsfbFmtFir);
   if (!feedback) return Err<RtcpParseError>{feedback.error()};
@@ -26,7 +21,7 @@ FirEntry FirView::entry(size_t i) const {
   assert(i < entry_count());
   const auto fci = feedback_.fci();
   const size_t off = i * kFirEntrySize;
-  return FirEntry{load_be32(fci, off + kSsrcOffset), load_u8(fci, off + kSeqNrOffset)};
+  return FirEntry{load_be32(fci, off + kFirSsrcOffset), load_u8(fci, off + kFirSeqNrOffset)};
 }
 
 }  // namespace confab::transport

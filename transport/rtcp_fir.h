@@ -22,6 +22,10 @@ namespace confab::transport {
 // RFC 5104 4.3.1.1: a request repeated with the same Seq nr. is a retransmission, not a new
 // request; the receiver of a FIR compares it with the last one seen from that sender.
 constexpr size_t kFirEntrySize = 8;
+constexpr size_t kFirSsrcOffset = 0;  // within an entry
+constexpr size_t kFirSeqNrOffset = 4;
+constexpr size_t kFirReservedOffset = 5;
+constexpr uint32_t kFirMediaSsrc = 0;  // the common feedback header's media SSRC, as above
 
 struct FirEntry {
   uint32_t ssrc = 0;

@@ -7,11 +7,6 @@
 
 namespace confab::transport {
 
-namespace {
-constexpr size_t kPidOffset = 0;
-constexpr size_t kBlpOffset = 2;
-}  // namespace
-
 Result<NackView, RtcpParseError> NackView::parse(const RtcpPacketView& packet) {
   auto feedback = RtcpFeedbackView::parse(packet, RtcpPacketType::kRtpFeedback, kRtpfbFmtNack);
   if (!feedback) return Err<RtcpParseError>{feedback.error()};
@@ -26,7 +21,7 @@ NackEntry NackView::entry(size_t i) const {
   assert(i < entry_count());
   const auto fci = feedback_.fci();
   const size_t off = i * kNackEntrySize;
-  return NackEntry{load_be16(fci, off + kPidOffset), load_be16(fci, off + kBlpOffset)};
+  return NackEntry{load_be16(fci, off + kNackPidOffset), load_be16(fci, off + kNackBlpOffset)};
 }
 
 size_t NackView::lost_seqs(std::span<uint16_t> out) const {

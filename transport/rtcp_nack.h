@@ -21,6 +21,8 @@ namespace confab::transport {
 // PID is a lost RTP sequence number. Bit i of BLP (least significant = bit 0) set means
 // PID + i + 1 (modulo 2^16) is lost too, so one entry reports up to 17 packets.
 constexpr size_t kNackEntrySize = 4;
+constexpr size_t kNackPidOffset = 0;  // within an entry
+constexpr size_t kNackBlpOffset = 2;
 constexpr unsigned kNackBlpBits = 16;
 constexpr size_t kNackMaxSeqsPerEntry = kNackBlpBits + 1;
 

@@ -7,10 +7,6 @@
 
 namespace confab::transport {
 
-namespace {
-constexpr size_t kSenderSsrcOffset = 0;
-}  // namespace
-
 Result<ReceiverReportView, RtcpParseError> ReceiverReportView::parse(const RtcpPacketView& packet) {
   if (packet.type() != RtcpPacketType::kReceiverReport)
     return Err<RtcpParseError>{RtcpParseError::kWrongPacketType};
@@ -22,7 +18,7 @@ Result<ReceiverReportView, RtcpParseError> ReceiverReportView::parse(const RtcpP
   return ReceiverReportView(body, packet.count());
 }
 
-uint32_t ReceiverReportView::sender_ssrc() const { return load_be32(body_, kSenderSsrcOffset); }
+uint32_t ReceiverReportView::sender_ssrc() const { return load_be32(body_, kRrSenderSsrcOffset); }
 
 ReportBlock ReceiverReportView::report_block(size_t i) const {
   assert(i < report_count_);

@@ -24,6 +24,7 @@ namespace confab::transport {
 //        |                  profile-specific extensions                  |
 //        +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 constexpr size_t kReceiverReportFixedSize = 4;  // the sender SSRC
+constexpr size_t kRrSenderSsrcOffset = 0;       // within the body, after the common header
 
 class ReceiverReportView {
  public:

@@ -7,16 +7,6 @@
 
 namespace confab::transport {
 
-namespace {
-
-constexpr size_t kSsrcOffset = 0;
-constexpr size_t kNtpOffset = 4;
-constexpr size_t kRtpTimestampOffset = 12;
-constexpr size_t kPacketCountOffset = 16;
-constexpr size_t kOctetCountOffset = 20;
-
-}  // namespace
-
 Result<SenderReportView, RtcpParseError> SenderReportView::parse(const RtcpPacketView& packet) {
   if (packet.type() != RtcpPacketType::kSenderReport)
     return Err<RtcpParseError>{RtcpParseError::kWrongPacketType};
@@ -31,11 +21,11 @@ Result<SenderReportView, RtcpParseError> SenderReportView::parse(const RtcpPacke
 SenderInfo SenderReportView::sender_info() const {
   return SenderInfo{sender_ssrc(), ntp_timestamp(), rtp_timestamp(), packet_count(), octet_count()};
 }
-uint32_t SenderReportView::sender_ssrc() const { return load_be32(body_, kSsrcOffset); }
-uint64_t SenderReportView::ntp_timestamp() const { return load_be64(body_, kNtpOffset); }
-uint32_t SenderReportView::rtp_timestamp() const { return load_be32(body_, kRtpTimestampOffset); }
-uint32_t SenderReportView::packet_count() const { return load_be32(body_, kPacketCountOffset); }
-uint32_t SenderReportView::octet_count() const { return load_be32(body_, kOctetCountOffset); }
+uint32_t SenderReportView::sender_ssrc() const { return load_be32(body_, kSrSenderSsrcOffset); }
+uint64_t SenderReportView::ntp_timestamp() const { return load_be64(body_, kSrNtpOffset); }
+uint32_t SenderReportView::rtp_timestamp() const { return load_be32(body_, kSrRtpTimestampOffset); }
+uint32_t SenderReportView::packet_count() const { return load_be32(body_, kSrPacketCountOffset); }
+uint32_t SenderReportView::octet_count() const { return load_be32(body_, kSrOctetCountOffset); }
 
 ReportBlock SenderReportView::report_block(size_t i) const {
   assert(i < report_count_);

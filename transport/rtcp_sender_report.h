@@ -34,6 +34,12 @@ namespace confab::transport {
 //        |                  profile-specific extensions                  |
 //        +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 constexpr size_t kSenderInfoSize = 24;  // sender SSRC + the five sender-info words
+// Field offsets within the body (after the common header), for the view and RtcpBuilder.
+constexpr size_t kSrSenderSsrcOffset = 0;
+constexpr size_t kSrNtpOffset = 4;
+constexpr size_t kSrRtpTimestampOffset = 12;
+constexpr size_t kSrPacketCountOffset = 16;
+constexpr size_t kSrOctetCountOffset = 20;
 
 // The fixed part of an SR, as read or as handed to RtcpBuilder.
 struct SenderInfo {

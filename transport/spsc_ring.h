@@ -2,7 +2,9 @@
 // items. Commands travel control plane -> worker on one, events worker -> control plane on another.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <memory>
 #include <new>
@@ -19,7 +21,8 @@ class SpscRing {
   static_assert(std::is_trivially_copyable_v<T>, "ring items are copied bytes; the consumer frees nothing");
 
  public:
-  explicit SpscRing(size_t min_capacity) : mask_(round_up_pow2(min_capacity + 1) - 1),
+  // At least two slots, so that even a ring asked for 0 items holds one.
+  explicit SpscRing(size_t min_capacity) : mask_(std::bit_ceil(std::max<size_t>(min_capacity + 1, 2)) - 1),
                                            slots_(std::make_unique<T[]>(mask_ + 1)) {}
   SpscRing(const SpscRing&) = delete;
   SpscRing& operator=(const SpscRing&) = delete;
@@ -60,11 +63,6 @@ class SpscRing {
 
  private:
   static constexpr size_t kCacheLine = 64;
-  static size_t round_up_pow2(size_t n) {
-    size_t p = 2;
-    while (p < n) p <<= 1;
-    return p;
-  }
 
   const size_t mask_;
   const std::unique_ptr<T[]> slots_;

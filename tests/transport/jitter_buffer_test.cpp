@@ -474,6 +474,24 @@ TEST(JitterBufferTest, TargetNeverExceedsMaxDelay) {
   EXPECT_EQ(jb.counters().target_delay_ms, 120u);
 }
 
+TEST(JitterBufferTest, MaxDelayBeyondSixHundredFortyMillisecondsIsReached) {
+  // The histogram is sized from max_delay: with jitter of 0-1100 ms the 95th percentile (about
+  // 1045 ms) is above a 1000 ms max, so the target must settle at exactly max_delay (a fixed
+  // 64 x 10 ms histogram stopped at 640 ms). Capacity holds the ~100 frames such delay buffers.
+  JitterBufferOptions o = opus_options();
+  o.max_delay = 1000ms;
+  o.capacity = 256;
+  JitterBuffer jb(o);
+  Lcg rng(11);
+  MixerSim sim(jb, jittered_stream(0, 0, 1000, kT0, 1100, rng), kT0);
+  for (int second = 1; second <= 20; ++second) {
+    sim.run_until(kT0 + std::chrono::seconds(second));
+    EXPECT_LE(jb.target_delay(), 1000ms) << "at " << second << " s";
+  }
+  EXPECT_EQ(jb.target_delay(), 1000ms);
+  EXPECT_EQ(jb.counters().target_delay_ms, 1000u);
+}
+
 // A sender whose clock runs `period` per 20 ms frame by our clock.
 std::vector<Packet> drifting_stream(int count, std::chrono::microseconds period) {
   std::vector<Packet> out;

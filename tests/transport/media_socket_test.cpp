@@ -91,6 +91,79 @@ TEST(MediaSocketTest, MalformedDatagramsAreCountedByReasonAndNeverDelivered) {
   EXPECT_EQ(sink.rtp_seqs.size(), 1u);
 }
 
+// Well-framed compounds (RtcpCompound::parse accepts them) whose inside is malformed: each must
+// be counted by the reason its type's parser gives and never reach the sink.
+TEST(MediaSocketTest, CompoundWithAMalformedKnownPacketIsDroppedWhole) {
+  // RR whose RC claims 2 report blocks but whose length holds 1.
+  const std::vector<uint8_t> rr_count_lie = {
+      0x82, 0xC9, 0x00, 0x07,  // V=2 RC=2 PT=201 (RR) length=7: 4 + 28 bytes
+      0x00, 0x00, 0x00, 0x01,  // sender SSRC
+      0xCA, 0xFE, 0xBA, 0xBE,  // block 1: SSRC
+      0x00, 0x00, 0x00, 0x00,  //          fraction lost | cumulative lost
+      0x00, 0x00, 0x10, 0x00,  //          extended highest sequence
+      0x00, 0x00, 0x00, 0x00,  //          jitter
+      0x00, 0x00, 0x00, 0x00,  //          LSR
+      0x00, 0x00, 0x00, 0x00,  //          DLSR (and no block 2)
+  };
+  // RR, then an SDES whose CNAME item says 10 octets where 2 are left in the packet.
+  const std::vector<uint8_t> sdes_item_overrun = {
+      0x80, 0xC9, 0x00, 0x01,  // V=2 RC=0 PT=201 (RR) length=1
+      0x00, 0x00, 0x00, 0x01,  // sender SSRC
+      0x81, 0xCA, 0x00, 0x02,  // V=2 SC=1 PT=202 (SDES) length=2: 4 + 8 bytes
+      0x00, 0x00, 0x00, 0x01,  // chunk 1: SSRC
+      0x01, 0x0A, 'a', 'b',    //          CNAME, length 10, but only 2 octets remain
+  };
+  // RR, then a generic NACK whose FCI is 2 bytes (padded to a word): not a whole 4-byte entry.
+  const std::vector<uint8_t> nack_short_fci = {
+      0x80, 0xC9, 0x00, 0x01,  // V=2 RC=0 PT=201 (RR) length=1
+      0x00, 0x00, 0x00, 0x01,  // sender SSRC
+      0xA1, 0xCD, 0x00, 0x03,  // V=2 P=1 FMT=1 PT=205 (RTPFB: NACK) length=3: 4 + 12 bytes
+      0x00, 0x00, 0x00, 0x01,  // sender SSRC
+      0xCA, 0xFE, 0xBA, 0xBE,  // media SSRC
+      0x12, 0x34, 0x00, 0x02,  // FCI: PID 0x1234 (2 bytes) | padding, count 2
+  };
+
+  RecordingSink sink;
+  MediaSocket socket(&sink);
+  socket.on_datagram(1, datagram_of(rr_count_lie));
+  socket.on_datagram(1, datagram_of(sdes_item_overrun));
+  socket.on_datagram(1, datagram_of(nack_short_fci));
+
+  EXPECT_TRUE(sink.rtcp_packet_counts.empty());
+  const auto& c = socket.counters();
+  EXPECT_EQ(c.rtcp_drops[static_cast<size_t>(RtcpParseError::kCountOverrun)], 1u);
+  EXPECT_EQ(c.rtcp_drops[static_cast<size_t>(RtcpParseError::kSdesItemOverrun)], 1u);
+  EXPECT_EQ(c.rtcp_drops[static_cast<size_t>(RtcpParseError::kBadFciSize)], 1u);
+  EXPECT_EQ(c.dropped(), 3u);
+  EXPECT_EQ(c.rtcp_packets, 0u);
+}
+
+// Packets whose layout we do not read are passed through: RFC 4585/5104 define more feedback
+// FMTs (REMB rides in PSFB FMT 15) and a later feature may read them.
+TEST(MediaSocketTest, UnknownFeedbackFmtAppAndUnknownTypesAreDelivered) {
+  const std::vector<uint8_t> compound = {
+      0x80, 0xC9, 0x00, 0x01,  // V=2 RC=0 PT=201 (RR) length=1
+      0x00, 0x00, 0x00, 0x01,  // sender SSRC
+      0x8F, 0xCE, 0x00, 0x04,  // V=2 FMT=15 PT=206 (PSFB: application layer, REMB-like) length=4
+      0x00, 0x00, 0x00, 0x01,  // sender SSRC
+      0x00, 0x00, 0x00, 0x00,  // media SSRC (unused by REMB)
+      'R',  'E',  'M',  'B',   // FCI: unique identifier
+      0x01, 0x0A, 0x12, 0x34,  //      1 SSRC | exponent/mantissa
+      0x80, 0xCC, 0x00, 0x02,  // V=2 subtype=0 PT=204 (APP) length=2
+      0x00, 0x00, 0x00, 0x01,  // SSRC
+      'T',  'E',  'S',  'T',   // name
+      0x80, 0xCF, 0x00, 0x01,  // V=2 PT=207 (XR, not read here) length=1
+      0x00, 0x00, 0x00, 0x01,  // SSRC
+  };
+  RecordingSink sink;
+  MediaSocket socket(&sink);
+  socket.on_datagram(1, datagram_of(compound));
+  ASSERT_EQ(sink.rtcp_packet_counts.size(), 1u);
+  EXPECT_EQ(sink.rtcp_packet_counts[0], 4u);
+  EXPECT_EQ(socket.counters().rtcp_packets, 1u);
+  EXPECT_EQ(socket.counters().dropped(), 0u);
+}
+
 TEST(MediaSocketTest, EveryPrefixOfValidPacketsIsHandledWithoutCrash) {
   RecordingSink sink;
   MediaSocket socket(&sink);

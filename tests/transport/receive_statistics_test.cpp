@@ -282,6 +282,30 @@ TEST(ReceiveStatisticsTest, JitterUnderConstantDeviationSettlesAtTheIntegerFixed
   EXPECT_EQ(s.jitter(), 95u);
 }
 
+TEST(ReceiveStatisticsTest, RestartBeginsJitterAfresh) {
+  // The sender restarts with new sequence numbers and a new random timestamp base (RFC 3550
+  // 5.1). A.8 takes D between consecutive packets of one source, so the first packet after the
+  // restart only sets the transit: D against the old stream's transit would be about 2^31
+  // units here, and J16 += |D| would report about 2^27.
+  ReceiveStatistics s(kOpusRate);
+  const int64_t arrivals_ms[] = {1000, 1021, 1040, 1060, 1085};  // as in the hand-computed test
+  for (uint16_t seq = 0; seq < 5; ++seq) s.on_packet(seq, 960u * seq, milliseconds(arrivals_ms[seq]), kBytes);
+  ASSERT_EQ(s.jitter(), 20u);
+
+  // New stream: seq 40000.., timestamps from 0x9E3779B9, 20 ms apart, on time.
+  constexpr uint32_t kNewBase = 0x9E3779B9u;
+  EXPECT_EQ(s.on_packet(40000, kNewBase, milliseconds(2000), kBytes), PacketOrder::kJumpIgnored);
+  EXPECT_EQ(s.on_packet(40001, kNewBase + 960, milliseconds(2020), kBytes), PacketOrder::kRestart);
+  EXPECT_EQ(s.jitter(), 0u);  // like a fresh stream's first packet, not ~2^27
+  EXPECT_EQ(s.on_packet(40002, kNewBase + 1920, milliseconds(2040), kBytes), PacketOrder::kInOrder);
+  EXPECT_EQ(s.jitter(), 0u);  // constant transit within the new stream
+  // One packet 1 ms late (D = +48): J16 = 48, J = 3, as for a fresh stream.
+  EXPECT_EQ(s.on_packet(40003, kNewBase + 2880, milliseconds(2061), kBytes), PacketOrder::kInOrder);
+  EXPECT_EQ(s.jitter(), 3u);
+  EXPECT_EQ(s.snapshot_for_report().jitter, 3u);
+  EXPECT_EQ(s.counters().jitter, 3u);
+}
+
 TEST(ReceiveStatisticsTest, DuplicatesDoNotMoveJitter) {
   ReceiveStatistics s(kOpusRate);
   feed_audio(s, 0);
