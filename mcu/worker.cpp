@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
@@ -42,13 +43,17 @@ bool Worker::start(std::string* error) {
 
 void Worker::stop() {
   if (!thread_.joinable()) return;
-  reactor_->stop();
+  // Wake first, then publish the flag: once the worker can see the flag, wake() has returned, so
+  // the worker may destroy its reactor on its own thread without racing this call. A worker woken
+  // before the flag lands sees it at its next tick at the latest.
+  reactor_->wake();
+  stop_requested_.store(true, std::memory_order_release);
   thread_.join();
 }
 
 bool Worker::post(const WorkerCommand& command) {
   if (!commands_.try_push(command)) return false;
-  reactor_->wake();
+  if (thread_.joinable()) reactor_->wake();  // a stopped worker has no reactor; the command waits
   return true;
 }
 
@@ -64,8 +69,11 @@ void Worker::thread_main(std::promise<std::string>* ready) {
     }
   }
 
+  // The reactor is made, run and destroyed on this thread only, so io_uring may be single-issuer.
+  transport::ReactorOptions reactor_options = options_.reactor;
+  reactor_options.single_thread = true;
   std::string why;
-  reactor_ = transport::Reactor::create(options_.backend, options_.reactor, &why);
+  reactor_ = transport::Reactor::create(options_.backend, reactor_options, &why);
   if (!reactor_) {
     ready->set_value(why.empty() ? "reactor could not be created" : why);
     return;
@@ -77,11 +85,14 @@ void Worker::thread_main(std::promise<std::string>* ready) {
   reactor_->add_timer(options_.tick_period, [this] { on_tick(); });
   ready->set_value("");
 
-  while (!reactor_->stopping()) {
+  while (!stop_requested_.load(std::memory_order_acquire)) {
     reactor_->run_once(kMaxWait);
     // A wake may coalesce with a command pushed after the handler ran; drain on every pass.
     drain_commands();
   }
+  // Endpoints first: they hold the reactor and their sockets live in it.
+  echoes_.clear();
+  reactor_.reset();
 }
 
 void Worker::drain_commands() {

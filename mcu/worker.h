@@ -82,6 +82,7 @@ class Worker {
   std::thread thread_;
   TickStats tick_stats_;
   std::atomic<uint64_t> events_dropped_{0};
+  std::atomic<bool> stop_requested_{false};
   transport::Clock::time_point next_tick_{};
 };
 

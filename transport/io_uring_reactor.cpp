@@ -58,18 +58,26 @@ bool IoUringReactor::init(std::string* why) {
   const uint32_t cq_entries =
       std::bit_ceil(buffer_count_ + options_.send_slots + 2 * sockets_.capacity() + kCqeBatch);
 
+  // Most capable set first; older kernels reject newer flags with EINVAL. TASKRUN_FLAG lets
+  // liburing's peek see that deferred completion work is pending and enter the kernel for it.
+  const uint32_t base = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+  const uint32_t modern = base | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_TASKRUN_FLAG;
+  const uint32_t flag_sets[] = {
+      options_.single_thread ? modern | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : 0,  // 6.1+
+      modern | IORING_SETUP_COOP_TASKRUN,                                                           // 5.19+
+      base,
+  };
   io_uring_params params{};
-  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL |
-                 IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-  params.cq_entries = cq_entries;
-  int ret = io_uring_queue_init_params(options_.ring_entries, &ring_, &params);
-  if (ret == -EINVAL) {
-    // Kernels before 5.19 reject COOP_TASKRUN / TASKRUN_FLAG (and before 5.18 SUBMIT_ALL).
+  int ret = -EINVAL;
+  for (const uint32_t flags : flag_sets) {
+    if (flags == 0) continue;
     params = io_uring_params{};
-    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    params.flags = flags;
     params.cq_entries = cq_entries;
     ret = io_uring_queue_init_params(options_.ring_entries, &ring_, &params);
+    if (ret != -EINVAL) break;
   }
+  deferred_taskrun_ = ret == 0 && (params.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
   if (ret < 0) {
     // ENOSYS: no io_uring; EPERM: a seccomp profile or io_uring_disabled sysctl forbids it.
     if (why) *why = errno_text("io_uring_queue_init", -ret);

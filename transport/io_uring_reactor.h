@@ -36,6 +36,8 @@ class IoUringReactor final : public Reactor {
   IoUringReactor& operator=(const IoUringReactor&) = delete;
 
   ReactorBackend backend() const override { return ReactorBackend::kIoUring; }
+  // True when ReactorOptions::single_thread got SINGLE_ISSUER | DEFER_TASKRUN from the kernel.
+  bool deferred_taskrun() const { return deferred_taskrun_; }
   SocketId add_socket(int fd, DatagramHandler* handler) override;
   void remove_socket(SocketId socket) override;
   const SocketCounters* counters(SocketId socket) const override;
@@ -113,6 +115,7 @@ class IoUringReactor final : public Reactor {
   SocketTable sockets_;
   io_uring ring_{};
   bool ring_ready_ = false;
+  bool deferred_taskrun_ = false;  // SINGLE_ISSUER | DEFER_TASKRUN took effect
 
   io_uring_buf_ring* buf_ring_ = nullptr;
   size_t buf_ring_bytes_ = 0;

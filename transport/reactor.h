@@ -64,6 +64,11 @@ struct ReactorOptions {
   uint32_t send_slot_size = 1500;     // largest datagram the reactor sends
   uint32_t ring_entries = 1024;       // io_uring submission queue size
   uint32_t max_sockets = 64;          // size of the socket table, fixed at construction
+  // io_uring only: promise that one thread (the one calling create()) makes every call, including
+  // the destructor. Lets the ring use IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN
+  // (6.1+), which runs completion work only when that thread asks for events. Workers create,
+  // run and destroy their reactor on their own thread, so they set it.
+  bool single_thread = false;
 };
 
 class Reactor {

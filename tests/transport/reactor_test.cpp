@@ -21,6 +21,7 @@
 
 #include "tests/support/allocation_counter.h"
 #include "transport/bytes.h"
+#include "transport/io_uring_reactor.h"
 
 namespace confab::transport {
 namespace {
@@ -403,6 +404,37 @@ TEST(ReactorCreate, AutoPrefersIoUringWhenAvailable) {
   } else {
     EXPECT_EQ(reactor->backend(), ReactorBackend::kEpoll);
     EXPECT_NE(why.find("io_uring"), std::string::npos);
+  }
+}
+
+// A reactor made, run and destroyed on one thread may use SINGLE_ISSUER | DEFER_TASKRUN, where
+// completions are posted only when this thread asks for events: it must still echo everything.
+TEST(ReactorCreate, SingleThreadIoUringDefersTaskWorkAndStillEchoes) {
+  ReactorOptions options;
+  options.single_thread = true;
+  std::string why;
+  std::unique_ptr<IoUringReactor> reactor = IoUringReactor::create(options, &why);
+  if (!reactor) GTEST_SKIP() << "io_uring unavailable: " << why;
+  if (!reactor->deferred_taskrun()) GTEST_SKIP() << "kernel older than 6.1: no DEFER_TASKRUN";
+  EchoHandler echo(reactor.get());
+  std::string error;
+  const int fd = open_udp_socket(loopback_any(), &error);
+  ASSERT_GE(fd, 0) << error;
+  ASSERT_NE(reactor->add_socket(fd, &echo), 0u);
+  const SocketAddress server = local_address(fd);
+  Peer peer;
+  std::array<uint8_t, 64> out{};
+  std::array<uint8_t, 64> in{};
+  for (uint32_t i = 0; i < 200; ++i) {
+    store_be32(out, kSeqOffset, i);
+    ASSERT_TRUE(peer.send_to(server, out));
+    ssize_t got = -1;
+    ASSERT_TRUE(run_until(*reactor, [&] {
+      got = ::recv(peer.fd(), in.data(), in.size(), MSG_DONTWAIT);
+      return got >= 0;
+    }));
+    ASSERT_EQ(got, static_cast<ssize_t>(out.size()));
+    EXPECT_EQ(load_be32(in, kSeqOffset), i);
   }
 }
 
