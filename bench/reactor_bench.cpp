@@ -200,12 +200,14 @@ struct Backend {
   const char* name;
   BackendChoice choice;
   bool single_thread;
+  std::chrono::nanoseconds coalesce_window{0};
 };
 
 std::unique_ptr<Reactor> make_reactor(benchmark::State& state, const Backend& backend) {
   std::string why;
   ReactorOptions options;
   options.single_thread = backend.single_thread;
+  options.coalesce_window = backend.coalesce_window;
   std::unique_ptr<Reactor> reactor = Reactor::create(backend.choice, options, &why);
   if (!reactor) state.SkipWithError(("backend unavailable: " + why).c_str());
   return reactor;
@@ -336,7 +338,8 @@ void register_all() {
     const char* name;
     uint64_t pps;
   };
-  const Backend backends[] = {{"io_uring", BackendChoice::kIoUring, true},
+  const Backend backends[] = {{"io_uring_coalesce500us", BackendChoice::kIoUring, true, 500us},
+                              {"io_uring", BackendChoice::kIoUring, true},
                               {"io_uring_shared", BackendChoice::kIoUring, false},
                               {"epoll", BackendChoice::kEpoll, false}};
   const Rate rates[] = {{"200kpps", 200000}, {"unlimited", 0}};

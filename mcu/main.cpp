@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   unsigned stats_interval_s = 10;
   bool no_pin = false;
+  unsigned coalesce_us = confab::mcu::kDefaultCoalesceWindow.count();
   std::string echo_listen;
   app.add_option("--workers", pool_options.workers, "Media worker threads; 0 = one per online CPU")
       ->default_val(0)->check(CLI::Range(0u, 1024u));
@@ -78,6 +79,10 @@ int main(int argc, char** argv) {
                  "Packet I/O: auto (io_uring, else epoll), io_uring (fail if unavailable), epoll")
       ->default_val("auto")->check(CLI::IsMember({"auto", "io_uring", "epoll"}));
   app.add_flag("--no-pin", no_pin, "Do not pin worker i to CPU i");
+  app.add_option("--io-coalesce-us", coalesce_us,
+                 "io_uring: while packets flow, wake a worker once per batch or per this many microseconds "
+                 "(the latency it may add); 0 = wake per completion")
+      ->default_val(confab::mcu::kDefaultCoalesceWindow.count())->check(CLI::Range(0u, 10000u));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->default_val("info")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--stats-interval", stats_interval_s, "Seconds between worker statistics log lines; 0 = never")
@@ -94,6 +99,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   transport::parse_backend_choice(backend_text, &pool_options.worker.backend);
   pool_options.pin = !no_pin;
+  pool_options.worker.reactor.coalesce_window = std::chrono::microseconds(coalesce_us);
 
   // Signals are taken synchronously by this thread (sigtimedwait), so every thread blocks them;
   // workers inherit the mask.

@@ -19,9 +19,19 @@
 
 namespace confab::mcu {
 
+// Workers coalesce wake-ups while traffic flows (io_uring): at most this much added latency, far
+// below the 20 ms mixer tick, for several times less CPU per received packet (BENCHMARKS.md).
+constexpr std::chrono::microseconds kDefaultCoalesceWindow{500};
+
+inline transport::ReactorOptions default_reactor_options() {
+  transport::ReactorOptions options;
+  options.coalesce_window = kDefaultCoalesceWindow;
+  return options;
+}
+
 struct WorkerOptions {
   transport::BackendChoice backend = transport::BackendChoice::kAuto;
-  transport::ReactorOptions reactor;
+  transport::ReactorOptions reactor = default_reactor_options();
   size_t command_ring_capacity = 1024;
   size_t event_ring_capacity = 4096;
   std::chrono::milliseconds tick_period{20};  // the audio mixer's cadence

@@ -481,13 +481,21 @@ int IoUringReactor::run_once(std::chrono::nanoseconds max_wait) {
     if (deadline != Clock::time_point::max()) {
       timeout = std::min(timeout, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now));
     }
-    // One syscall submits queued sends and re-arms and sleeps until a CQE or the timeout.
+    // While datagrams are flowing, ask the kernel to wake us only for a batch (or when the
+    // coalescing window ends): one wake-up then serves many packets. Idle, wait for the first.
+    unsigned wait_nr = 1;
+    if (busy_ && options_.coalesce_window > std::chrono::nanoseconds::zero()) {
+      wait_nr = std::max<uint32_t>(options_.coalesce_count, 1);
+      timeout = std::min(timeout, options_.coalesce_window);
+    }
+    // One syscall submits queued sends and re-arms and sleeps until the CQEs or the timeout.
     __kernel_timespec ts = to_kernel_timespec(timeout);
     io_uring_cqe* cqe = nullptr;
-    (void)io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    (void)io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
     handled += drain();
     now = Clock::now();
   }
+  busy_ = handled > 0;
   handled += fire_due_timers(now);
   flush();
   return handled;

@@ -69,6 +69,11 @@ struct ReactorOptions {
   // (6.1+), which runs completion work only when that thread asks for events. Workers create,
   // run and destroy their reactor on their own thread, so they set it.
   bool single_thread = false;
+  // io_uring only: while traffic flows, a wait returns when `coalesce_count` completions are ready
+  // or `coalesce_window` has passed (never past a timer deadline), so one wake-up serves a batch.
+  // Adds at most the window to a packet's latency; 0 disables. epoll has no equivalent.
+  std::chrono::nanoseconds coalesce_window{0};
+  uint32_t coalesce_count = 32;
 };
 
 class Reactor {

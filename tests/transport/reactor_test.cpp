@@ -408,10 +408,14 @@ TEST(ReactorCreate, AutoPrefersIoUringWhenAvailable) {
 }
 
 // A reactor made, run and destroyed on one thread may use SINGLE_ISSUER | DEFER_TASKRUN, where
-// completions are posted only when this thread asks for events: it must still echo everything.
-TEST(ReactorCreate, SingleThreadIoUringDefersTaskWorkAndStillEchoes) {
+// completions are posted only when this thread asks for events: it must still echo everything,
+// with and without wake-up coalescing (which must never hold a lone datagram past its window).
+class SingleThreadIoUringTest : public ::testing::TestWithParam<std::chrono::nanoseconds> {};
+
+TEST_P(SingleThreadIoUringTest, DefersTaskWorkAndStillEchoes) {
   ReactorOptions options;
   options.single_thread = true;
+  options.coalesce_window = GetParam();
   std::string why;
   std::unique_ptr<IoUringReactor> reactor = IoUringReactor::create(options, &why);
   if (!reactor) GTEST_SKIP() << "io_uring unavailable: " << why;
@@ -437,6 +441,9 @@ TEST(ReactorCreate, SingleThreadIoUringDefersTaskWorkAndStillEchoes) {
     EXPECT_EQ(load_be32(in, kSeqOffset), i);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Coalescing, SingleThreadIoUringTest,
+                         ::testing::Values(std::chrono::nanoseconds(0), std::chrono::nanoseconds(1ms)));
 
 // The allocation counter the echo test relies on does see allocations.
 TEST(ReactorAllocations, CounterSeesAllocations) {
