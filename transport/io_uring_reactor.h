@@ -25,9 +25,10 @@ namespace confab::transport {
 // so that a send() inside a handler may itself reap send completions to free slots: it handles
 // those at once and appends every other completion to the FIFO, preserving arrival order.
 //
-// The ring is set up with COOP_TASKRUN | TASKRUN_FLAG (falling back to none on EINVAL). We do not
-// use SINGLE_ISSUER / DEFER_TASKRUN: they bind the ring to the creating thread, and create() and
-// add_socket() may legitimately run on a different thread from run().
+// With ReactorOptions::single_thread the ring is SINGLE_ISSUER | DEFER_TASKRUN (6.1+): bound to the
+// creating thread, which must make every call; otherwise COOP_TASKRUN, so that create() and
+// add_socket() may run on another thread than run(). Both fall back to older flag sets on EINVAL.
+// While datagrams flow, waits may coalesce (ReactorOptions::coalesce_window).
 class IoUringReactor final : public Reactor {
  public:
   static std::unique_ptr<IoUringReactor> create(const ReactorOptions& options, std::string* why);

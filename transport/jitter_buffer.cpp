@@ -96,13 +96,17 @@ void JitterBuffer::reset() {
   ++counters_.resets;
 }
 
-void JitterBuffer::start(int64_t seq, int64_t ts, TimePoint arrival) {
+void JitterBuffer::play_from(int64_t seq, int64_t ts) {
   state_ = State::kPlaying;
   consumed_any_ = false;
   next_seq_ = seq;
   next_ts_ = ts;
   newest_seq_ = seq;
   newest_end_ts_ = ts;
+}
+
+void JitterBuffer::start(int64_t seq, int64_t ts, TimePoint arrival) {
+  play_from(seq, ts);
   ref_ts_ = ts;
   conceal_run_ticks_ = 0;
   // The first frame defines transit 0 and plays target_delay after its arrival.
@@ -228,12 +232,7 @@ JitterInsertResult JitterBuffer::insert(int64_t seq, uint32_t rtp_timestamp, std
   if (state_ == State::kRebuffering) {
     // The talker paused past max_conceal: playout restarts from this frame after target delay.
     update_delay_estimate(ts, arrival);
-    state_ = State::kPlaying;
-    consumed_any_ = false;
-    next_seq_ = seq;
-    next_ts_ = ts;
-    newest_seq_ = seq;
-    newest_end_ts_ = ts;
+    play_from(seq, ts);
     offset_ns_ = transit_ns(ts, arrival) + target_ns_;
     level_window_start_ns_ = -1;
     store(seq, ts, payload, duration_ticks);

@@ -183,6 +183,8 @@ class JitterBuffer {
   int64_t level_ticks() const;
 
   void flush();
+  // Playout continues from (seq, ts): the state both a first frame and a rebuffer restart share.
+  void play_from(int64_t seq, int64_t ts);
   void start(int64_t seq, int64_t ts, TimePoint arrival);
   void store(int64_t seq, int64_t ts, std::span<const uint8_t> payload, uint32_t duration_ticks);
   void update_delay_estimate(int64_t ts, TimePoint arrival);
