@@ -201,6 +201,7 @@ struct Backend {
   BackendChoice choice;
   bool single_thread;
   std::chrono::nanoseconds coalesce_window{0};
+  bool sendmmsg = false;
 };
 
 std::unique_ptr<Reactor> make_reactor(benchmark::State& state, const Backend& backend) {
@@ -208,6 +209,7 @@ std::unique_ptr<Reactor> make_reactor(benchmark::State& state, const Backend& ba
   ReactorOptions options;
   options.single_thread = backend.single_thread;
   options.coalesce_window = backend.coalesce_window;
+  options.io_uring_sendmmsg = backend.sendmmsg;
   std::unique_ptr<Reactor> reactor = Reactor::create(backend.choice, options, &why);
   if (!reactor) state.SkipWithError(("backend unavailable: " + why).c_str());
   return reactor;
@@ -338,7 +340,8 @@ void register_all() {
     const char* name;
     uint64_t pps;
   };
-  const Backend backends[] = {{"io_uring_coalesce500us", BackendChoice::kIoUring, true, 500us},
+  const Backend backends[] = {{"io_uring_coalesce500us_sendmmsg", BackendChoice::kIoUring, true, 500us, true},
+                              {"io_uring_coalesce500us", BackendChoice::kIoUring, true, 500us},
                               {"io_uring", BackendChoice::kIoUring, true},
                               {"io_uring_shared", BackendChoice::kIoUring, false},
                               {"epoll", BackendChoice::kEpoll, false}};

@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   unsigned stats_interval_s = 10;
   bool no_pin = false;
   unsigned coalesce_us = confab::mcu::kDefaultCoalesceWindow.count();
+  std::string uring_send = "sendmmsg";
   std::string echo_listen;
   app.add_option("--workers", pool_options.workers, "Media worker threads; 0 = one per online CPU")
       ->default_val(0)->check(CLI::Range(0u, 1024u));
@@ -83,6 +84,9 @@ int main(int argc, char** argv) {
                  "io_uring: while packets flow, wake a worker once per batch or per this many microseconds "
                  "(the latency it may add); 0 = wake per completion")
       ->default_val(confab::mcu::kDefaultCoalesceWindow.count())->check(CLI::Range(0u, 10000u));
+  app.add_option("--io-uring-send", uring_send,
+                 "io_uring: send with sendmmsg at each flush, or with one ring SQE per datagram")
+      ->default_val("sendmmsg")->check(CLI::IsMember({"sendmmsg", "ring"}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->default_val("info")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--stats-interval", stats_interval_s, "Seconds between worker statistics log lines; 0 = never")
@@ -100,6 +104,7 @@ int main(int argc, char** argv) {
   transport::parse_backend_choice(backend_text, &pool_options.worker.backend);
   pool_options.pin = !no_pin;
   pool_options.worker.reactor.coalesce_window = std::chrono::microseconds(coalesce_us);
+  pool_options.worker.reactor.io_uring_sendmmsg = uring_send == "sendmmsg";
 
   // Signals are taken synchronously by this thread (sigtimedwait), so every thread blocks them;
   // workers inherit the mask.

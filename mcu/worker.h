@@ -20,12 +20,15 @@
 namespace confab::mcu {
 
 // Workers coalesce wake-ups while traffic flows (io_uring): at most this much added latency, far
-// below the 20 ms mixer tick, for several times less CPU per received packet (BENCHMARKS.md).
+// below the 20 ms mixer tick, for several times less CPU per received packet. They send with
+// sendmmsg rather than one ring SQE per datagram: cheaper per packet in the forward loop in every
+// run measured (BENCHMARKS.md).
 constexpr std::chrono::microseconds kDefaultCoalesceWindow{500};
 
 inline transport::ReactorOptions default_reactor_options() {
   transport::ReactorOptions options;
   options.coalesce_window = kDefaultCoalesceWindow;
+  options.io_uring_sendmmsg = true;
   return options;
 }
 

@@ -25,23 +25,13 @@ EpollReactor::EpollReactor(const ReactorOptions& options)
       recv_msgs_(recv_batch_),
       recv_iov_(recv_batch_),
       recv_addr_(recv_batch_),
-      send_arena_(size_t{std::max<uint32_t>(options.send_slots, 1)} * options.send_slot_size),
-      send_msgs_(std::max<uint32_t>(options.send_slots, 1)),
-      send_iov_(send_msgs_.size()),
-      send_addr_(send_msgs_.size()),
-      send_socket_(send_msgs_.size()) {
+      send_queue_(options.send_slots, options.send_slot_size) {
   options_.recv_buffer_size = std::max<uint32_t>(options.recv_buffer_size, 1);
   for (uint32_t i = 0; i < recv_batch_; ++i) {
     recv_iov_[i] = {recv_arena_.data() + size_t{i} * options_.recv_buffer_size, options_.recv_buffer_size};
     msghdr& m = recv_msgs_[i].msg_hdr;
     m.msg_name = &recv_addr_[i];
     m.msg_iov = &recv_iov_[i];
-    m.msg_iovlen = 1;
-  }
-  for (size_t i = 0; i < send_msgs_.size(); ++i) {
-    msghdr& m = send_msgs_[i].msg_hdr;
-    m.msg_name = &send_addr_[i];
-    m.msg_iov = &send_iov_[i];
     m.msg_iovlen = 1;
   }
 }
@@ -112,53 +102,14 @@ bool EpollReactor::send(SocketId socket, const SocketAddress& to, std::span<cons
     ++e->counters.tx_errors;
     return false;
   }
-  if (queued_ == send_msgs_.size()) flush();  // synchronous: every slot is free afterwards
-  if (queued_ == send_msgs_.size()) {
+  if (!send_queue_.push(sockets_, socket, to, bytes)) {
     ++e->counters.tx_queue_full;
     return false;
   }
-  const uint32_t i = queued_++;
-  uint8_t* slot = send_arena_.data() + size_t{i} * options_.send_slot_size;
-  if (!bytes.empty()) std::memcpy(slot, bytes.data(), bytes.size());
-  send_iov_[i] = {slot, bytes.size()};
-  std::memcpy(&send_addr_[i], to.sockaddr_ptr(), to.length());
-  send_msgs_[i].msg_hdr.msg_namelen = to.length();
-  send_socket_[i] = socket;
   return true;
 }
 
-void EpollReactor::flush() {
-  uint32_t begin = 0;
-  while (begin < queued_) {
-    // One sendmmsg per run of consecutive datagrams to the same socket.
-    uint32_t end = begin + 1;
-    while (end < queued_ && send_socket_[end] == send_socket_[begin]) ++end;
-    SocketEntry* e = sockets_.find(send_socket_[begin]);
-    uint32_t next = begin;
-    while (e != nullptr && next < end) {
-      const int sent = ::sendmmsg(e->fd, &send_msgs_[next], end - next, MSG_DONTWAIT);
-      if (sent > 0) {
-        for (uint32_t k = next; k < next + static_cast<uint32_t>(sent); ++k) {
-          ++e->counters.tx_packets;
-          e->counters.tx_bytes += send_msgs_[k].msg_len;
-        }
-        next += static_cast<uint32_t>(sent);
-      } else if (sent < 0 && errno == EINTR) {
-        continue;
-      } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
-        // The socket buffer is full: drop the rest of the run rather than block the worker.
-        e->counters.tx_errors += end - next;
-        next = end;
-      } else {
-        // This datagram was refused (e.g. ECONNREFUSED from an earlier ICMP); try the rest.
-        ++e->counters.tx_errors;
-        ++next;
-      }
-    }
-    begin = end;
-  }
-  queued_ = 0;
-}
+void EpollReactor::flush() { send_queue_.flush(sockets_); }
 
 int EpollReactor::wait(std::chrono::nanoseconds timeout) {
   if (have_pwait2_) {

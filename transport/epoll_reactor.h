@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "transport/reactor.h"
+#include "transport/sendmmsg_queue.h"
 #include "transport/socket_table.h"
 
 namespace confab::transport {
@@ -64,12 +65,7 @@ class EpollReactor final : public Reactor {
   std::vector<iovec> recv_iov_;
   std::vector<sockaddr_storage> recv_addr_;
 
-  uint32_t queued_ = 0;
-  std::vector<uint8_t> send_arena_;
-  std::vector<mmsghdr> send_msgs_;
-  std::vector<iovec> send_iov_;
-  std::vector<sockaddr_storage> send_addr_;
-  std::vector<SocketId> send_socket_;
+  SendmmsgQueue send_queue_;
 
   epoll_event events_[kMaxEvents] = {};
 };

@@ -91,6 +91,9 @@ bool IoUringReactor::init(std::string* why) {
   if (!setup_buffer_ring(why)) return false;
   if (!probe_multishot_recvmsg(why)) return false;
 
+  if (options_.io_uring_sendmmsg) {
+    sendmmsg_ = std::make_unique<SendmmsgQueue>(options_.send_slots, options_.send_slot_size);
+  }
   send_slots_.resize(options_.send_slots);
   send_arena_ = std::make_unique_for_overwrite<uint8_t[]>(size_t{options_.send_slots} * options_.send_slot_size);
   free_slots_.resize(options_.send_slots);
@@ -296,6 +299,11 @@ bool IoUringReactor::send(SocketId socket, const SocketAddress& to, std::span<co
     ++e->counters.tx_errors;
     return false;
   }
+  if (sendmmsg_) {
+    if (sendmmsg_->push(sockets_, socket, to, bytes)) return true;
+    ++e->counters.tx_queue_full;
+    return false;
+  }
   if (free_count_ == 0) {
     // Full: submit what is queued; loopback and most UDP sends complete inline, so their CQEs
     // are already posted and free their slots.
@@ -325,6 +333,7 @@ bool IoUringReactor::send(SocketId socket, const SocketAddress& to, std::span<co
 }
 
 void IoUringReactor::flush() {
+  if (sendmmsg_) sendmmsg_->flush(sockets_);
   if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
 }
 

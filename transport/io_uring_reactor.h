@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "transport/reactor.h"
+#include "transport/sendmmsg_queue.h"
 #include "transport/socket_table.h"
 
 namespace confab::transport {
@@ -130,6 +131,7 @@ class IoUringReactor final : public Reactor {
   // io_uring_recvmsg_out header, the source address and the payload.
   msghdr recv_msg_{};
 
+  std::unique_ptr<SendmmsgQueue> sendmmsg_;  // set: sends bypass the ring (io_uring_sendmmsg)
   std::vector<SendSlot> send_slots_;
   std::unique_ptr<uint8_t[]> send_arena_;
   std::vector<uint32_t> free_slots_;  // a stack; free_count_ entries are valid

@@ -74,6 +74,9 @@ struct ReactorOptions {
   // Adds at most the window to a packet's latency; 0 disables. epoll has no equivalent.
   std::chrono::nanoseconds coalesce_window{0};
   uint32_t coalesce_count = 32;
+  // io_uring only: send with sendmmsg at flush (one syscall per run of datagrams to a socket)
+  // instead of one IORING_OP_SENDMSG per datagram; receiving stays on the ring.
+  bool io_uring_sendmmsg = false;
 };
 
 class Reactor {

@@ -15,6 +15,7 @@
 #include <new>
 #include <functional>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -409,13 +410,15 @@ TEST(ReactorCreate, AutoPrefersIoUringWhenAvailable) {
 
 // A reactor made, run and destroyed on one thread may use SINGLE_ISSUER | DEFER_TASKRUN, where
 // completions are posted only when this thread asks for events: it must still echo everything,
-// with and without wake-up coalescing (which must never hold a lone datagram past its window).
-class SingleThreadIoUringTest : public ::testing::TestWithParam<std::chrono::nanoseconds> {};
+// with and without wake-up coalescing (which must never hold a lone datagram past its window), and
+// sending through the ring or with sendmmsg.
+class SingleThreadIoUringTest : public ::testing::TestWithParam<std::tuple<std::chrono::nanoseconds, bool>> {};
 
 TEST_P(SingleThreadIoUringTest, DefersTaskWorkAndStillEchoes) {
   ReactorOptions options;
   options.single_thread = true;
-  options.coalesce_window = GetParam();
+  options.coalesce_window = std::get<0>(GetParam());
+  options.io_uring_sendmmsg = std::get<1>(GetParam());
   std::string why;
   std::unique_ptr<IoUringReactor> reactor = IoUringReactor::create(options, &why);
   if (!reactor) GTEST_SKIP() << "io_uring unavailable: " << why;
@@ -424,7 +427,8 @@ TEST_P(SingleThreadIoUringTest, DefersTaskWorkAndStillEchoes) {
   std::string error;
   const int fd = open_udp_socket(loopback_any(), &error);
   ASSERT_GE(fd, 0) << error;
-  ASSERT_NE(reactor->add_socket(fd, &echo), 0u);
+  const SocketId id = reactor->add_socket(fd, &echo);
+  ASSERT_NE(id, 0u);
   const SocketAddress server = local_address(fd);
   Peer peer;
   std::array<uint8_t, 64> out{};
@@ -440,10 +444,16 @@ TEST_P(SingleThreadIoUringTest, DefersTaskWorkAndStillEchoes) {
     ASSERT_EQ(got, static_cast<ssize_t>(out.size()));
     EXPECT_EQ(load_be32(in, kSeqOffset), i);
   }
+  EXPECT_EQ(reactor->counters(id)->rx_packets, 200u);
+  // Through the ring, a send is counted when its completion is reaped, which may be one pass later.
+  EXPECT_TRUE(run_until(*reactor, [&] { return reactor->counters(id)->tx_packets == 200u; }))
+      << "tx_packets=" << reactor->counters(id)->tx_packets;
+  EXPECT_EQ(reactor->counters(id)->tx_errors, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Coalescing, SingleThreadIoUringTest,
-                         ::testing::Values(std::chrono::nanoseconds(0), std::chrono::nanoseconds(1ms)));
+INSTANTIATE_TEST_SUITE_P(CoalescingAndSendPath, SingleThreadIoUringTest,
+                         ::testing::Combine(::testing::Values(std::chrono::nanoseconds(0), std::chrono::nanoseconds(1ms)),
+                                            ::testing::Bool()));
 
 // The allocation counter the echo test relies on does see allocations.
 TEST(ReactorAllocations, CounterSeesAllocations) {
