@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/allocation_counter.h"
+
 #include <vector>
 
 namespace confab::transport {
@@ -62,18 +64,23 @@ TEST(MediaSocketTest, MalformedDatagramsAreCountedByReasonAndNeverDelivered) {
   RecordingSink sink;
   MediaSocket socket(&sink);
 
-  socket.on_datagram(1, datagram_of({}));                              // empty
-  socket.on_datagram(1, datagram_of({0x80, 0x6F, 0x00}));              // 3 bytes of RTP
+  // The test's own byte vectors are made before counting starts; dropping must allocate nothing.
+  const std::vector<uint8_t> empty;
+  const std::vector<uint8_t> three = {0x80, 0x6F, 0x00};
   std::vector<uint8_t> v1 = kRtp;
-  v1[0] = 0x40;                                                        // version 1
-  socket.on_datagram(1, datagram_of(v1));
+  v1[0] = 0x40;  // version 1
   std::vector<uint8_t> csrc_lie = kRtp;
-  csrc_lie[0] = 0x8F;                                                  // 15 CSRCs in 14 bytes
-  socket.on_datagram(1, datagram_of(csrc_lie));
+  csrc_lie[0] = 0x8F;  // 15 CSRCs in 14 bytes
   std::vector<uint8_t> rtcp_lie = kRtcp;
-  rtcp_lie[3] = 0x40;                                                  // RR length 64 words
+  rtcp_lie[3] = 0x40;  // RR length 64 words
+  confab::test_support::ScopedAllocationCount allocations;
+  socket.on_datagram(1, datagram_of(empty));
+  socket.on_datagram(1, datagram_of(three));
+  socket.on_datagram(1, datagram_of(v1));
+  socket.on_datagram(1, datagram_of(csrc_lie));
   socket.on_datagram(1, datagram_of(rtcp_lie));
   socket.on_datagram(1, datagram_of(kRtp, /*truncated=*/true));
+  EXPECT_EQ(allocations.count(), 0u);
 
   EXPECT_TRUE(sink.rtp_seqs.empty());
   EXPECT_TRUE(sink.rtcp_packet_counts.empty());
