@@ -6,8 +6,11 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "mcu/live_config.h"
 #include "mcu/worker_pool.h"
 
 namespace {
@@ -42,6 +45,28 @@ void log_stats(WorkerPool& pool) {
         t.max_lateness_us.load(std::memory_order_relaxed), stats.echo.rtp_in, stats.echo.rtcp_in, stats.echo.dropped,
         stats.echo.echoed, stats.echo.send_failed);
   }
+}
+
+// SIGHUP: applies what can change live (the log level) from the config file. A level given on the
+// command line keeps winning, as it did at start-up.
+void reload(const std::string& config_path, bool log_level_on_command_line) {
+  if (config_path.empty()) {
+    spdlog::info("event=reload note=\"no --config file: nothing to reload\"");
+    return;
+  }
+  std::string error;
+  const std::optional<std::string> level = confab::mcu::read_log_level(config_path, &error);
+  if (!error.empty()) {
+    spdlog::warn("event=reload_failed reason=\"{}\" note=\"settings unchanged\"", error);
+    return;
+  }
+  if (!level || log_level_on_command_line) {
+    spdlog::info("event=reload log_level={} note=\"{}\"", spdlog::level::to_string_view(spdlog::get_level()),
+                 log_level_on_command_line ? "--log-level on the command line wins" : "file sets no log-level");
+    return;
+  }
+  spdlog::set_level(spdlog::level::from_str(*level));
+  spdlog::info("event=reload log_level={}", *level);
 }
 
 // Opens the echo test port on worker 0. The socket is bound here, so a bad address or a port in use
@@ -87,8 +112,13 @@ int main(int argc, char** argv) {
   app.add_option("--io-uring-send", uring_send,
                  "io_uring: send with sendmmsg at each flush, or with one ring SQE per datagram")
       ->default_val("sendmmsg")->check(CLI::IsMember({"sendmmsg", "ring"}));
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
-      ->default_val("info")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  CLI::Option* log_level_option =
+      app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off; SIGHUP re-reads it "
+                                                "from the config file")
+          ->default_val("info")
+          ->check([](const std::string& text) {
+            return confab::mcu::is_log_level(text) ? std::string() : "not a log level: " + text;
+          });
   app.add_option("--stats-interval", stats_interval_s, "Seconds between worker statistics log lines; 0 = never")
       ->default_val(10);
   app.add_option("--echo-listen", echo_listen,
@@ -97,7 +127,17 @@ int main(int argc, char** argv) {
         return text.empty() || transport::SocketAddress::parse(text) ? std::string()
                                                                      : "expected IP:PORT, e.g. 127.0.0.1:5004";
       });
+  CLI::Option* config_option = app.set_config(
+      "--config", "", "TOML file of options: keys are the long option names (workers = 2, log-level = \"debug\"); "
+                      "options on the command line override it");
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not ignored
   CLI11_PARSE(app, argc, argv);
+  const std::string config_path = config_option->count() > 0 ? config_option->as<std::string>() : std::string();
+  // Options read from the config file count too; only a flag in argv pins the level against reload.
+  bool log_level_on_command_line = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]).starts_with(log_level_option->get_name())) log_level_on_command_line = true;
+  }
 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z level=%l %v");
   spdlog::set_level(spdlog::level::from_str(log_level));
@@ -144,7 +184,7 @@ int main(int argc, char** argv) {
       break;
     }
     if (sig == SIGHUP) {
-      spdlog::info("event=reload note=\"nothing to reload yet: no config file\"");
+      reload(config_path, log_level_on_command_line);
       continue;
     }
     if (stats_interval_s != 0) log_stats(pool);

@@ -1,6 +1,7 @@
 // Subprocess: starts a real external program (ffmpeg, ...) for integration tests and reaps it.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -41,6 +42,9 @@ class Subprocess {
   Subprocess& operator=(const Subprocess&) = delete;
 
   bool started() const { return pid_ > 0; }
+  void signal(int sig) {
+    if (pid_ > 0 && !exit_code_) ::kill(pid_, sig);
+  }
 
   // Non-blocking: the exit code once the process has ended (128+signal if killed).
   std::optional<int> poll() {
