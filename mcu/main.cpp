@@ -10,7 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include "allocator/rest_server.h"
 #include "mcu/live_config.h"
+#include "mcu/metrics.h"
 #include "mcu/worker_pool.h"
 
 namespace {
@@ -99,6 +101,7 @@ int main(int argc, char** argv) {
   unsigned coalesce_us = confab::mcu::kDefaultCoalesceWindow.count();
   std::string uring_send = "sendmmsg";
   std::string echo_listen;
+  std::string rest_listen = "127.0.0.1:8080";
   app.add_option("--workers", pool_options.workers, "Media worker threads; 0 = one per online CPU")
       ->default_val(0)->check(CLI::Range(0u, 1024u));
   app.add_option("--io-backend", backend_text,
@@ -121,6 +124,12 @@ int main(int argc, char** argv) {
           });
   app.add_option("--stats-interval", stats_interval_s, "Seconds between worker statistics log lines; 0 = never")
       ->default_val(10);
+  app.add_option("--rest-listen", rest_listen,
+                 "IP:PORT of the HTTP control API (/healthz, /metrics); port 0 lets the kernel pick")
+      ->default_val("127.0.0.1:8080")
+      ->check([](const std::string& text) {
+        return transport::SocketAddress::parse(text) ? std::string() : "expected IP:PORT, e.g. 127.0.0.1:8080";
+      });
   app.add_option("--echo-listen", echo_listen,
                  "IP:PORT of an echo test port (RTP sent there comes back with SSRC rewritten); off when empty")
       ->check([](const std::string& text) {
@@ -173,6 +182,22 @@ int main(int argc, char** argv) {
     }
     spdlog::info("event=echo_listening address={} worker=0", echo_listen);
   }
+  const auto rest_address = *transport::SocketAddress::parse(rest_listen);
+  confab::allocator::RestOptions rest_options;
+  rest_options.host = rest_listen.substr(0, rest_listen.rfind(':'));
+  if (rest_options.host.size() > 2 && rest_options.host.front() == '[') {
+    rest_options.host = rest_options.host.substr(1, rest_options.host.size() - 2);
+  }
+  rest_options.port = rest_address.port();
+  confab::allocator::RestServer rest(rest_options, [&pool] { return confab::mcu::render_metrics(pool); });
+  if (!rest.start(&error)) {
+    spdlog::critical("event=start_failed reason=\"--rest-listen: {}\"", error);
+    return 1;
+  }
+  if (rest_options.host != "127.0.0.1" && rest_options.host != "::1") {
+    spdlog::warn("event=rest_exposed address={} note=\"the control API has no authentication yet\"", rest_listen);
+  }
+  spdlog::info("event=rest_listening address={}:{}", rest_options.host, rest.port());
   spdlog::info("event=ready workers={} pid={}", pool.size(), getpid());
 
   const auto interval = std::chrono::seconds(stats_interval_s == 0 ? 3600 : stats_interval_s);
@@ -189,6 +214,7 @@ int main(int argc, char** argv) {
     }
     if (stats_interval_s != 0) log_stats(pool);
   }
+  rest.stop();
   log_stats(pool);
   pool.stop();
   spdlog::info("event=stopped");

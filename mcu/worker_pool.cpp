@@ -41,6 +41,7 @@ bool WorkerPool::start(std::chrono::milliseconds timeout, std::string* error) {
 
 bool WorkerPool::request(size_t index, WorkerCommand command, std::chrono::milliseconds timeout, WorkerEvent* reply,
                          std::string* error, bool* posted) {
+  std::lock_guard lock(request_mutex_);
   Worker& worker = *workers_.at(index);
   command.cookie = next_cookie_++;
   const bool accepted = worker.post(command);
@@ -60,6 +61,7 @@ bool WorkerPool::request(size_t index, WorkerCommand command, std::chrono::milli
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+ ++request_timeouts_;
   if (error) *error = "worker " + std::to_string(index) + ": no answer within " + std::to_string(timeout.count()) + " ms";
   return false;
 }

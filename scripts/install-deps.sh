@@ -8,8 +8,8 @@ packages=(
   build-essential cmake pkg-config clang libfuzzer-14-dev
   # media path
   liburing-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libx264-dev libopus-dev libspeexdsp-dev
-  # allocator, logging, command line
-  libjemalloc-dev libspdlog-dev libcli11-dev
+  # allocator, logging, command line, control plane (HTTP server, JSON)
+  libjemalloc-dev libspdlog-dev libcli11-dev libcpp-httplib-dev nlohmann-json3-dev
   # tests and benchmarks; ffmpeg is the real client the integration tests drive
   libgtest-dev libgmock-dev libbenchmark-dev ffmpeg valgrind
 )
