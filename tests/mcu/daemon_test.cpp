@@ -56,11 +56,16 @@ std::optional<int> wait_exit(Subprocess& p, std::chrono::seconds timeout = 20s) 
   return p.poll();
 }
 
+// ctest runs each test as its own process, in parallel: every test gets files of its own.
+std::string temp_path(const std::string& suffix) {
+  return ::testing::TempDir() + "/confab_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+         "_" + std::to_string(::getpid()) + suffix;
+}
+
 class DaemonTest : public ::testing::Test {
  protected:
-  std::string dir_ = ::testing::TempDir();
-  std::string config_ = dir_ + "/confab_daemon_test.toml";
-  std::string log_ = dir_ + "/confab_daemon_test.log";
+  std::string config_ = temp_path(".toml");
+  std::string log_ = temp_path(".log");
 };
 
 TEST_F(DaemonTest, ConfigFileAppliesFlagsOverrideAndSighupReloadsLogLevel) {
@@ -211,7 +216,7 @@ TEST_F(DaemonTest, RestServesHealthAndMetricsWithJsonErrors) {
 }
 
 TEST(LiveConfigTest, ReadsLogLevelAndRejectsUnknownLevels) {
-  const std::string path = ::testing::TempDir() + "/confab_live_config_test.toml";
+  const std::string path = temp_path(".toml");
   std::string error;
   write_file(path, "workers = 2\nlog-level = \"warn\"\n");
   EXPECT_EQ(read_log_level(path, &error), std::optional<std::string>("warn"));

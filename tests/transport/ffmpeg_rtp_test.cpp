@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -69,7 +70,11 @@ StreamRecord receive_from_ffmpeg(BackendChoice backend, const std::vector<std::s
   argv.insert(argv.end(), ffmpeg_args_before_url.begin(), ffmpeg_args_before_url.end());
   const std::string url = "rtp://127.0.0.1:" + std::to_string(port) + "?rtcpport=" + std::to_string(port);
   argv.insert(argv.end(), {"-f", "rtp", url});
-  confab::test_support::Subprocess ffmpeg(argv, ::testing::TempDir() + "/ffmpeg_rtp_test.log");
+  // Each test (ctest runs them as parallel processes) logs to a file of its own.
+  std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::replace(name.begin(), name.end(), '/', '_');  // parameterized names hold a slash
+  const std::string log = ::testing::TempDir() + "/confab_ffmpeg_" + name + "_" + std::to_string(::getpid()) + ".log";
+  confab::test_support::Subprocess ffmpeg(argv, log);
   EXPECT_TRUE(ffmpeg.started());
 
   const auto deadline = Clock::now() + 60s;
@@ -84,7 +89,7 @@ StreamRecord receive_from_ffmpeg(BackendChoice backend, const std::vector<std::s
     }
     if (ffmpeg.poll().has_value() && Clock::now() - quiet_since > 300ms) break;
   }
-  EXPECT_EQ(ffmpeg.poll(), std::optional<int>(0)) << "ffmpeg failed; see " << ::testing::TempDir();
+  EXPECT_EQ(ffmpeg.poll(), std::optional<int>(0)) << "ffmpeg failed; see " << log;
   *counters_out = media.counters();
   return std::move(sink.record);
 }
