@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,15 @@ namespace transport = confab::transport;
 constexpr uint32_t kEchoSsrc = 0xEC40EC40;  // what echoed packets carry instead of the sender's SSRC
 
 constexpr auto kRequestTimeout = std::chrono::seconds(1);
+
+// CLI11 check for an "IP:PORT" option; with `may_be_empty`, an empty value (option off) passes.
+std::function<std::string(const std::string&)> ip_port_check(std::string example, bool may_be_empty) {
+  return [example = std::move(example), may_be_empty](const std::string& text) {
+    return (may_be_empty && text.empty()) || transport::SocketAddress::parse(text)
+               ? std::string()
+               : "expected IP:PORT, e.g. " + example;
+  };
+}
 
 void log_stats(WorkerPool& pool) {
   for (size_t i = 0; i < pool.size(); ++i) {
@@ -127,15 +137,10 @@ int main(int argc, char** argv) {
   app.add_option("--rest-listen", rest_listen,
                  "IP:PORT of the HTTP control API (/healthz, /metrics); port 0 lets the kernel pick")
       ->default_val("127.0.0.1:8080")
-      ->check([](const std::string& text) {
-        return transport::SocketAddress::parse(text) ? std::string() : "expected IP:PORT, e.g. 127.0.0.1:8080";
-      });
+      ->check(ip_port_check("127.0.0.1:8080", /*may_be_empty=*/false));
   app.add_option("--echo-listen", echo_listen,
                  "IP:PORT of an echo test port (RTP sent there comes back with SSRC rewritten); off when empty")
-      ->check([](const std::string& text) {
-        return text.empty() || transport::SocketAddress::parse(text) ? std::string()
-                                                                     : "expected IP:PORT, e.g. 127.0.0.1:5004";
-      });
+      ->check(ip_port_check("127.0.0.1:5004", /*may_be_empty=*/true));
   CLI::Option* config_option = app.set_config(
       "--config", "", "TOML file of options: keys are the long option names (workers = 2, log-level = \"debug\"); "
                       "options on the command line override it");
@@ -184,10 +189,7 @@ int main(int argc, char** argv) {
   }
   const auto rest_address = *transport::SocketAddress::parse(rest_listen);
   confab::allocator::RestOptions rest_options;
-  rest_options.host = rest_listen.substr(0, rest_listen.rfind(':'));
-  if (rest_options.host.size() > 2 && rest_options.host.front() == '[') {
-    rest_options.host = rest_options.host.substr(1, rest_options.host.size() - 2);
-  }
+  rest_options.host = rest_address.ip_string();
   rest_options.port = rest_address.port();
   confab::allocator::RestServer rest(rest_options, [&pool] { return confab::mcu::render_metrics(pool); });
   if (!rest.start(&error)) {

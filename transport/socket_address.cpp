@@ -76,21 +76,21 @@ void SocketAddress::set_port(uint16_t port) {
   if (family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage_)->sin6_port = htons(port);
 }
 
-std::string SocketAddress::to_string() const {
+std::string SocketAddress::ip_string() const {
   char buf[INET6_ADDRSTRLEN] = {};
   if (family() == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf, sizeof(buf));
-    std::string out(buf);
-    out.append(":").append(std::to_string(port()));
-    return out;
-  }
-  if (family() == AF_INET6) {
+  } else if (family() == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf, sizeof(buf));
-    std::string out("[");
-    out.append(buf).append("]:").append(std::to_string(port()));
-    return out;
   }
-  return "";
+  return buf;
+}
+
+std::string SocketAddress::to_string() const {
+  if (empty()) return "";
+  std::string out = family() == AF_INET6 ? "[" + ip_string() + "]" : ip_string();
+  out.append(":").append(std::to_string(port()));
+  return out;
 }
 
 bool operator==(const SocketAddress& a, const SocketAddress& b) {

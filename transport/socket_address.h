@@ -29,6 +29,8 @@ class SocketAddress {
   sockaddr* sockaddr_ptr() { return reinterpret_cast<sockaddr*>(&storage_); }
   socklen_t length() const { return len_; }
   std::string to_string() const;
+  // The address alone, without brackets or port: "127.0.0.1", "::1"; empty for an empty address.
+  std::string ip_string() const;
 
   // Compares family, address and port only (not flow info or scope padding).
   friend bool operator==(const SocketAddress& a, const SocketAddress& b);

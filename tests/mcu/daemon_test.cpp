@@ -20,6 +20,7 @@
 #include "transport/reactor.h"
 #include "transport/rtp_writer.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/wait_until.h"
 
 namespace confab::mcu {
 namespace {
@@ -38,21 +39,12 @@ void write_file(const std::string& path, const std::string& text) { std::ofstrea
 
 // Waits until the daemon's log holds `needle`; returns whether it did within the deadline.
 bool log_shows(const std::string& log, const std::string& needle, std::chrono::seconds timeout = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (read_file(log).find(needle) == std::string::npos) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+  return test_support::wait_until([&] { return read_file(log).find(needle) != std::string::npos; }, timeout, 10ms);
 }
 
 // Waits for the process to end; returns its exit code, or nullopt past the deadline.
 std::optional<int> wait_exit(Subprocess& p, std::chrono::seconds timeout = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!p.poll()) {
-    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
-    std::this_thread::sleep_for(10ms);
-  }
+  test_support::wait_until([&] { return p.poll().has_value(); }, timeout, 10ms);
   return p.poll();
 }
 
@@ -115,6 +107,7 @@ TEST_F(DaemonTest, BadConfigOrFlagsAreRefusedWithAClearError) {
       {{"--echo-listen", "localhost:5004"}, "", "expected IP:PORT"},
       {{"--io-backend", "kqueue"}, "", "io-backend"},
       {{"--rest-listen", "127.0.0.1"}, "", "expected IP:PORT"},
+      {{"--rest-listen", ""}, "", "expected IP:PORT"},
       {{"--rest-listen", "192.0.2.1:8080", "--workers", "1"}, "", "cannot listen on 192.0.2.1:8080"},
   };
   for (const auto& c : cases) {

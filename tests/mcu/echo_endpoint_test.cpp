@@ -4,6 +4,8 @@
 #include "mcu/echo_endpoint.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/support/backend_param.h"
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -106,10 +108,7 @@ TEST_P(EchoEndpointTest, WorkerEchoesRtpAndCountsGarbage) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, EchoEndpointTest,
                          ::testing::Values(transport::BackendChoice::kIoUring, transport::BackendChoice::kEpoll),
-                         [](const ::testing::TestParamInfo<transport::BackendChoice>& param_info) {
-                           return param_info.param == transport::BackendChoice::kIoUring ? std::string("io_uring")
-                                                                                          : std::string("epoll");
-                         });
+                         test_support::backend_param_name);
 
 }  // namespace
 }  // namespace confab::mcu

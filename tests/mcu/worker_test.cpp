@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/backend_param.h"
+#include "tests/support/wait_until.h"
+
 #include <chrono>
 #include <thread>
 
@@ -12,16 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Polls `done` until it holds or `timeout` passes; returns its last value.
-template <typename F>
-bool wait_for(F done, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+constexpr auto kDeadline = 10s;
 
 class WorkerBackendTest : public ::testing::TestWithParam<transport::BackendChoice> {};
 
@@ -46,7 +40,7 @@ TEST_P(WorkerBackendTest, PoolStartsAnswersPingsAndTicks) {
   for (size_t w = 0; w < pool.size(); ++w) {
     uint64_t sent = 0;
     uint64_t next_expected = 0;
-    ASSERT_TRUE(wait_for([&] {
+    ASSERT_TRUE(test_support::wait_until([&] {
       while (sent < kPings && pool.worker(w).post(WorkerCommand{CommandType::kPing, sent})) ++sent;
       while (auto event = pool.worker(w).poll_event()) {
         EXPECT_EQ(event->type, EventType::kPong);
@@ -55,20 +49,17 @@ TEST_P(WorkerBackendTest, PoolStartsAnswersPingsAndTicks) {
         ++next_expected;
       }
       return next_expected == kPings;
-    })) << "worker " << w << " answered " << next_expected << " of " << kPings;
+    }, kDeadline)) << "worker " << w << " answered " << next_expected << " of " << kPings;
   }
 
-  ASSERT_TRUE(wait_for([&] { return pool.worker(0).tick_stats().ticks.load() >= 5; }));
+  ASSERT_TRUE(test_support::wait_until([&] { return pool.worker(0).tick_stats().ticks.load() >= 5; }, kDeadline));
   pool.stop();
   EXPECT_EQ(pool.size(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, WorkerBackendTest,
                          ::testing::Values(transport::BackendChoice::kIoUring, transport::BackendChoice::kEpoll),
-                         [](const ::testing::TestParamInfo<transport::BackendChoice>& param_info) {
-                           return param_info.param == transport::BackendChoice::kIoUring ? std::string("io_uring")
-                                                                                          : std::string("epoll");
-                         });
+                         test_support::backend_param_name);
 
 TEST(WorkerTest, FullCommandRingIsAnErrorTheCallerSees) {
   WorkerOptions options;

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/backend_param.h"
+
 #include <algorithm>
 #include <map>
 #include <string>
@@ -158,10 +160,7 @@ TEST_P(FfmpegRtpTest, H264StreamArrivesWithOneMarkerPerFrame) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, FfmpegRtpTest, ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
-                         [](const ::testing::TestParamInfo<BackendChoice>& param_info) {
-                           return param_info.param == BackendChoice::kIoUring ? std::string("io_uring")
-                                                                             : std::string("epoll");
-                         });
+                         test_support::backend_param_name);
 
 }  // namespace
 }  // namespace confab::transport

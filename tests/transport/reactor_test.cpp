@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/allocation_counter.h"
+#include "tests/support/backend_param.h"
 #include "transport/bytes.h"
 #include "transport/io_uring_reactor.h"
 
@@ -386,10 +387,7 @@ TEST_P(ReactorTest, StopBeforeRunReturnsAtOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest, ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
-                         [](const ::testing::TestParamInfo<BackendChoice>& param_info) {
-                           return param_info.param == BackendChoice::kIoUring ? std::string("IoUring")
-                                                                        : std::string("Epoll");
-                         });
+                         test_support::backend_param_name);
 
 TEST(ReactorCreate, AutoPrefersIoUringWhenAvailable) {
   std::string io_uring_why;

@@ -3,20 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/rtcp_first_packet.h"
+
 #include <cstdint>
 #include <vector>
 
 namespace confab::transport {
 namespace {
 
-RtcpPacketView first_packet(const std::vector<uint8_t>& bytes) {
-  auto compound = RtcpCompound::parse(bytes);
-  if (!compound.ok()) {
-    ADD_FAILURE() << to_string(compound.error());
-    return {};
-  }
-  return *compound->begin();
-}
+using test_support::first_packet;
 
 const std::vector<uint8_t> kByeWithReason = {
     0x82, 0xcb, 0x00, 0x05,  // V=2 SC=2 | PT=203 BYE | length=5 (24 bytes)

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/rtcp_first_packet.h"
+
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -10,14 +12,7 @@
 namespace confab::transport {
 namespace {
 
-RtcpPacketView first_packet(const std::vector<uint8_t>& bytes) {
-  auto compound = RtcpCompound::parse(bytes);
-  if (!compound.ok()) {
-    ADD_FAILURE() << to_string(compound.error());
-    return {};
-  }
-  return *compound->begin();
-}
+using test_support::first_packet;
 
 const std::vector<uint8_t> kNack = {
     0x81, 0xcd, 0x00, 0x04,  // V=2 FMT=1 | PT=205 RTPFB | length=4 (20 bytes)

@@ -3,20 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/rtcp_first_packet.h"
+
 #include <cstdint>
 #include <vector>
 
 namespace confab::transport {
 namespace {
 
-RtcpPacketView first_packet(const std::vector<uint8_t>& bytes) {
-  auto compound = RtcpCompound::parse(bytes);
-  if (!compound.ok()) {
-    ADD_FAILURE() << to_string(compound.error());
-    return {};
-  }
-  return *compound->begin();
-}
+using test_support::first_packet;
 
 const std::vector<uint8_t> kPli = {
     0x81, 0xce, 0x00, 0x02,  // V=2 FMT=1 | PT=206 PSFB | length=2

@@ -3,20 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/rtcp_first_packet.h"
+
 #include <cstdint>
 #include <vector>
 
 namespace confab::transport {
 namespace {
 
-RtcpPacketView first_packet(const std::vector<uint8_t>& bytes) {
-  auto compound = RtcpCompound::parse(bytes);
-  if (!compound.ok()) {
-    ADD_FAILURE() << to_string(compound.error());
-    return {};
-  }
-  return *compound->begin();
-}
+using test_support::first_packet;
 
 const std::vector<uint8_t> kTwoBlocks = {
     0x82, 0xc9, 0x00, 0x0d,  // V=2 RC=2 | PT=201 | length=13 (56 bytes)

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/rtcp_first_packet.h"
+
 #include <cstdint>
 #include <string>
 #include <tuple>
@@ -11,14 +13,7 @@
 namespace confab::transport {
 namespace {
 
-RtcpPacketView first_packet(const std::vector<uint8_t>& bytes) {
-  auto compound = RtcpCompound::parse(bytes);
-  if (!compound.ok()) {
-    ADD_FAILURE() << to_string(compound.error());
-    return {};
-  }
-  return *compound->begin();
-}
+using test_support::first_packet;
 
 const std::vector<uint8_t> kTwoChunks = {
     0x82, 0xca, 0x00, 0x08,  // V=2 SC=2 | PT=202 SDES | length=8 (36 bytes)

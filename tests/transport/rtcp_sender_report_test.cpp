@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/rtcp_first_packet.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -28,14 +30,7 @@ const std::vector<uint8_t> kFfmpegSrSdes = {
     '0',  0x00, 0x00, 0x00,  // end of items + 2 nulls to the word boundary
 };
 
-RtcpPacketView first_packet(const std::vector<uint8_t>& bytes) {
-  auto compound = RtcpCompound::parse(bytes);
-  if (!compound.ok()) {
-    ADD_FAILURE() << to_string(compound.error());
-    return {};
-  }
-  return *compound->begin();
-}
+using test_support::first_packet;
 
 TEST(SenderReportViewTest, ParsesFfmpegSenderReportAndSdes) {
   auto compound = RtcpCompound::parse(kFfmpegSrSdes);

@@ -18,6 +18,9 @@ TEST(SocketAddressTest, ParsesAndPrintsIpv4AndIpv6) {
   EXPECT_EQ(v6->family(), AF_INET6);
   EXPECT_EQ(v6->port(), 65535);
   EXPECT_EQ(v6->to_string(), "[::1]:65535");
+  EXPECT_EQ(v4->ip_string(), "127.0.0.1");
+  EXPECT_EQ(v6->ip_string(), "::1");
+  EXPECT_EQ(SocketAddress().ip_string(), "");
 }
 
 TEST(SocketAddressTest, RejectsMalformedText) {
