@@ -1,0 +1,138 @@
+// The control plane's vocabulary: what REST, telnet and SDP requests decode into, what the
+// conference service answers, and the one error shape all of them report.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "transport/result.h"
+#include "transport/socket_address.h"
+
+namespace confab::allocator {
+
+// An error as the client sees it: HTTP status, UPPER_SNAKE code, and a message naming the field.
+// Telnet prints "ERR <code> <message>"; REST answers {"error": {"code", "message"}} with `status`.
+struct ApiError {
+  int status = 400;
+  std::string code;
+  std::string message;
+};
+
+template <typename T>
+using ApiResult = transport::Result<T, ApiError>;
+
+inline transport::Err<ApiError> api_error(int status, std::string code, std::string message) {
+  return transport::Err<ApiError>{ApiError{status, std::move(code), std::move(message)}};
+}
+inline transport::Err<ApiError> bad_field(const std::string& field, const std::string& problem) {
+  return api_error(400, "BAD_FIELD", field + ": " + problem);
+}
+
+// Result<void, E> does not exist; operations without a value answer Done.
+struct Done {};
+
+enum class Medium : uint8_t { kAudio, kVideo };
+enum class Codec : uint8_t { kOpus, kPcmu, kPcma, kH264 };
+// 1x1 shows the active speaker; the grids tile up to n*n senders; speaker_thumbnails is one large
+// tile and up to seven small ones.
+enum class Layout : uint8_t { k1x1, k2x2, k3x3, k4x4, kSpeakerThumbnails };
+
+std::string_view to_string(Medium medium);
+std::string_view to_string(Codec codec);
+std::string_view to_string(Layout layout);
+// Lower-case names as in the API ("opus", "2x2", ...); nullopt for anything else.
+std::optional<Codec> parse_codec(std::string_view text);
+std::optional<Layout> parse_layout(std::string_view text);
+Medium medium_of(Codec codec);
+// RFC 3551 static types for PCMU (0) and PCMA (8); the customary dynamic ones for Opus (111) and
+// H.264 (96).
+uint8_t default_payload_type(Codec codec);
+// RTP clock rate: 48000 for Opus (RFC 7587 4.1, whatever the real rate), 8000 for G.711, 90000
+// for video.
+uint32_t clock_rate(Codec codec);
+
+constexpr uint32_t kDefaultMaxParticipants = 16;
+constexpr uint32_t kMaxParticipantsLimit = 256;
+constexpr size_t kMaxNameLength = 128;
+
+struct ConferenceSettings {
+  std::string name;
+  Layout layout = Layout::k2x2;
+  uint32_t max_participants = kDefaultMaxParticipants;
+};
+
+struct ConferencePatch {
+  std::optional<std::string> name;
+  std::optional<Layout> layout;
+};
+
+// One medium of a join request.
+struct MediaRequest {
+  Codec codec = Codec::kOpus;
+  uint8_t payload_type = 111;
+  // Where the MCU sends this participant's media; when absent it is learned from the first valid
+  // packet received (symmetric RTP, RFC 4961).
+  std::optional<transport::SocketAddress> remote;
+  std::optional<uint8_t> audio_level_ext_id;  // RFC 6464 extension ID the sender uses (1..14)
+};
+
+struct ParticipantRequest {
+  std::string name;
+  std::optional<MediaRequest> audio;
+  std::optional<MediaRequest> video;
+};
+
+struct ParticipantPatch {
+  std::optional<bool> muted;  // not mixed into anyone's audio
+  std::optional<bool> deaf;   // receives nothing
+};
+
+// Counters of one stream as the worker sees it.
+struct StreamStats {
+  uint64_t packets_in = 0;  // valid RTP of the expected payload type
+  uint64_t bytes_in = 0;
+  uint64_t rtcp_in = 0;
+  uint64_t packets_out = 0;
+  uint64_t bytes_out = 0;
+  uint64_t dropped = 0;             // malformed RTP/RTCP (MediaSocket's reasons)
+  uint64_t wrong_payload_type = 0;  // valid RTP of another payload type
+  uint64_t lost = 0;                // RFC 3550 cumulative loss of the incoming stream
+  double jitter_ms = 0;             // RFC 3550 interarrival jitter of the incoming stream
+  std::optional<uint32_t> remote_ssrc;
+};
+
+struct StreamInfo {
+  Medium medium = Medium::kAudio;
+  Codec codec = Codec::kOpus;
+  uint8_t payload_type = 111;
+  std::optional<uint8_t> audio_level_ext_id;
+  transport::SocketAddress local;                  // the MCU's port for this stream (RTP+RTCP)
+  std::optional<transport::SocketAddress> remote;  // configured, or learned (then `learned`)
+  bool learned = false;
+  uint32_t ssrc = 0;  // the SSRC of what the MCU sends on this stream
+  StreamStats stats;
+};
+
+struct ParticipantInfo {
+  uint64_t id = 0;
+  std::string name;
+  bool muted = false;
+  bool deaf = false;
+  std::optional<StreamInfo> audio;
+  std::optional<StreamInfo> video;
+};
+
+struct ConferenceInfo {
+  uint64_t id = 0;
+  std::string name;
+  Layout layout = Layout::k2x2;
+  uint32_t max_participants = kDefaultMaxParticipants;
+  std::string node;      // which MCU node hosts it
+  std::string media_ip;  // where its participants send media
+  std::vector<ParticipantInfo> participants;
+};
+
+}  // namespace confab::allocator
