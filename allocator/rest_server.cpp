@@ -1,10 +1,17 @@
-// RestServer: routes, limits and JSON errors on cpp-httplib.
+// RestServer: routes, auth, limits and JSON errors on cpp-httplib.
 #include "allocator/rest_server.h"
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <regex>
+
+#include "allocator/json_codec.h"
 
 namespace confab::allocator {
 
@@ -13,18 +20,144 @@ constexpr const char* kJson = "application/json";
 // Prometheus text exposition format 0.0.4.
 constexpr const char* kPrometheusText = "text/plain; version=0.0.4; charset=utf-8";
 
+// The routes and the methods each takes, for 405 answers with an Allow header.
+struct RouteMethods {
+  std::regex path;
+  const char* allow;
+};
+
+const std::vector<RouteMethods>& route_table() {
+  static const std::vector<RouteMethods> routes = {
+      {std::regex(R"(/healthz)"), "GET"},
+      {std::regex(R"(/metrics)"), "GET"},
+      {std::regex(R"(/v1/stats)"), "GET"},
+      {std::regex(R"(/v1/openapi\.json)"), "GET"},
+      {std::regex(R"(/v1/conferences)"), "GET, POST"},
+      {std::regex(R"(/v1/conferences/[^/]+)"), "GET, PATCH, DELETE"},
+      {std::regex(R"(/v1/conferences/[^/]+/participants)"), "GET, POST"},
+      {std::regex(R"(/v1/conferences/[^/]+/participants/[^/]+)"), "GET, PATCH, DELETE"},
+      {std::regex(R"(/v1/conferences/[^/]+/participants/[^/]+/sdp)"), "GET"},
+  };
+  return routes;
+}
+
 void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
   res.status = status;
   res.set_content(error_json(code, message), kJson);
 }
+
+void send_error(httplib::Response& res, const ApiError& error) {
+  send_error(res, error.status, error.code, error.message);
+}
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(), kJson);
+}
+
+// IDs in paths are decimal integers; anything else names no conference.
+std::optional<uint64_t> parse_id(const std::string& text) {
+  uint64_t id = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return id;
+}
+
+// Decodes path IDs 1..n of the match, answering 404 for one that is not an integer.
+bool path_ids(const httplib::Request& req, httplib::Response& res, std::initializer_list<uint64_t*> ids) {
+  size_t i = 1;
+  for (uint64_t* id : ids) {
+    const auto parsed = parse_id(req.matches[i].str());
+    if (!parsed) {
+      send_error(res, 404, "NOT_FOUND", "not an ID: \"" + req.matches[i].str() + "\"");
+      return false;
+    }
+    *id = *parsed;
+    ++i;
+  }
+  return true;
+}
+
+bool is_http_method(const std::string& method) {
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (method == m) return true;
+  }
+  return false;
+}
+
+// Compares every byte whatever the first difference, so the time taken does not reveal how much
+// of a guess was right. `secret` is not empty.
+bool same_secret(std::string_view given, std::string_view secret) {
+  unsigned char diff = given.size() == secret.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ secret[i % secret.size()]);
+  return diff == 0;
+}
+
+// httplib's pool queues accepted connections without bound; this one pauses the accepting thread
+// when `max_queued` wait (the kernel's backlog then holds further clients), so a flood of
+// connections costs bounded memory.
+class BoundedThreadPool final : public httplib::TaskQueue {
+ public:
+  BoundedThreadPool(size_t threads, size_t max_queued) : max_queued_(max_queued) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  }
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return jobs_.size() < max_queued_ || shutdown_; });
+    if (shutdown_) {
+      lock.unlock();
+      fn();  // the task closes its socket; never leak it
+      return;
+    }
+    jobs_.push_back(std::move(fn));
+    work_.notify_one();
+  }
+  void shutdown() override {
+    {
+      std::lock_guard lock(mutex_);
+      shutdown_ = true;
+    }
+    work_.notify_all();
+    room_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mutex_);
+        work_.wait(lock, [&] { return !jobs_.empty() || shutdown_; });
+        if (jobs_.empty()) return;
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+        room_.notify_one();
+      }
+      fn();
+    }
+  }
+
+  const size_t max_queued_;
+  std::mutex mutex_;
+  std::condition_variable work_;
+  std::condition_variable room_;
+  std::deque<std::function<void()>> jobs_;
+  bool shutdown_ = false;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 std::string error_json(const std::string& code, const std::string& message) {
   return nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
 }
 
-RestServer::RestServer(RestOptions options, std::function<std::string()> metrics)
-    : options_(std::move(options)), metrics_(std::move(metrics)), server_(std::make_unique<httplib::Server>()) {}
+RestServer::RestServer(RestOptions options, ConferenceService& service, std::function<std::string()> metrics)
+    : options_(std::move(options)),
+      service_(service),
+      metrics_(std::move(metrics)),
+      server_(std::make_unique<httplib::Server>()) {}
 
 RestServer::~RestServer() { stop(); }
 
@@ -33,6 +166,23 @@ void RestServer::install_routes() {
   s.set_payload_max_length(options_.max_body_bytes);
   s.set_read_timeout(options_.read_timeout);
   s.set_write_timeout(options_.write_timeout);
+  s.set_keep_alive_timeout(options_.keep_alive_timeout.count());
+  s.new_task_queue = [threads = options_.threads, queued = options_.max_queued_connections] {
+    return new BoundedThreadPool(threads, queued);
+  };
+
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options_.token.empty() || req.path == "/healthz") return httplib::Server::HandlerResponse::Unhandled;
+    const std::string header = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.rfind(kBearer, 0) == 0 && same_secret(std::string_view(header).substr(kBearer.size()), options_.token)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, 401, "UNAUTHORIZED",
+               header.empty() ? "send Authorization: Bearer <token>" : "bad token in Authorization");
+    return httplib::Server::HandlerResponse::Handled;
+  });
 
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(nlohmann::json{{"status", "ok"}}.dump(), kJson);
@@ -40,20 +190,53 @@ void RestServer::install_routes() {
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_(), kPrometheusText);
   });
+  s.Get("/v1/stats", [this](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const MediaNode* node : service_.nodes()) {
+      const NodeLoad load = node->load();
+      nodes.push_back({{"name", node->name()},
+                       {"media_ip", node->media_ip()},
+                       {"conferences", load.conferences},
+                       {"participants", load.participants},
+                       {"max_conferences", load.max_conferences},
+                       {"free_ports", load.free_ports}});
+    }
+    nlohmann::json body = to_json(service_.stats());
+    body["nodes"] = std::move(nodes);
+    send_json(res, 200, body);
+  });
+  s.Get("/v1/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kOpenApiDocument, kJson);
+  });
+  install_conference_routes();
+  install_participant_routes();
 
   // Anything that reached no route, or was refused before routing, answers in the JSON error
   // shape. Handlers that already set a body (our own errors) are left alone.
-  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  s.set_error_handler([max_body = options_.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     switch (res.status) {
+      case 400:
+        // httplib answers 400 to a well-formed request whose method no handler takes: refine that
+        // to 405 or 404. A request it could not parse has no usable method or path.
+        if (!is_http_method(req.method) || req.path.empty() || req.path[0] != '/') {
+          send_error(res, 400, "BAD_REQUEST", "malformed HTTP request");
+          return;
+        }
+        [[fallthrough]];
       case 404:
+        for (const RouteMethods& route : route_table()) {
+          if (std::regex_match(req.path, route.path)) {
+            res.set_header("Allow", route.allow);
+            send_error(res, 405, "METHOD_NOT_ALLOWED", req.path + " takes " + route.allow + ", not " + req.method);
+            return;
+          }
+        }
         send_error(res, 404, "NOT_FOUND", "no route for " + req.method + " " + req.path);
         break;
       case 413:
-        send_error(res, 413, "BODY_TOO_LARGE", "request body over the limit");
-        break;
-      case 400:
-        send_error(res, 400, "BAD_REQUEST", "malformed HTTP request");
+        send_error(res, 413, "BODY_TOO_LARGE",
+                   "request body over the limit of " + std::to_string(max_body) + " bytes");
         break;
       default:
         send_error(res, res.status, "HTTP_" + std::to_string(res.status), "request failed");
@@ -64,6 +247,95 @@ void RestServer::install_routes() {
     spdlog::error("event=rest_exception method={} path={}", req.method, req.path);
     send_error(res, 500, "INTERNAL", "internal error");
   });
+}
+
+void RestServer::install_conference_routes() {
+  httplib::Server& s = *server_;
+  s.Post("/v1/conferences", [this](const httplib::Request& req, httplib::Response& res) {
+    auto settings = decode_conference_settings(req.body);
+    if (!settings) return send_error(res, settings.error());
+    auto created = service_.create(*settings);
+    if (!created) return send_error(res, created.error());
+    res.set_header("Location", "/v1/conferences/" + std::to_string(created->id));
+    send_json(res, 201, to_json(*created));
+  });
+  s.Get("/v1/conferences", [this](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const ConferenceInfo& info : service_.list()) list.push_back(to_json(info));
+    send_json(res, 200, {{"conferences", std::move(list)}});
+  });
+  s.Get(R"(/v1/conferences/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    uint64_t id = 0;
+    if (!path_ids(req, res, {&id})) return;
+    auto info = service_.get(id);
+    if (!info) return send_error(res, info.error());
+    send_json(res, 200, to_json(*info));
+  });
+  s.Patch(R"(/v1/conferences/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    uint64_t id = 0;
+    if (!path_ids(req, res, {&id})) return;
+    auto patch = decode_conference_patch(req.body);
+    if (!patch) return send_error(res, patch.error());
+    auto info = service_.update(id, *patch);
+    if (!info) return send_error(res, info.error());
+    send_json(res, 200, to_json(*info));
+  });
+  s.Delete(R"(/v1/conferences/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    uint64_t id = 0;
+    if (!path_ids(req, res, {&id})) return;
+    auto done = service_.destroy(id);
+    if (!done) return send_error(res, done.error());
+    res.status = 204;
+  });
+}
+
+void RestServer::install_participant_routes() {
+  httplib::Server& s = *server_;
+  s.Post(R"(/v1/conferences/([^/]+)/participants)", [this](const httplib::Request& req, httplib::Response& res) {
+    uint64_t conference = 0;
+    if (!path_ids(req, res, {&conference})) return;
+    auto request = decode_participant_request(req.body);
+    if (!request) return send_error(res, request.error());
+    auto joined = service_.join(conference, *request);
+    if (!joined) return send_error(res, joined.error());
+    res.set_header("Location",
+                   "/v1/conferences/" + std::to_string(conference) + "/participants/" + std::to_string(joined->id));
+    send_json(res, 201, to_json(*joined));
+  });
+  s.Get(R"(/v1/conferences/([^/]+)/participants)", [this](const httplib::Request& req, httplib::Response& res) {
+    uint64_t conference = 0;
+    if (!path_ids(req, res, {&conference})) return;
+    auto info = service_.get(conference);
+    if (!info) return send_error(res, info.error());
+    nlohmann::json list = nlohmann::json::array();
+    for (const ParticipantInfo& p : info->participants) list.push_back(to_json(p));
+    send_json(res, 200, {{"participants", std::move(list)}});
+  });
+  s.Get(R"(/v1/conferences/([^/]+)/participants/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    uint64_t conference = 0, participant = 0;
+    if (!path_ids(req, res, {&conference, &participant})) return;
+    auto info = service_.participant(conference, participant);
+    if (!info) return send_error(res, info.error());
+    send_json(res, 200, to_json(*info));
+  });
+  s.Patch(R"(/v1/conferences/([^/]+)/participants/([^/]+))",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            uint64_t conference = 0, participant = 0;
+            if (!path_ids(req, res, {&conference, &participant})) return;
+            auto patch = decode_participant_patch(req.body);
+            if (!patch) return send_error(res, patch.error());
+            auto info = service_.update_participant(conference, participant, *patch);
+            if (!info) return send_error(res, info.error());
+            send_json(res, 200, to_json(*info));
+          });
+  s.Delete(R"(/v1/conferences/([^/]+)/participants/([^/]+))",
+           [this](const httplib::Request& req, httplib::Response& res) {
+             uint64_t conference = 0, participant = 0;
+             if (!path_ids(req, res, {&conference, &participant})) return;
+             auto done = service_.leave(conference, participant);
+             if (!done) return send_error(res, done.error());
+             res.status = 204;
+           });
 }
 
 bool RestServer::start(std::string* error) {

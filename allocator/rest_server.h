@@ -1,6 +1,6 @@
-// RestServer: the control plane's HTTP/1.1 listener (cpp-httplib): bounded bodies and timeouts,
-// JSON errors {"error": {"code", "message"}}, and the operations endpoints /healthz and /metrics.
-// The /v1 conference API is added on the same server by the allocator issue.
+// RestServer: the control plane's HTTP/1.1 API (cpp-httplib): the /v1 conference API over the
+// ConferenceService, /healthz, /metrics, /v1/stats and /v1/openapi.json; bearer-token auth, bounded
+// bodies, connections and timeouts; JSON errors {"error": {"code", "message"}}.
 #pragma once
 
 #include <chrono>
@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+
+#include "allocator/conference_service.h"
 
 namespace httplib {
 class Server;
@@ -21,13 +23,17 @@ struct RestOptions {
   size_t max_body_bytes = 64 * 1024;
   std::chrono::seconds read_timeout{5};
   std::chrono::seconds write_timeout{5};
+  std::chrono::seconds keep_alive_timeout{5};
+  size_t threads = 8;                // requests served at once
+  size_t max_queued_connections = 256;  // accepted, waiting for a thread; beyond, accepting pauses
+  std::string token;                 // non-empty: every route but /healthz needs "Authorization: Bearer <token>"
 };
 
 class RestServer {
  public:
   // `metrics` renders the Prometheus text exposition; it runs on an HTTP thread, so it must be
-  // safe to call from any thread.
-  RestServer(RestOptions options, std::function<std::string()> metrics);
+  // safe to call from any thread. `service` outlives the server.
+  RestServer(RestOptions options, ConferenceService& service, std::function<std::string()> metrics);
   ~RestServer();
   RestServer(const RestServer&) = delete;
   RestServer& operator=(const RestServer&) = delete;
@@ -41,8 +47,11 @@ class RestServer {
 
  private:
   void install_routes();
+  void install_conference_routes();
+  void install_participant_routes();
 
   RestOptions options_;
+  ConferenceService& service_;
   std::function<std::string()> metrics_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
@@ -51,5 +60,8 @@ class RestServer {
 
 // {"error": {"code": code, "message": message}}
 std::string error_json(const std::string& code, const std::string& message);
+
+// The OpenAPI 3 document of this API (docs/openapi.json, compiled in).
+extern const char* const kOpenApiDocument;
 
 }  // namespace confab::allocator

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "mcu/worker.h"
 #include "transport/rtp_writer.h"
+#include "transport/unique_fd.h"
 
 namespace confab::mcu {
 
@@ -28,6 +30,25 @@ void EchoEndpoint::on_rtp(transport::SocketId socket, const transport::RtpPacket
   } else {
     ++send_failed_;
   }
+}
+
+bool open_echo_endpoint(Worker& worker, const transport::SocketAddress& address, uint32_t ssrc,
+                        std::chrono::milliseconds timeout, std::string* error, transport::SocketAddress* bound) {
+  transport::UniqueFd fd(transport::open_udp_socket(address, error));
+  if (!fd) return false;
+  if (bound) *bound = transport::local_address(fd.get());
+  const auto added = worker.call(
+      [fd = std::move(fd), ssrc](Worker& w) mutable {
+        auto echo = std::make_unique<EchoEndpoint>(&w.reactor(), ssrc);
+        if (w.reactor().add_socket(fd.get(), echo->handler()) == 0) return false;
+        fd.release();  // the reactor owns it now
+        w.add_echo(std::move(echo));
+        return true;
+      },
+      timeout, error);
+  if (!added) return false;
+  if (!*added) *error = "worker " + std::to_string(worker.index()) + " could not add the echo socket";
+  return *added;
 }
 
 }  // namespace confab::mcu

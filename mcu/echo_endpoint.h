@@ -5,13 +5,22 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
+#include <string>
 
-#include "mcu/echo_stats.h"
 #include "transport/media_socket.h"
 #include "transport/reactor.h"
 
 namespace confab::mcu {
+
+struct EchoStats {
+  uint64_t rtp_in = 0;
+  uint64_t rtcp_in = 0;  // counted, not reflected
+  uint64_t dropped = 0;  // malformed or truncated datagrams (MediaSocket's drop counters)
+  uint64_t echoed = 0;   // queued for sending back
+  uint64_t send_failed = 0;
+};
 
 class EchoEndpoint final : public transport::MediaSink {
  public:
@@ -39,5 +48,14 @@ class EchoEndpoint final : public transport::MediaSink {
   uint64_t echoed_ = 0;
   uint64_t send_failed_ = 0;
 };
+
+class Worker;
+
+// Binds `address` here (so a bad address or a port in use is the caller's error, with the kernel's
+// reason) and has `worker` adopt it as an echo endpoint. `bound` receives the bound address (port 0
+// lets the kernel pick).
+bool open_echo_endpoint(Worker& worker, const transport::SocketAddress& address, uint32_t ssrc,
+                        std::chrono::milliseconds timeout, std::string* error,
+                        transport::SocketAddress* bound = nullptr);
 
 }  // namespace confab::mcu

@@ -1,4 +1,5 @@
-// confab-mcu: the MCU node daemon. Starts the media workers and runs until SIGTERM/SIGINT.
+// confab-mcu: the MCU node daemon with its embedded allocator (one node): media workers, the REST
+// control API, runs until SIGTERM/SIGINT.
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,16 +12,17 @@
 #include <string>
 #include <string_view>
 
+#include "allocator/conference_service.h"
+#include "allocator/placement.h"
 #include "allocator/rest_server.h"
 #include "mcu/live_config.h"
+#include "mcu/local_node.h"
 #include "mcu/metrics.h"
 #include "mcu/worker_pool.h"
 
 namespace {
 
-using confab::mcu::CommandType;
-using confab::mcu::WorkerCommand;
-using confab::mcu::WorkerEvent;
+using confab::mcu::Worker;
 using confab::mcu::WorkerPool;
 using confab::mcu::WorkerPoolOptions;
 namespace transport = confab::transport;
@@ -38,25 +40,38 @@ std::function<std::string(const std::string&)> ip_port_check(std::string example
   };
 }
 
+struct WorkerLogStats {
+  confab::mcu::EchoStats echo;
+  confab::mcu::WorkerMediaTotals media;
+};
+
 void log_stats(WorkerPool& pool) {
   for (size_t i = 0; i < pool.size(); ++i) {
-    const auto& w = pool.worker(i);
+    auto& w = pool.worker(i);
     const auto& t = w.tick_stats();
     const uint64_t ticks = t.ticks.load(std::memory_order_relaxed);
-    WorkerEvent stats;
     std::string error;
-    if (!pool.request(i, WorkerCommand{CommandType::kReportStats}, kRequestTimeout, &stats, &error)) {
+    const auto stats = w.call([](Worker& self) { return WorkerLogStats{self.echo_stats(), self.media_totals()}; },
+                              kRequestTimeout, &error);
+    if (!stats) {
       spdlog::warn("event=stats_failed worker={} reason=\"{}\"", i, error);
       continue;
     }
     spdlog::info(
         "event=worker_stats worker={} backend={} ticks={} late_ticks={} mean_lateness_us={} max_lateness_us={} "
-        "echo_rtp_in={} echo_rtcp_in={} echo_dropped={} echo_out={} echo_send_failed={}",
+        "conferences={} participants={} rtp_in={} rtcp_in={} dropped={} rtp_out={} echo_rtp_in={} echo_out={}",
         w.index(), transport::to_string(w.backend()), ticks, t.late_ticks.load(std::memory_order_relaxed),
         ticks ? t.total_lateness_us.load(std::memory_order_relaxed) / ticks : 0,
-        t.max_lateness_us.load(std::memory_order_relaxed), stats.echo.rtp_in, stats.echo.rtcp_in, stats.echo.dropped,
-        stats.echo.echoed, stats.echo.send_failed);
+        t.max_lateness_us.load(std::memory_order_relaxed), stats->media.conferences, stats->media.participants,
+        stats->media.packets_in, stats->media.received.rtcp_packets,
+        stats->media.received.dropped() + stats->media.wrong_payload_type + stats->media.wrong_source,
+        stats->media.packets_out, stats->echo.rtp_in, stats->echo.echoed);
   }
+}
+
+bool is_loopback(const transport::SocketAddress& address) {
+  const std::string ip = address.ip_string();
+  return ip.rfind("127.", 0) == 0 || ip == "::1";
 }
 
 // SIGHUP: applies what can change live (the log level) from the config file. A level given on the
@@ -81,24 +96,6 @@ void reload(const std::string& config_path, bool log_level_on_command_line) {
   spdlog::info("event=reload log_level={}", *level);
 }
 
-// Opens the echo test port on worker 0. The socket is bound here, so a bad address or a port in use
-// is a start-up error with the kernel's reason; the worker then adopts it.
-bool open_echo(WorkerPool& pool, const transport::SocketAddress& address, std::string* error) {
-  const int fd = transport::open_udp_socket(address, error);
-  if (fd < 0) return false;
-  WorkerCommand command{CommandType::kOpenEcho};
-  command.fd = fd;
-  command.ssrc = kEchoSsrc;
-  WorkerEvent reply;
-  bool posted = false;
-  if (!pool.request(0, command, kRequestTimeout, &reply, error, &posted)) {
-    if (!posted) ::close(fd);
-    return false;
-  }
-  if (!reply.ok) *error = "worker 0 could not add the echo socket";
-  return reply.ok;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,6 +109,10 @@ int main(int argc, char** argv) {
   std::string uring_send = "sendmmsg";
   std::string echo_listen;
   std::string rest_listen = "127.0.0.1:8080";
+  std::string media_ip = "127.0.0.1";
+  std::string media_ports = "40000-49999";
+  uint64_t max_conferences = 1000;
+  std::string token;
   app.add_option("--workers", pool_options.workers, "Media worker threads; 0 = one per online CPU")
       ->default_val(0)->check(CLI::Range(0u, 1024u));
   app.add_option("--io-backend", backend_text,
@@ -135,9 +136,30 @@ int main(int argc, char** argv) {
   app.add_option("--stats-interval", stats_interval_s, "Seconds between worker statistics log lines; 0 = never")
       ->default_val(10);
   app.add_option("--rest-listen", rest_listen,
-                 "IP:PORT of the HTTP control API (/healthz, /metrics); port 0 lets the kernel pick")
+                 "IP:PORT of the HTTP control API (/v1, /healthz, /metrics); port 0 lets the kernel pick. "
+                 "Without --token only a loopback address is used")
       ->default_val("127.0.0.1:8080")
       ->check(ip_port_check("127.0.0.1:8080", /*may_be_empty=*/false));
+  app.add_option("--media-ip", media_ip, "Address participants send media to; media ports are bound on it")
+      ->default_val("127.0.0.1")
+      ->check([](const std::string& text) {
+        return transport::SocketAddress::parse(text.find(':') == std::string::npos ? text + ":0" : "[" + text + "]:0")
+                   ? std::string()
+                   : "expected an IP address, e.g. 127.0.0.1";
+      });
+  app.add_option("--media-ports", media_ports,
+                 "LO-HI: UDP ports for participants, one per participant per medium (RTP and RTCP muxed)")
+      ->default_val("40000-49999")
+      ->check([](const std::string& text) {
+        uint16_t lo = 0, hi = 0;
+        std::string error;
+        return confab::mcu::MediaPortPool::parse_range(text, &lo, &hi, &error) ? std::string() : error;
+      });
+  app.add_option("--max-conferences", max_conferences, "Conferences this node hosts at most (then 503 AT_CAPACITY)")
+      ->default_val(1000)->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  app.add_option("--token", token,
+                 "Secret for the control APIs: REST needs \"Authorization: Bearer TOKEN\" (all but /healthz). "
+                 "Without one, the APIs listen on loopback only");
   app.add_option("--echo-listen", echo_listen,
                  "IP:PORT of an echo test port (RTP sent there comes back with SSRC rewritten); off when empty")
       ->check(ip_port_check("127.0.0.1:5004", /*may_be_empty=*/true));
@@ -181,25 +203,43 @@ int main(int argc, char** argv) {
                  w.backend_note().empty() ? "" : " note=\"" + w.backend_note() + "\"");
   }
   if (!echo_listen.empty()) {
-    if (!open_echo(pool, *transport::SocketAddress::parse(echo_listen), &error)) {
+    if (!confab::mcu::open_echo_endpoint(pool.worker(0), *transport::SocketAddress::parse(echo_listen), kEchoSsrc,
+                                         kRequestTimeout, &error)) {
       spdlog::critical("event=start_failed reason=\"{}\"", error);
       return 1;
     }
     spdlog::info("event=echo_listening address={} worker=0", echo_listen);
   }
-  const auto rest_address = *transport::SocketAddress::parse(rest_listen);
+  confab::mcu::LocalNodeOptions node_options;
+  node_options.media_ip =
+      *transport::SocketAddress::parse(media_ip.find(':') == std::string::npos ? media_ip + ":0" : "[" + media_ip + "]:0");
+  confab::mcu::MediaPortPool::parse_range(media_ports, &node_options.port_lo, &node_options.port_hi, &error);
+  node_options.max_conferences = max_conferences;
+  confab::mcu::LocalNode node(pool, node_options);
+  confab::allocator::LeastLoadedPlacement placement({&node});
+  confab::allocator::ConferenceService service(placement);
+
+  auto rest_address = *transport::SocketAddress::parse(rest_listen);
+  if (token.empty() && !is_loopback(rest_address)) {
+    spdlog::warn("event=rest_loopback_only asked={} note=\"no --token: the control API stays on loopback\"",
+                 rest_listen);
+    const uint16_t port = rest_address.port();
+    rest_address = *transport::SocketAddress::parse(rest_address.family() == AF_INET6 ? "[::1]:0" : "127.0.0.1:0");
+    rest_address.set_port(port);
+  }
   confab::allocator::RestOptions rest_options;
   rest_options.host = rest_address.ip_string();
   rest_options.port = rest_address.port();
-  confab::allocator::RestServer rest(rest_options, [&pool] { return confab::mcu::render_metrics(pool); });
+  rest_options.token = token;
+  confab::allocator::RestServer rest(rest_options, service,
+                                     [&pool, &service] { return confab::mcu::render_metrics(pool, service); });
   if (!rest.start(&error)) {
     spdlog::critical("event=start_failed reason=\"--rest-listen: {}\"", error);
     return 1;
   }
-  if (rest_options.host != "127.0.0.1" && rest_options.host != "::1") {
-    spdlog::warn("event=rest_exposed address={} note=\"the control API has no authentication yet\"", rest_listen);
-  }
-  spdlog::info("event=rest_listening address={}:{}", rest_options.host, rest.port());
+  spdlog::info("event=rest_listening address={}:{} auth={}", rest_options.host, rest.port(),
+               token.empty() ? "none" : "bearer");
+  spdlog::info("event=media media_ip={} ports={} max_conferences={}", node.media_ip(), media_ports, max_conferences);
   spdlog::info("event=ready workers={} pid={}", pool.size(), getpid());
 
   const auto interval = std::chrono::seconds(stats_interval_s == 0 ? 3600 : stats_interval_s);
@@ -216,7 +256,9 @@ int main(int argc, char** argv) {
     }
     if (stats_interval_s != 0) log_stats(pool);
   }
+  // Stop taking requests, then end every conference with RTCP BYE before the workers go.
   rest.stop();
+  service.shutdown();
   log_stats(pool);
   pool.stop();
   spdlog::info("event=stopped");

@@ -1,9 +1,11 @@
-// render_metrics: one HELP/TYPE block per metric family, one sample per worker.
+// render_metrics: one HELP/TYPE block per metric family; media samples per worker, drops also per
+// reason.
 #include "mcu/metrics.h"
 
 #include <spdlog/fmt/fmt.h>
 
 #include <chrono>
+#include <string_view>
 #include <vector>
 
 namespace confab::mcu {
@@ -13,58 +15,112 @@ namespace {
 constexpr auto kStatsTimeout = std::chrono::milliseconds(500);
 
 struct Sample {
-  uint32_t worker;
+  std::string labels;  // without braces: worker="0",reason="bad_version"
   double value;
 };
 
-void family(std::string& out, const char* name, const char* type, const char* help,
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help,
             const std::vector<Sample>& samples) {
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  for (const Sample& s : samples) out += fmt::format("{}{{worker=\"{}\"}} {}\n", name, s.worker, s.value);
+  for (const Sample& s : samples) {
+    if (s.labels.empty()) {
+      out += fmt::format("{} {}\n", name, s.value);
+    } else {
+      out += fmt::format("{}{{{}}} {}\n", name, s.labels, s.value);
+    }
+  }
 }
+
+void single(std::string& out, std::string_view name, std::string_view type, std::string_view help, double value) {
+  family(out, name, type, help, {Sample{"", value}});
+}
+
+struct WorkerSnapshot {
+  EchoStats echo;
+  WorkerMediaTotals media;
+};
 
 }  // namespace
 
-std::string render_metrics(WorkerPool& pool) {
-  std::vector<Sample> ticks, late, lateness_sum, lateness_max, rtp_in, rtcp_in, dropped, out, send_failed,
-      events_dropped;
+std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service) {
+  std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
+      rtp_out, bytes_out, send_failed, drops, echo_in, echo_out, echo_dropped;
   for (size_t i = 0; i < pool.size(); ++i) {
-    const Worker& w = pool.worker(i);
+    Worker& w = pool.worker(i);
     const TickStats& t = w.tick_stats();
-    const uint32_t id = w.index();
+    const std::string id = fmt::format("worker=\"{}\"", w.index());
     ticks.push_back({id, static_cast<double>(t.ticks.load(std::memory_order_relaxed))});
     late.push_back({id, static_cast<double>(t.late_ticks.load(std::memory_order_relaxed))});
     lateness_sum.push_back({id, static_cast<double>(t.total_lateness_us.load(std::memory_order_relaxed)) / 1e6});
     lateness_max.push_back({id, static_cast<double>(t.max_lateness_us.load(std::memory_order_relaxed)) / 1e6});
-    events_dropped.push_back({id, static_cast<double>(w.events_dropped())});
-    WorkerEvent stats;
     std::string error;
-    if (!pool.request(i, WorkerCommand{CommandType::kReportStats}, kStatsTimeout, &stats, &error)) continue;
-    rtp_in.push_back({id, static_cast<double>(stats.echo.rtp_in)});
-    rtcp_in.push_back({id, static_cast<double>(stats.echo.rtcp_in)});
-    dropped.push_back({id, static_cast<double>(stats.echo.dropped)});
-    out.push_back({id, static_cast<double>(stats.echo.echoed)});
-    send_failed.push_back({id, static_cast<double>(stats.echo.send_failed)});
+    const auto snapshot = w.call([](Worker& self) { return WorkerSnapshot{self.echo_stats(), self.media_totals()}; },
+                                 kStatsTimeout, &error);
+    if (!snapshot) continue;  // counted in confab_worker_call_timeouts_total
+    const WorkerMediaTotals& m = snapshot->media;
+    conferences.push_back({id, static_cast<double>(m.conferences)});
+    participants.push_back({id, static_cast<double>(m.participants)});
+    rtp_in.push_back({id, static_cast<double>(m.packets_in)});
+    bytes_in.push_back({id, static_cast<double>(m.bytes_in)});
+    rtcp_in.push_back({id, static_cast<double>(m.received.rtcp_packets)});
+    rtp_out.push_back({id, static_cast<double>(m.packets_out)});
+    bytes_out.push_back({id, static_cast<double>(m.bytes_out)});
+    send_failed.push_back({id, static_cast<double>(m.send_failed)});
+    auto drop = [&](std::string_view reason, uint64_t count) {
+      drops.push_back({fmt::format("{},reason=\"{}\"", id, reason), static_cast<double>(count)});
+    };
+    drop("truncated", m.received.truncated);
+    drop("wrong_payload_type", m.wrong_payload_type);
+    drop("wrong_source", m.wrong_source);
+    for (size_t r = 0; r < m.received.rtp_drops.size(); ++r) {
+      drop(fmt::format("rtp_{}", transport::to_string(static_cast<transport::RtpParseError>(r))),
+           m.received.rtp_drops[r]);
+    }
+    for (size_t r = 0; r < m.received.rtcp_drops.size(); ++r) {
+      drop(fmt::format("rtcp_{}", transport::to_string(static_cast<transport::RtcpParseError>(r))),
+           m.received.rtcp_drops[r]);
+    }
+    echo_in.push_back({id, static_cast<double>(snapshot->echo.rtp_in)});
+    echo_out.push_back({id, static_cast<double>(snapshot->echo.echoed)});
+    echo_dropped.push_back({id, static_cast<double>(snapshot->echo.dropped)});
   }
+
+  const allocator::ServiceStats s = service.stats();
   std::string text;
-  text += fmt::format("# HELP confab_workers Media worker threads.\n# TYPE confab_workers gauge\nconfab_workers {}\n",
-                      pool.size());
+  single(text, "confab_workers", "gauge", "Media worker threads.", static_cast<double>(pool.size()));
+  single(text, "confab_conferences", "gauge", "Conferences in the registry.", static_cast<double>(s.conferences));
+  single(text, "confab_participants", "gauge", "Participants in the registry.", static_cast<double>(s.participants));
+  single(text, "confab_conferences_created_total", "counter", "Conferences created.",
+         static_cast<double>(s.conferences_created));
+  single(text, "confab_conferences_destroyed_total", "counter", "Conferences ended.",
+         static_cast<double>(s.conferences_destroyed));
+  single(text, "confab_participants_joined_total", "counter", "Participants joined.",
+         static_cast<double>(s.participants_joined));
+  single(text, "confab_participants_left_total", "counter", "Participants gone (left or conference ended).",
+         static_cast<double>(s.participants_left));
+  single(text, "confab_requests_refused_total", "counter", "Requests refused for want of capacity (503).",
+         static_cast<double>(s.requests_refused));
+  family(text, "confab_worker_conferences", "gauge", "Conferences hosted per worker.", conferences);
+  family(text, "confab_worker_participants", "gauge", "Participants hosted per worker.", participants);
   family(text, "confab_worker_ticks_total", "counter", "20 ms mixer ticks run.", ticks);
   family(text, "confab_worker_late_ticks_total", "counter", "Ticks that started more than 2 ms late.", late);
   family(text, "confab_worker_tick_lateness_seconds_sum", "counter", "Sum of tick start lateness.", lateness_sum);
   family(text, "confab_worker_tick_lateness_seconds_max", "gauge", "Worst tick start lateness since start.",
          lateness_max);
-  family(text, "confab_worker_events_dropped_total", "counter", "Events lost to a full event ring.", events_dropped);
-  family(text, "confab_echo_rtp_packets_in_total", "counter", "Valid RTP packets received on echo ports.", rtp_in);
-  family(text, "confab_echo_rtcp_packets_in_total", "counter", "Valid RTCP packets received on echo ports.", rtcp_in);
+  family(text, "confab_rtp_packets_in_total", "counter", "RTP packets accepted on participant ports (valid, expected payload type and source).", rtp_in);
+  family(text, "confab_rtp_bytes_in_total", "counter", "Bytes of accepted RTP packets.", bytes_in);
+  family(text, "confab_rtcp_packets_in_total", "counter", "Valid RTCP datagrams received on participant ports.",
+         rtcp_in);
+  family(text, "confab_rtp_packets_out_total", "counter", "RTP packets sent to participants.", rtp_out);
+  family(text, "confab_rtp_bytes_out_total", "counter", "Bytes of RTP packets sent to participants.", bytes_out);
+  family(text, "confab_send_failed_total", "counter", "Datagrams the kernel or the send queue refused.", send_failed);
+  family(text, "confab_dropped_total", "counter", "Datagrams dropped on participant ports, by reason.", drops);
+  family(text, "confab_echo_rtp_packets_in_total", "counter", "Valid RTP packets received on echo ports.", echo_in);
+  family(text, "confab_echo_packets_out_total", "counter", "RTP packets sent back by echo ports.", echo_out);
   family(text, "confab_echo_dropped_total", "counter", "Malformed or truncated datagrams dropped on echo ports.",
-         dropped);
-  family(text, "confab_echo_packets_out_total", "counter", "RTP packets sent back by echo ports.", out);
-  family(text, "confab_echo_send_failed_total", "counter", "Echo packets that could not be sent.", send_failed);
-  text += fmt::format(
-      "# HELP confab_worker_request_timeouts_total Worker requests (e.g. for statistics) not answered in time.\n"
-      "# TYPE confab_worker_request_timeouts_total counter\nconfab_worker_request_timeouts_total {}\n",
-      pool.request_timeouts());
+         echo_dropped);
+  single(text, "confab_worker_call_timeouts_total", "counter",
+         "Control-plane calls a worker did not answer in time.", static_cast<double>(pool.call_timeouts()));
   return text;
 }
 

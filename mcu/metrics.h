@@ -1,15 +1,16 @@
-// Prometheus text exposition of a node's worker statistics, for GET /metrics.
+// Prometheus text exposition of a node's registry and worker statistics, for GET /metrics.
 #pragma once
 
 #include <string>
 
+#include "allocator/conference_service.h"
 #include "mcu/worker_pool.h"
 
 namespace confab::mcu {
 
-// Asks every worker for its statistics through its rings (thread-safe: WorkerPool serializes
-// requests) and renders them. A worker that does not answer in time is left out of the families
-// that need its answer and counted in confab_worker_request_timeouts_total.
-std::string render_metrics(WorkerPool& pool);
+// Asks every worker for its statistics with a task (any thread) and renders them with the
+// service's registry counters. A worker that does not answer in time is left out of the families
+// that need its answer and counted in confab_worker_call_timeouts_total.
+std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service);
 
 }  // namespace confab::mcu

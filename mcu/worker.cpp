@@ -19,12 +19,14 @@ constexpr auto kMaxWait = std::chrono::milliseconds(500);
 }  // namespace
 
 Worker::Worker(uint32_t index, WorkerOptions options)
-    : index_(index),
-      options_(std::move(options)),
-      commands_(options_.command_ring_capacity),
-      events_(options_.event_ring_capacity) {}
+    : index_(index), options_(std::move(options)), tasks_(options_.task_ring_capacity) {}
 
-Worker::~Worker() { stop(); }
+Worker::~Worker() {
+  stop();
+  // Tasks never run (the worker stopped, or never started) are destroyed here, unrun: a caller
+  // waiting on one sees it as stopped.
+  while (auto task = tasks_.try_pop()) delete *task;
+}
 
 bool Worker::start(std::string* error) {
   // The promise moves into the thread: start() may return (and drop the future) while set_value()
@@ -45,15 +47,20 @@ void Worker::stop() {
   if (!thread_.joinable()) return;
   // Wake first, then publish the flag: once the worker can see the flag, wake() has returned, so
   // the worker may destroy its reactor on its own thread without racing this call. A worker woken
-  // before the flag lands sees it at its next tick at the latest.
+  // before the flag lands sees it at its next tick at the latest. post() holds post_mutex_ while
+  // it wakes, so taking it here also waits out a post racing the stop.
+  std::lock_guard lock(post_mutex_);
   reactor_->wake();
   stop_requested_.store(true, std::memory_order_release);
   thread_.join();
 }
 
-bool Worker::post(const WorkerCommand& command) {
-  if (!commands_.try_push(command)) return false;
-  if (thread_.joinable()) reactor_->wake();  // a stopped worker has no reactor; the command waits
+bool Worker::post(std::unique_ptr<WorkerTask> task) {
+  std::lock_guard lock(post_mutex_);
+  if (!tasks_.try_push(task.get())) return false;
+  task.release();  // the ring owns it now
+  // A stopped worker has no reactor; the task waits for the destructor.
+  if (thread_.joinable() && !stop_requested_.load(std::memory_order_acquire)) reactor_->wake();
   return true;
 }
 
@@ -80,74 +87,92 @@ void Worker::thread_main(std::promise<std::string>* ready) {
   }
   backend_ = reactor_->backend();
   backend_note_ = why;
-  reactor_->set_wake_handler([this] { drain_commands(); });
+  reactor_->set_wake_handler([this] { drain_tasks(); });
   next_tick_ = transport::Clock::now() + options_.tick_period;
   reactor_->add_timer(options_.tick_period, [this] { on_tick(); });
   ready->set_value("");
 
   while (!stop_requested_.load(std::memory_order_acquire)) {
     reactor_->run_once(kMaxWait);
-    // A wake may coalesce with a command pushed after the handler ran; drain on every pass.
-    drain_commands();
+    // A wake may coalesce with a task pushed after the handler ran; drain on every pass.
+    drain_tasks();
   }
-  // Endpoints first: they hold the reactor and their sockets live in it.
+  // Endpoints first: they hold the reactor and their sockets live in it. Conferences still open
+  // (the control plane normally closes them first) end with BYE like any other.
+  while (!conferences_.empty()) close_conference(conferences_.begin()->first);
   echoes_.clear();
   reactor_.reset();
 }
 
-void Worker::drain_commands() {
-  while (auto command = commands_.try_pop()) handle(*command);
+void Worker::drain_tasks() {
+  while (auto task = tasks_.try_pop()) {
+    std::unique_ptr<WorkerTask> owned(*task);
+    owned->run(*this);
+  }
+  reactor_->flush();  // what the tasks queued (RTCP BYE) goes out now
 }
 
-WorkerEvent Worker::answer(EventType type, const WorkerCommand& command) const {
-  WorkerEvent event;
-  event.type = type;
-  event.worker = index_;
-  event.cookie = command.cookie;
-  return event;
+EchoStats Worker::echo_stats() const {
+  EchoStats total;
+  for (const auto& echo : echoes_) {
+    const EchoStats s = echo->stats();
+    total.rtp_in += s.rtp_in;
+    total.rtcp_in += s.rtcp_in;
+    total.dropped += s.dropped;
+    total.echoed += s.echoed;
+    total.send_failed += s.send_failed;
+  }
+  return total;
 }
 
-void Worker::handle(const WorkerCommand& command) {
-  switch (command.type) {
-    case CommandType::kPing:
-      emit(answer(EventType::kPong, command));
-      break;
-    case CommandType::kOpenEcho: {
-      WorkerEvent event = answer(EventType::kEchoOpened, command);
-      event.ok = open_echo(command);
-      emit(event);
-      break;
-    }
-    case CommandType::kReportStats: {
-      WorkerEvent event = answer(EventType::kStats, command);
-      for (const auto& echo : echoes_) {
-        const EchoStats s = echo->stats();
-        event.echo.rtp_in += s.rtp_in;
-        event.echo.rtcp_in += s.rtcp_in;
-        event.echo.dropped += s.dropped;
-        event.echo.echoed += s.echoed;
-        event.echo.send_failed += s.send_failed;
-      }
-      emit(event);
-      break;
+namespace {
+void add_counters(transport::MediaSocketCounters& total, const transport::MediaSocketCounters& c) {
+  total.rtp_packets += c.rtp_packets;
+  total.rtcp_packets += c.rtcp_packets;
+  total.truncated += c.truncated;
+  for (size_t i = 0; i < c.rtp_drops.size(); ++i) total.rtp_drops[i] += c.rtp_drops[i];
+  for (size_t i = 0; i < c.rtcp_drops.size(); ++i) total.rtcp_drops[i] += c.rtcp_drops[i];
+}
+
+void add_stream(WorkerMediaTotals& total, const MediaStream& stream) {
+  add_counters(total.received, stream.socket_counters());
+  total.wrong_payload_type += stream.wrong_payload_type();
+  total.wrong_source += stream.wrong_source();
+  total.packets_in += stream.packets_in();
+  total.bytes_in += stream.bytes_in();
+  total.packets_out += stream.packets_out();
+  total.bytes_out += stream.bytes_out();
+  total.send_failed += stream.send_failed();
+}
+}  // namespace
+
+void Worker::retire(const MediaStream& stream) { add_stream(retired_, stream); }
+
+WorkerMediaTotals Worker::media_totals() const {
+  WorkerMediaTotals total = retired_;
+  total.conferences = conferences_.size();
+  for (const auto& [id, conference] : conferences_) {
+    total.participants += conference->participants().size();
+    for (const auto& [pid, participant] : conference->participants()) {
+      if (participant.audio) add_stream(total, *participant.audio);
+      if (participant.video) add_stream(total, *participant.video);
     }
   }
+  return total;
 }
 
-bool Worker::open_echo(const WorkerCommand& command) {
-  // Setup work, not per packet: allocating here is fine.
-  auto echo = std::make_unique<EchoEndpoint>(reactor_.get(), command.ssrc);
-  if (reactor_->add_socket(command.fd, echo->handler()) == 0) {
-    ::close(command.fd);
-    return false;
+bool Worker::close_conference(uint64_t id) {
+  const auto it = conferences_.find(id);
+  if (it == conferences_.end()) return false;
+  for (auto& [pid, participant] : it->second->participants()) {
+    for (MediaStream* stream : {participant.audio.get(), participant.video.get()}) {
+      if (!stream) continue;
+      stream->send_bye("conference ended");
+      retire(*stream);
+    }
   }
-  echoes_.push_back(std::move(echo));
+  conferences_.erase(it);  // streams remove their sockets; the reactor flushes the BYEs first
   return true;
-}
-
-void Worker::emit(const WorkerEvent& event) {
-  // The control plane reads events often; if it falls behind, count rather than block the media.
-  if (!events_.try_push(event)) events_dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Worker::on_tick() {

@@ -1,19 +1,22 @@
-// Worker: one media thread with its own reactor, command ring in and event ring out. A conference
-// lives on exactly one worker; nothing on the media path crosses to another thread.
+// Worker: one media thread with its own reactor and a ring of tasks from the control plane. A
+// conference lives on exactly one worker; nothing on the media path crosses to another thread.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <future>
 #include <cstdint>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <unordered_map>
 #include <vector>
 
+#include "mcu/conference.h"
 #include "mcu/echo_endpoint.h"
-#include "mcu/worker_messages.h"
 #include "transport/reactor.h"
 #include "transport/spsc_ring.h"
 
@@ -29,14 +32,15 @@ inline transport::ReactorOptions default_reactor_options() {
   transport::ReactorOptions options;
   options.coalesce_window = kDefaultCoalesceWindow;
   options.io_uring_sendmmsg = true;
+  // Two sockets per participant (audio, video); the node's media port range bounds the total.
+  options.max_sockets = 16384;
   return options;
 }
 
 struct WorkerOptions {
   transport::BackendChoice backend = transport::BackendChoice::kAuto;
   transport::ReactorOptions reactor = default_reactor_options();
-  size_t command_ring_capacity = 1024;
-  size_t event_ring_capacity = 4096;
+  size_t task_ring_capacity = 1024;
   std::chrono::milliseconds tick_period{20};  // the audio mixer's cadence
   int pin_cpu = -1;                           // CPU to pin the thread to; -1: no pinning
 };
@@ -48,6 +52,41 @@ struct TickStats {
   std::atomic<uint64_t> late_ticks{0};        // started more than 2 ms after their deadline
   std::atomic<uint64_t> max_lateness_us{0};   // worst since start
   std::atomic<uint64_t> total_lateness_us{0};
+};
+
+class Worker;
+
+// Work the control plane hands a worker: runs once on the worker thread, which then deletes it.
+// Control-plane work (create a conference, add a participant), never per packet.
+class WorkerTask {
+ public:
+  virtual ~WorkerTask() = default;
+  virtual void run(Worker& worker) = 0;
+};
+
+template <typename Fn>
+class FunctionTask final : public WorkerTask {
+ public:
+  explicit FunctionTask(Fn fn) : fn_(std::move(fn)) {}
+  void run(Worker& worker) override { fn_(worker); }
+
+ private:
+  Fn fn_;
+};
+
+// Totals of the media streams a worker ran, for /metrics: streams still open plus every stream
+// closed since start, so the counters only grow.
+struct WorkerMediaTotals {
+  uint64_t conferences = 0;
+  uint64_t participants = 0;
+  transport::MediaSocketCounters received;  // every datagram on participant ports, by outcome
+  uint64_t packets_in = 0;  // accepted: valid, expected payload type and source
+  uint64_t wrong_payload_type = 0;
+  uint64_t wrong_source = 0;
+  uint64_t packets_out = 0;
+  uint64_t bytes_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t send_failed = 0;
 };
 
 class Worker {
@@ -63,38 +102,78 @@ class Worker {
   // Asks the thread to stop and joins it. Idempotent.
   void stop();
 
-  // Control-plane side (one producer thread: callers serialize). False when the ring is full:
-  // the caller reports the error; nothing blocks and nothing is dropped silently.
-  bool post(const WorkerCommand& command);
-  // Control-plane side (one consumer thread).
-  std::optional<WorkerEvent> poll_event() { return events_.try_pop(); }
+  // Any control-plane thread. False when the ring is full (the task is destroyed unrun: what it
+  // owns is released by its destructor); nothing blocks and nothing is dropped silently. Tasks
+  // run in the order posted. A task still queued when the worker stops is destroyed unrun.
+  bool post(std::unique_ptr<WorkerTask> task);
+  template <typename Fn>
+  bool post_fn(Fn fn) {
+    return post(std::make_unique<FunctionTask<Fn>>(std::move(fn)));
+  }
+
+  // Any control-plane thread: runs fn(worker) on the worker thread and waits up to `timeout` for
+  // its result. nullopt with the reason in `error` when the ring is full, the worker stopped, or
+  // the time ran out (the task may still run later: it must own, not borrow, what it touches).
+  template <typename Fn>
+  auto call(Fn fn, std::chrono::milliseconds timeout, std::string* error)
+      -> std::optional<std::invoke_result_t<Fn&, Worker&>> {
+    using R = std::invoke_result_t<Fn&, Worker&>;
+    auto promise = std::make_shared<std::promise<R>>();
+    std::future<R> result = promise->get_future();
+    if (!post_fn([promise, fn = std::move(fn)](Worker& w) mutable { promise->set_value(fn(w)); })) {
+      if (error) *error = "worker " + std::to_string(index_) + ": task ring full";
+      return std::nullopt;
+    }
+    if (result.wait_for(timeout) != std::future_status::ready) {
+      call_timeouts_.fetch_add(1, std::memory_order_relaxed);
+      if (error) *error = "worker " + std::to_string(index_) + ": no answer within " + std::to_string(timeout.count()) + " ms";
+      return std::nullopt;
+    }
+    try {
+      return result.get();
+    } catch (const std::future_error&) {  // destroyed unrun: the worker stopped
+      if (error) *error = "worker " + std::to_string(index_) + ": stopped";
+      return std::nullopt;
+    }
+  }
 
   uint32_t index() const { return index_; }
   transport::ReactorBackend backend() const { return backend_; }
   const std::string& backend_note() const { return backend_note_; }
   const TickStats& tick_stats() const { return tick_stats_; }
-  uint64_t events_dropped() const { return events_dropped_.load(std::memory_order_relaxed); }
+  uint64_t call_timeouts() const { return call_timeouts_.load(std::memory_order_relaxed); }
+
+  // Worker thread only (inside tasks).
+  transport::Reactor& reactor() { return *reactor_; }
+  // The conferences this worker hosts, by ID.
+  std::unordered_map<uint64_t, std::unique_ptr<Conference>>& conferences() { return conferences_; }
+  void add_echo(std::unique_ptr<EchoEndpoint> echo) { echoes_.push_back(std::move(echo)); }
+  EchoStats echo_stats() const;
+  WorkerMediaTotals media_totals() const;
+  // Closes a conference (RTCP BYE to its participants) and keeps its counters in the totals.
+  bool close_conference(uint64_t id);
+  // Keeps a closing stream's counters in the totals.
+  void retire(const MediaStream& stream);
 
  private:
   void thread_main(std::promise<std::string>* ready);
-  void drain_commands();
-  void handle(const WorkerCommand& command);
-  bool open_echo(const WorkerCommand& command);
-  WorkerEvent answer(EventType type, const WorkerCommand& command) const;
-  void emit(const WorkerEvent& event);
+  void drain_tasks();
   void on_tick();
 
   const uint32_t index_;
   const WorkerOptions options_;
-  transport::SpscRing<WorkerCommand> commands_;
-  transport::SpscRing<WorkerEvent> events_;
+  transport::SpscRing<WorkerTask*> tasks_;  // owning pointers: the worker deletes what it pops
+  std::mutex post_mutex_;                    // the ring has one producer; control threads take turns
   std::unique_ptr<transport::Reactor> reactor_;  // made and used on the worker thread only
-  std::vector<std::unique_ptr<EchoEndpoint>> echoes_;  // worker thread only
+  // Worker thread only; declared after the reactor so they go first (their sockets live in it).
+  std::vector<std::unique_ptr<EchoEndpoint>> echoes_;
+  std::unordered_map<uint64_t, std::unique_ptr<Conference>> conferences_;
+  WorkerMediaTotals retired_;  // counters of closed streams
   transport::ReactorBackend backend_ = transport::ReactorBackend::kEpoll;
   std::string backend_note_;
   std::thread thread_;
   TickStats tick_stats_;
-  std::atomic<uint64_t> events_dropped_{0};
+  std::atomic<uint64_t> call_timeouts_{0};
   std::atomic<bool> stop_requested_{false};
   transport::Clock::time_point next_tick_{};
 };

@@ -1,9 +1,8 @@
-// WorkerPool start-up (with a ping round trip through every worker's rings) and shutdown.
+// WorkerPool start-up (with a task round trip through every worker) and shutdown.
 #include "mcu/worker_pool.h"
 
 #include <unistd.h>
 
-#include <thread>
 
 namespace confab::mcu {
 
@@ -28,10 +27,9 @@ bool WorkerPool::start(std::chrono::milliseconds timeout, std::string* error) {
     workers_.push_back(std::move(worker));
   }
 
-  // Every worker answers a ping through its command and event rings before we call it started.
-  for (size_t i = 0; i < workers_.size(); ++i) {
-    WorkerEvent pong;
-    if (!request(i, WorkerCommand{CommandType::kPing}, timeout, &pong, error)) {
+  // Every worker runs a task from its ring before we call it started.
+  for (auto& worker : workers_) {
+    if (!worker->call([](Worker&) { return true; }, timeout, error)) {
       stop();
       return false;
     }
@@ -39,31 +37,10 @@ bool WorkerPool::start(std::chrono::milliseconds timeout, std::string* error) {
   return true;
 }
 
-bool WorkerPool::request(size_t index, WorkerCommand command, std::chrono::milliseconds timeout, WorkerEvent* reply,
-                         std::string* error, bool* posted) {
-  std::lock_guard lock(request_mutex_);
-  Worker& worker = *workers_.at(index);
-  command.cookie = next_cookie_++;
-  const bool accepted = worker.post(command);
-  if (posted) *posted = accepted;
-  if (!accepted) {
-    if (error) *error = "worker " + std::to_string(index) + ": command ring full";
-    return false;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    while (auto event = worker.poll_event()) {
-      if (event->cookie == command.cookie) {
-        *reply = *event;
-        return true;
-      }
-      ++events_discarded_;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
- ++request_timeouts_;
-  if (error) *error = "worker " + std::to_string(index) + ": no answer within " + std::to_string(timeout.count()) + " ms";
-  return false;
+uint64_t WorkerPool::call_timeouts() const {
+  uint64_t total = 0;
+  for (const auto& worker : workers_) total += worker->call_timeouts();
+  return total;
 }
 
 void WorkerPool::stop() {

@@ -108,7 +108,12 @@ TEST_F(DaemonTest, BadConfigOrFlagsAreRefusedWithAClearError) {
       {{"--io-backend", "kqueue"}, "", "io-backend"},
       {{"--rest-listen", "127.0.0.1"}, "", "expected IP:PORT"},
       {{"--rest-listen", ""}, "", "expected IP:PORT"},
-      {{"--rest-listen", "192.0.2.1:8080", "--workers", "1"}, "", "cannot listen on 192.0.2.1:8080"},
+      // With a token a non-loopback address is used as given (without one it would fall back to loopback).
+      {{"--rest-listen", "192.0.2.1:8080", "--token", "t", "--workers", "1"}, "", "cannot listen on 192.0.2.1:8080"},
+      {{"--media-ports", "50000-40000"}, "", "LO must not exceed HI"},
+      {{"--media-ports", "0-10"}, "", "expected LO-HI"},
+      {{"--media-ip", "localhost"}, "", "expected an IP address"},
+      {{"--max-conferences", "0"}, "", "max-conferences"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.expected);

@@ -39,15 +39,10 @@ TEST_P(EchoEndpointTest, WorkerEchoesRtpAndCountsGarbage) {
     FAIL() << error;
   }
 
-  const int echo_fd = transport::open_udp_socket(*transport::SocketAddress::parse("127.0.0.1:0"), &error);
-  ASSERT_GE(echo_fd, 0) << error;
-  const transport::SocketAddress echo_address = transport::local_address(echo_fd);
-  WorkerCommand open{CommandType::kOpenEcho};
-  open.fd = echo_fd;
-  open.ssrc = kEchoSsrc;
-  WorkerEvent reply;
-  ASSERT_TRUE(pool.request(0, open, 5s, &reply, &error)) << error;
-  ASSERT_TRUE(reply.ok);
+  transport::SocketAddress echo_address;
+  ASSERT_TRUE(open_echo_endpoint(pool.worker(0), *transport::SocketAddress::parse("127.0.0.1:0"), kEchoSsrc, 5s, &error,
+                                 &echo_address))
+      << error;
 
   const int peer = transport::open_udp_socket(*transport::SocketAddress::parse("127.0.0.1:0"), &error);
   ASSERT_GE(peer, 0) << error;
@@ -97,12 +92,12 @@ TEST_P(EchoEndpointTest, WorkerEchoesRtpAndCountsGarbage) {
   }
   EXPECT_EQ(returned.size(), kPackets);
 
-  WorkerEvent stats;
-  ASSERT_TRUE(pool.request(0, WorkerCommand{CommandType::kReportStats}, 5s, &stats, &error)) << error;
-  EXPECT_EQ(stats.echo.rtp_in, kPackets);
-  EXPECT_EQ(stats.echo.echoed, kPackets);
-  EXPECT_EQ(stats.echo.dropped, garbage.size());
-  EXPECT_EQ(stats.echo.send_failed, 0u);
+  const auto stats = pool.worker(0).call([](Worker& w) { return w.echo_stats(); }, 5s, &error);
+  ASSERT_TRUE(stats) << error;
+  EXPECT_EQ(stats->rtp_in, kPackets);
+  EXPECT_EQ(stats->echoed, kPackets);
+  EXPECT_EQ(stats->dropped, garbage.size());
+  EXPECT_EQ(stats->send_failed, 0u);
   ::close(peer);
 }
 

@@ -1,5 +1,5 @@
-// Tests Worker and WorkerPool: start-up on each backend, command/event round trips, a full command
-// ring reported to the caller, and the 20 ms tick running.
+// Tests Worker and WorkerPool: start-up on each backend, tasks run in order on their worker, a full
+// task ring reported to the caller (and its tasks released), and the 20 ms tick running.
 #include "mcu/worker_pool.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +8,9 @@
 #include "tests/support/wait_until.h"
 
 #include <chrono>
+#include <memory>
 #include <thread>
+#include <vector>
 
 namespace confab::mcu {
 namespace {
@@ -35,21 +37,26 @@ TEST_P(WorkerBackendTest, PoolStartsAnswersPingsAndTicks) {
                                                                               : transport::ReactorBackend::kIoUring;
   for (size_t i = 0; i < pool.size(); ++i) EXPECT_EQ(pool.worker(i).backend(), expected_backend);
 
-  // 1000 pings per worker, each answered once, in order.
-  constexpr uint64_t kPings = 1000;
+  // 1000 tasks per worker, each run once, in the order posted, on that worker's thread.
+  constexpr uint64_t kTasks = 1000;
   for (size_t w = 0; w < pool.size(); ++w) {
-    uint64_t sent = 0;
-    uint64_t next_expected = 0;
-    ASSERT_TRUE(test_support::wait_until([&] {
-      while (sent < kPings && pool.worker(w).post(WorkerCommand{CommandType::kPing, sent})) ++sent;
-      while (auto event = pool.worker(w).poll_event()) {
-        EXPECT_EQ(event->type, EventType::kPong);
-        EXPECT_EQ(event->worker, w);
-        EXPECT_EQ(event->cookie, next_expected);
-        ++next_expected;
+    auto ran = std::make_shared<std::vector<uint64_t>>();
+    uint64_t posted = 0;
+    while (posted < kTasks) {
+      if (pool.worker(w).post_fn([ran, posted, w](Worker& self) {
+            EXPECT_EQ(self.index(), w);
+            ran->push_back(posted);
+          })) {
+        ++posted;
+      } else {
+        std::this_thread::yield();  // ring full: the worker is draining it
       }
-      return next_expected == kPings;
-    }, kDeadline)) << "worker " << w << " answered " << next_expected << " of " << kPings;
+    }
+    // A call after them answers once they have all run.
+    const auto count = pool.worker(w).call([ran](Worker&) { return ran->size(); }, kDeadline, &error);
+    ASSERT_TRUE(count) << error;
+    ASSERT_EQ(*count, kTasks);
+    for (uint64_t i = 0; i < kTasks; ++i) ASSERT_EQ((*ran)[i], i);
   }
 
   ASSERT_TRUE(test_support::wait_until([&] { return pool.worker(0).tick_stats().ticks.load() >= 5; }, kDeadline));
@@ -61,19 +68,25 @@ INSTANTIATE_TEST_SUITE_P(Backends, WorkerBackendTest,
                          ::testing::Values(transport::BackendChoice::kIoUring, transport::BackendChoice::kEpoll),
                          test_support::backend_param_name);
 
-TEST(WorkerTest, FullCommandRingIsAnErrorTheCallerSees) {
+TEST(WorkerTest, FullTaskRingIsAnErrorTheCallerSeesAndUnrunTasksAreReleased) {
   WorkerOptions options;
   options.backend = transport::BackendChoice::kEpoll;
-  options.command_ring_capacity = 8;
-  Worker worker(0, options);
+  options.task_ring_capacity = 8;
+  auto worker = std::make_unique<Worker>(0, options);
   std::string error;
-  ASSERT_TRUE(worker.start(&error)) << error;
-  worker.stop();  // nobody drains now: the ring must fill and refuse, not block
+  ASSERT_TRUE(worker->start(&error)) << error;
+  worker->stop();  // nobody drains now: the ring must fill and refuse, not block
+  auto owned = std::make_shared<int>(0);  // each queued task holds a reference
   size_t accepted = 0;
-  while (accepted < 100 && worker.post(WorkerCommand{CommandType::kPing, accepted})) ++accepted;
+  while (accepted < 100 && worker->post_fn([owned](Worker&) {})) ++accepted;
   EXPECT_GE(accepted, 8u);
   EXPECT_LT(accepted, 100u);
-  EXPECT_FALSE(worker.post(WorkerCommand{CommandType::kPing, 999}));
+  EXPECT_EQ(owned.use_count(), static_cast<long>(accepted) + 1);  // refused tasks were destroyed at once
+  // A call to a stopped worker reports it instead of hanging.
+  EXPECT_FALSE(worker->call([](Worker&) { return 1; }, 100ms, &error));
+  EXPECT_NE(error.find("worker 0"), std::string::npos) << error;
+  worker.reset();  // queued tasks are destroyed unrun
+  EXPECT_EQ(owned.use_count(), 1);
 }
 
 }  // namespace

@@ -1,0 +1,264 @@
+// ConferenceService: registry, validation of what the decoders cannot check alone, and node calls.
+#include "allocator/conference_service.h"
+
+#include <spdlog/spdlog.h>
+
+namespace confab::allocator {
+
+namespace {
+
+std::string conference_missing(uint64_t id) { return "no conference " + std::to_string(id); }
+
+ApiResult<Done> check_settings(const ConferenceSettings& settings) {
+  if (settings.name.size() > kMaxNameLength) return bad_field("name", "longer than " + std::to_string(kMaxNameLength));
+  if (settings.max_participants < 1 || settings.max_participants > kMaxParticipantsLimit) {
+    return bad_field("max_participants", "must be 1.." + std::to_string(kMaxParticipantsLimit));
+  }
+  return Done{};
+}
+
+ApiResult<Done> check_request(const ParticipantRequest& request) {
+  if (request.name.size() > kMaxNameLength) return bad_field("name", "longer than " + std::to_string(kMaxNameLength));
+  if (!request.audio && !request.video) {
+    return api_error(400, "BAD_FIELD", "audio, video: a participant needs at least one medium");
+  }
+  if (request.audio && medium_of(request.audio->codec) != Medium::kAudio) {
+    return bad_field("audio.codec", "not an audio codec: " + std::string(to_string(request.audio->codec)));
+  }
+  if (request.video && medium_of(request.video->codec) != Medium::kVideo) {
+    return bad_field("video.codec", "not a video codec: " + std::string(to_string(request.video->codec)));
+  }
+  return Done{};
+}
+
+}  // namespace
+
+ApiError ConferenceService::refuse(ApiError error) {
+  if (error.status == 503) requests_refused_.fetch_add(1, std::memory_order_relaxed);
+  return error;
+}
+
+std::shared_ptr<ConferenceService::ConferenceRecord> ConferenceService::find(uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = conferences_.find(id);
+  return it == conferences_.end() ? nullptr : it->second;
+}
+
+ApiResult<std::shared_ptr<ConferenceService::ConferenceRecord>> ConferenceService::find_open(uint64_t id) const {
+  auto record = find(id);
+  if (!record) return api_error(404, "NOT_FOUND", conference_missing(id));
+  return record;
+}
+
+ParticipantInfo ConferenceService::describe(const ParticipantRecord& record) const {
+  ParticipantInfo info = record.media;
+  info.name = record.name;
+  info.muted = record.muted;
+  info.deaf = record.deaf;
+  return info;
+}
+
+ConferenceInfo ConferenceService::describe(const ConferenceRecord& record) const {
+  ConferenceInfo info = record.info;
+  for (const auto& [id, participant] : record.participants) info.participants.push_back(describe(participant));
+  return info;
+}
+
+ApiResult<ConferenceInfo> ConferenceService::create(const ConferenceSettings& settings) {
+  if (auto checked = check_settings(settings); !checked) return transport::Err{checked.error()};
+  if (shutting_down_.load()) return transport::Err{refuse(ApiError{503, "SHUTTING_DOWN", "the node is stopping"})};
+  auto placed = placement_.place(settings);
+  if (!placed) return transport::Err{refuse(placed.error())};
+  MediaNode* node = *placed;
+
+  auto record = std::make_shared<ConferenceRecord>();
+  const uint64_t id = next_conference_id_.fetch_add(1);
+  record->node = node;
+  record->info.id = id;
+  record->info.name = settings.name;
+  record->info.layout = settings.layout;
+  record->info.max_participants = settings.max_participants;
+  record->info.node = node->name();
+  record->info.media_ip = node->media_ip();
+  if (auto opened = node->open_conference(id, settings); !opened) return transport::Err{refuse(opened.error())};
+  {
+    std::lock_guard lock(mutex_);
+    conferences_.emplace(id, record);
+  }
+  conferences_created_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("event=conference_created id={} node={} name=\"{}\"", id, node->name(), settings.name);
+  return record->info;
+}
+
+std::vector<ConferenceInfo> ConferenceService::list() const {
+  std::vector<std::shared_ptr<ConferenceRecord>> records;
+  {
+    std::lock_guard lock(mutex_);
+    records.reserve(conferences_.size());
+    for (const auto& [id, record] : conferences_) records.push_back(record);
+  }
+  std::vector<ConferenceInfo> out;
+  out.reserve(records.size());
+  for (const auto& record : records) {
+    std::lock_guard lock(record->mutex);
+    if (!record->closed) out.push_back(describe(*record));
+  }
+  return out;
+}
+
+ApiResult<ConferenceInfo> ConferenceService::get(uint64_t id) {
+  auto found = find_open(id);
+  if (!found) return transport::Err{found.error()};
+  ConferenceRecord& record = **found;
+  std::lock_guard lock(record.mutex);
+  if (record.closed) return api_error(404, "NOT_FOUND", conference_missing(id));
+  auto media = record.node->media_state(id);
+  if (!media) return transport::Err{refuse(media.error())};
+  ConferenceInfo info = record.info;
+  for (ParticipantInfo& streams : *media) {
+    const auto it = record.participants.find(streams.id);
+    if (it == record.participants.end()) continue;
+    streams.name = it->second.name;
+    streams.muted = it->second.muted;
+    streams.deaf = it->second.deaf;
+    info.participants.push_back(std::move(streams));
+  }
+  return info;
+}
+
+ApiResult<ConferenceInfo> ConferenceService::update(uint64_t id, const ConferencePatch& patch) {
+  if (patch.name && patch.name->size() > kMaxNameLength) {
+    return bad_field("name", "longer than " + std::to_string(kMaxNameLength));
+  }
+  auto found = find_open(id);
+  if (!found) return transport::Err{found.error()};
+  ConferenceRecord& record = **found;
+  std::lock_guard lock(record.mutex);
+  if (record.closed) return api_error(404, "NOT_FOUND", conference_missing(id));
+  if (auto updated = record.node->update_conference(id, patch); !updated) return transport::Err{updated.error()};
+  if (patch.name) record.info.name = *patch.name;
+  if (patch.layout) record.info.layout = *patch.layout;
+  return describe(record);
+}
+
+ApiResult<Done> ConferenceService::destroy(uint64_t id) {
+  std::shared_ptr<ConferenceRecord> record;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = conferences_.find(id);
+    if (it == conferences_.end()) return api_error(404, "NOT_FOUND", conference_missing(id));
+    record = it->second;
+    conferences_.erase(it);
+  }
+  std::lock_guard lock(record->mutex);
+  record->closed = true;
+  record->node->close_conference(id);
+  participants_.fetch_sub(record->participants.size(), std::memory_order_relaxed);
+  participants_left_.fetch_add(record->participants.size(), std::memory_order_relaxed);
+  conferences_destroyed_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("event=conference_destroyed id={} participants={}", id, record->participants.size());
+  return Done{};
+}
+
+ApiResult<ParticipantInfo> ConferenceService::join(uint64_t conference, const ParticipantRequest& request) {
+  if (auto checked = check_request(request); !checked) return transport::Err{checked.error()};
+  if (shutting_down_.load()) return transport::Err{refuse(ApiError{503, "SHUTTING_DOWN", "the node is stopping"})};
+  auto found = find_open(conference);
+  if (!found) return transport::Err{found.error()};
+  ConferenceRecord& record = **found;
+  std::lock_guard lock(record.mutex);
+  if (record.closed) return api_error(404, "NOT_FOUND", conference_missing(conference));
+  if (record.participants.size() >= record.info.max_participants) {
+    return api_error(409, "CONFERENCE_FULL",
+                     "conference " + std::to_string(conference) + " has its maximum of " +
+                         std::to_string(record.info.max_participants) + " participants");
+  }
+  const uint64_t id = next_participant_id_.fetch_add(1);
+  auto media = record.node->add_participant(conference, id, request);
+  if (!media) return transport::Err{refuse(media.error())};
+  ParticipantRecord participant{request.name, false, false, std::move(*media)};
+  ParticipantInfo info = describe(participant);
+  record.participants.emplace(id, std::move(participant));
+  participants_.fetch_add(1, std::memory_order_relaxed);
+  participants_joined_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("event=participant_joined conference={} id={} audio={} video={}", conference, id,
+               info.audio ? info.audio->local.to_string() : "-", info.video ? info.video->local.to_string() : "-");
+  return info;
+}
+
+ApiResult<ParticipantInfo> ConferenceService::participant(uint64_t conference, uint64_t participant) {
+  auto state = get(conference);
+  if (!state) return transport::Err{state.error()};
+  for (ParticipantInfo& info : state->participants) {
+    if (info.id == participant) return std::move(info);
+  }
+  return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant) + " in conference " +
+                                         std::to_string(conference));
+}
+
+ApiResult<ParticipantInfo> ConferenceService::update_participant(uint64_t conference, uint64_t participant,
+                                                                 const ParticipantPatch& patch) {
+  auto found = find_open(conference);
+  if (!found) return transport::Err{found.error()};
+  ConferenceRecord& record = **found;
+  std::lock_guard lock(record.mutex);
+  const auto it = record.participants.find(participant);
+  if (record.closed || it == record.participants.end()) {
+    return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant) + " in conference " +
+                                           std::to_string(conference));
+  }
+  if (auto updated = record.node->update_participant(conference, participant, patch); !updated) {
+    return transport::Err{refuse(updated.error())};
+  }
+  if (patch.muted) it->second.muted = *patch.muted;
+  if (patch.deaf) it->second.deaf = *patch.deaf;
+  return describe(it->second);
+}
+
+ApiResult<Done> ConferenceService::leave(uint64_t conference, uint64_t participant) {
+  auto found = find_open(conference);
+  if (!found) return transport::Err{found.error()};
+  ConferenceRecord& record = **found;
+  std::lock_guard lock(record.mutex);
+  const auto it = record.participants.find(participant);
+  if (record.closed || it == record.participants.end()) {
+    return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant) + " in conference " +
+                                           std::to_string(conference));
+  }
+  if (auto removed = record.node->remove_participant(conference, participant); !removed) {
+    return transport::Err{refuse(removed.error())};
+  }
+  record.participants.erase(it);
+  participants_.fetch_sub(1, std::memory_order_relaxed);
+  participants_left_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("event=participant_left conference={} id={}", conference, participant);
+  return Done{};
+}
+
+ServiceStats ConferenceService::stats() const {
+  ServiceStats s;
+  {
+    std::lock_guard lock(mutex_);
+    s.conferences = conferences_.size();
+  }
+  s.participants = participants_.load(std::memory_order_relaxed);
+  s.conferences_created = conferences_created_.load(std::memory_order_relaxed);
+  s.conferences_destroyed = conferences_destroyed_.load(std::memory_order_relaxed);
+  s.participants_joined = participants_joined_.load(std::memory_order_relaxed);
+  s.participants_left = participants_left_.load(std::memory_order_relaxed);
+  s.requests_refused = requests_refused_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void ConferenceService::shutdown() {
+  shutting_down_.store(true);
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, record] : conferences_) ids.push_back(id);
+  }
+  for (uint64_t id : ids) destroy(id);
+  spdlog::info("event=conferences_ended count={}", ids.size());
+}
+
+}  // namespace confab::allocator

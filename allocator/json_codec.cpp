@@ -1,0 +1,249 @@
+// JSON decoding with field-naming errors, and the answer shapes of the REST API.
+#include "allocator/json_codec.h"
+
+#include <initializer_list>
+
+namespace confab::allocator {
+
+namespace {
+
+using nlohmann::json;
+
+ApiResult<json> parse_object(std::string_view body) {
+  if (body.empty()) return json::object();
+  json value = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) return api_error(400, "BAD_JSON", "the body is not valid JSON");
+  if (!value.is_object()) return api_error(400, "BAD_JSON", "the body must be a JSON object");
+  return value;
+}
+
+// Refuses fields outside `known`, naming the first one (with its path prefix).
+ApiResult<Done> only_fields(const json& object, std::initializer_list<std::string_view> known,
+                            const std::string& prefix) {
+  for (const auto& [key, value] : object.items()) {
+    bool ok = false;
+    for (std::string_view k : known) ok = ok || key == k;
+    if (!ok) return bad_field(prefix + key, "unknown field");
+  }
+  return Done{};
+}
+
+ApiResult<std::string> get_name(const json& object, const std::string& field) {
+  const json& value = object.at(field);
+  if (!value.is_string()) return bad_field(field, "must be a string");
+  std::string name = value.get<std::string>();
+  if (name.size() > kMaxNameLength) return bad_field(field, "longer than " + std::to_string(kMaxNameLength) + " bytes");
+  return name;
+}
+
+ApiResult<Layout> get_layout(const json& object) {
+  const json& value = object.at("layout");
+  const auto layout = value.is_string() ? parse_layout(value.get<std::string>()) : std::nullopt;
+  if (!layout) return bad_field("layout", "must be one of 1x1, 2x2, 3x3, 4x4, speaker_thumbnails");
+  return *layout;
+}
+
+// An integer in [lo, hi]; floats, strings and out-of-range values are refused.
+ApiResult<uint64_t> get_integer(const json& object, const std::string& key, const std::string& field, uint64_t lo,
+                                uint64_t hi) {
+  const json& value = object.at(key);
+  const bool integral = value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0);
+  if (!integral || value.get<uint64_t>() < lo || value.get<uint64_t>() > hi) {
+    return bad_field(field, "must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  return value.get<uint64_t>();
+}
+
+ApiResult<bool> get_bool(const json& object, const std::string& field) {
+  const json& value = object.at(field);
+  if (!value.is_boolean()) return bad_field(field, "must be true or false");
+  return value.get<bool>();
+}
+
+ApiResult<MediaRequest> decode_media(const json& object, Medium medium) {
+  const std::string prefix = std::string(to_string(medium)) + ".";
+  if (!object.is_object()) return bad_field(std::string(to_string(medium)), "must be an object");
+  if (auto ok = only_fields(object, {"codec", "payload_type", "remote", "audio_level_ext_id"}, prefix); !ok) {
+    return transport::Err{ok.error()};
+  }
+  MediaRequest media;
+  if (!object.contains("codec")) {
+    return bad_field(prefix + "codec", medium == Medium::kAudio ? "required: opus, pcmu or pcma" : "required: h264");
+  }
+  const json& codec_value = object.at("codec");
+  const auto codec = codec_value.is_string() ? parse_codec(codec_value.get<std::string>()) : std::nullopt;
+  if (!codec || medium_of(*codec) != medium) {
+    return bad_field(prefix + "codec", medium == Medium::kAudio ? "must be opus, pcmu or pcma" : "must be h264");
+  }
+  media.codec = *codec;
+  media.payload_type = default_payload_type(*codec);
+  if (object.contains("payload_type")) {
+    auto pt = get_integer(object, "payload_type", prefix + "payload_type", 0, 127);
+    if (!pt) return transport::Err{pt.error()};
+    // RFC 5761 4: 64-95 would collide with RTCP packet types on a muxed port.
+    if (*pt >= 64 && *pt <= 95) return bad_field(prefix + "payload_type", "64..95 clash with RTCP (RFC 5761)");
+    media.payload_type = static_cast<uint8_t>(*pt);
+  }
+  if (object.contains("remote") && !object.at("remote").is_null()) {
+    const json& value = object.at("remote");
+    const auto remote = value.is_string() ? transport::SocketAddress::parse(value.get<std::string>()) : std::nullopt;
+    if (!remote || remote->port() == 0) return bad_field(prefix + "remote", "must be \"IP:PORT\" with a port 1..65535");
+    media.remote = *remote;
+  }
+  if (object.contains("audio_level_ext_id")) {
+    if (medium != Medium::kAudio) return bad_field(prefix + "audio_level_ext_id", "only for audio");
+    // RFC 8285 4.2: one-byte IDs 1..14 (15 is reserved).
+    auto id = get_integer(object, "audio_level_ext_id", prefix + "audio_level_ext_id", 1, 14);
+    if (!id) return transport::Err{id.error()};
+    media.audio_level_ext_id = static_cast<uint8_t>(*id);
+  }
+  return media;
+}
+
+json address_or_null(const std::optional<transport::SocketAddress>& address) {
+  return address ? json(address->to_string()) : json(nullptr);
+}
+
+}  // namespace
+
+ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body) {
+  auto parsed = parse_object(body);
+  if (!parsed) return transport::Err{parsed.error()};
+  const json& object = *parsed;
+  if (auto ok = only_fields(object, {"name", "layout", "max_participants"}, ""); !ok) return transport::Err{ok.error()};
+  ConferenceSettings settings;
+  if (object.contains("name")) {
+    auto name = get_name(object, "name");
+    if (!name) return transport::Err{name.error()};
+    settings.name = std::move(*name);
+  }
+  if (object.contains("layout")) {
+    auto layout = get_layout(object);
+    if (!layout) return transport::Err{layout.error()};
+    settings.layout = *layout;
+  }
+  if (object.contains("max_participants")) {
+    auto max = get_integer(object, "max_participants", "max_participants", 1, kMaxParticipantsLimit);
+    if (!max) return transport::Err{max.error()};
+    settings.max_participants = static_cast<uint32_t>(*max);
+  }
+  return settings;
+}
+
+ApiResult<ConferencePatch> decode_conference_patch(std::string_view body) {
+  auto parsed = parse_object(body);
+  if (!parsed) return transport::Err{parsed.error()};
+  const json& object = *parsed;
+  if (auto ok = only_fields(object, {"name", "layout"}, ""); !ok) return transport::Err{ok.error()};
+  ConferencePatch patch;
+  if (object.contains("name")) {
+    auto name = get_name(object, "name");
+    if (!name) return transport::Err{name.error()};
+    patch.name = std::move(*name);
+  }
+  if (object.contains("layout")) {
+    auto layout = get_layout(object);
+    if (!layout) return transport::Err{layout.error()};
+    patch.layout = *layout;
+  }
+  return patch;
+}
+
+ApiResult<ParticipantRequest> decode_participant_request(std::string_view body) {
+  auto parsed = parse_object(body);
+  if (!parsed) return transport::Err{parsed.error()};
+  const json& object = *parsed;
+  if (auto ok = only_fields(object, {"name", "audio", "video"}, ""); !ok) return transport::Err{ok.error()};
+  ParticipantRequest request;
+  if (object.contains("name")) {
+    auto name = get_name(object, "name");
+    if (!name) return transport::Err{name.error()};
+    request.name = std::move(*name);
+  }
+  for (const Medium medium : {Medium::kAudio, Medium::kVideo}) {
+    const std::string key(to_string(medium));
+    if (!object.contains(key) || object.at(key).is_null()) continue;
+    auto media = decode_media(object.at(key), medium);
+    if (!media) return transport::Err{media.error()};
+    (medium == Medium::kAudio ? request.audio : request.video) = std::move(*media);
+  }
+  if (!request.audio && !request.video) {
+    return api_error(400, "BAD_FIELD", "audio, video: a participant needs at least one medium");
+  }
+  return request;
+}
+
+ApiResult<ParticipantPatch> decode_participant_patch(std::string_view body) {
+  auto parsed = parse_object(body);
+  if (!parsed) return transport::Err{parsed.error()};
+  const json& object = *parsed;
+  if (auto ok = only_fields(object, {"muted", "deaf"}, ""); !ok) return transport::Err{ok.error()};
+  ParticipantPatch patch;
+  for (const char* field : {"muted", "deaf"}) {
+    if (!object.contains(field)) continue;
+    auto value = get_bool(object, field);
+    if (!value) return transport::Err{value.error()};
+    (std::string_view(field) == "muted" ? patch.muted : patch.deaf) = *value;
+  }
+  return patch;
+}
+
+json to_json(const StreamInfo& stream) {
+  const StreamStats& s = stream.stats;
+  json out = {
+      {"codec", to_string(stream.codec)},
+      {"payload_type", stream.payload_type},
+      {"local", stream.local.to_string()},
+      {"remote", address_or_null(stream.remote)},
+      {"remote_learned", stream.learned},
+      {"ssrc", stream.ssrc},
+      {"stats",
+       {{"packets_in", s.packets_in},
+        {"bytes_in", s.bytes_in},
+        {"rtcp_in", s.rtcp_in},
+        {"packets_out", s.packets_out},
+        {"bytes_out", s.bytes_out},
+        {"dropped", s.dropped},
+        {"wrong_payload_type", s.wrong_payload_type},
+        {"wrong_source", s.wrong_source},
+        {"lost", s.lost},
+        {"jitter_ms", s.jitter_ms},
+        {"remote_ssrc", s.remote_ssrc ? json(*s.remote_ssrc) : json(nullptr)}}},
+  };
+  if (stream.audio_level_ext_id) out["audio_level_ext_id"] = *stream.audio_level_ext_id;
+  return out;
+}
+
+json to_json(const ParticipantInfo& participant) {
+  json out = {{"id", participant.id},
+              {"name", participant.name},
+              {"muted", participant.muted},
+              {"deaf", participant.deaf}};
+  if (participant.audio) out["audio"] = to_json(*participant.audio);
+  if (participant.video) out["video"] = to_json(*participant.video);
+  return out;
+}
+
+json to_json(const ConferenceInfo& conference) {
+  json participants = json::array();
+  for (const ParticipantInfo& p : conference.participants) participants.push_back(to_json(p));
+  return {{"id", conference.id},
+          {"name", conference.name},
+          {"layout", to_string(conference.layout)},
+          {"max_participants", conference.max_participants},
+          {"node", conference.node},
+          {"media_ip", conference.media_ip},
+          {"participants", std::move(participants)}};
+}
+
+json to_json(const ServiceStats& stats) {
+  return {{"conferences", stats.conferences},
+          {"participants", stats.participants},
+          {"conferences_created", stats.conferences_created},
+          {"conferences_destroyed", stats.conferences_destroyed},
+          {"participants_joined", stats.participants_joined},
+          {"participants_left", stats.participants_left},
+          {"requests_refused", stats.requests_refused}};
+}
+
+}  // namespace confab::allocator

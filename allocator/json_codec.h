@@ -1,0 +1,27 @@
+// JSON request decoding and answer encoding for the REST API. Decoders never throw: any body
+// becomes a value or a 400 whose message names the field.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "allocator/api_types.h"
+#include "allocator/conference_service.h"
+
+namespace confab::allocator {
+
+// Each accepts an empty body as "all defaults" (a POST with no body creates a plain conference).
+// Unknown fields are errors: a misspelt field would otherwise be silently ignored.
+ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body);
+ApiResult<ConferencePatch> decode_conference_patch(std::string_view body);
+ApiResult<ParticipantRequest> decode_participant_request(std::string_view body);
+ApiResult<ParticipantPatch> decode_participant_patch(std::string_view body);
+
+nlohmann::json to_json(const StreamInfo& stream);
+nlohmann::json to_json(const ParticipantInfo& participant);
+nlohmann::json to_json(const ConferenceInfo& conference);
+nlohmann::json to_json(const ServiceStats& stats);
+
+}  // namespace confab::allocator

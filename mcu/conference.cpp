@@ -1,0 +1,16 @@
+// Conference and Participant: the API's view of worker-side state.
+#include "mcu/conference.h"
+
+namespace confab::mcu {
+
+allocator::ParticipantInfo Participant::info() const {
+  allocator::ParticipantInfo info;
+  info.id = id;
+  info.muted = muted;
+  info.deaf = deaf;
+  if (audio) info.audio = audio->info();
+  if (video) info.video = video->info();
+  return info;
+}
+
+}  // namespace confab::mcu

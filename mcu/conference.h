@@ -1,0 +1,37 @@
+// Conference: the worker-side state of one conference — its participants and their media streams.
+// Lives on exactly one worker and is touched only by that worker's thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "mcu/media_stream.h"
+
+namespace confab::mcu {
+
+struct Participant {
+  uint64_t id = 0;
+  bool muted = false;  // not mixed into anyone's audio
+  bool deaf = false;   // receives nothing
+  std::unique_ptr<MediaStream> audio;
+  std::unique_ptr<MediaStream> video;
+
+  allocator::ParticipantInfo info() const;
+};
+
+class Conference {
+ public:
+  explicit Conference(uint64_t id) : id_(id) {}
+
+  uint64_t id() const { return id_; }
+  // Ordered by ID, which is join order: stable output for the API.
+  std::map<uint64_t, Participant>& participants() { return participants_; }
+  const std::map<uint64_t, Participant>& participants() const { return participants_; }
+
+ private:
+  uint64_t id_;
+  std::map<uint64_t, Participant> participants_;
+};
+
+}  // namespace confab::mcu

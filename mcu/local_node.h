@@ -1,0 +1,76 @@
+// LocalNode: the MediaNode of this process — conferences on its own workers, participant ports
+// from its media range. The embedded default's only node.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "allocator/media_node.h"
+#include "mcu/media_port_pool.h"
+#include "mcu/worker_pool.h"
+
+namespace confab::mcu {
+
+struct LocalNodeOptions {
+  std::string name = "local";
+  transport::SocketAddress media_ip = *transport::SocketAddress::parse("127.0.0.1:0");
+  uint16_t port_lo = 40000;
+  uint16_t port_hi = 49999;
+  uint64_t max_conferences = 1000;
+  std::chrono::milliseconds call_timeout{2000};  // a worker that does not answer in this is stuck
+};
+
+class LocalNode final : public allocator::MediaNode {
+ public:
+  LocalNode(WorkerPool& pool, LocalNodeOptions options);
+
+  const std::string& name() const override { return options_.name; }
+  const std::string& media_ip() const override { return media_ip_text_; }
+  allocator::NodeLoad load() const override;
+
+  allocator::ApiResult<allocator::Done> open_conference(uint64_t conference,
+                                                        const allocator::ConferenceSettings& settings) override;
+  allocator::ApiResult<allocator::Done> update_conference(uint64_t conference,
+                                                          const allocator::ConferencePatch& patch) override;
+  void close_conference(uint64_t conference) override;
+  allocator::ApiResult<allocator::ParticipantInfo> add_participant(
+      uint64_t conference, uint64_t participant, const allocator::ParticipantRequest& request) override;
+  allocator::ApiResult<allocator::Done> update_participant(uint64_t conference, uint64_t participant,
+                                                           const allocator::ParticipantPatch& patch) override;
+  allocator::ApiResult<allocator::Done> remove_participant(uint64_t conference, uint64_t participant) override;
+  allocator::ApiResult<std::vector<allocator::ParticipantInfo>> media_state(uint64_t conference) override;
+
+  // Which worker hosts the conference; -1 if none.
+  int worker_of(uint64_t conference) const;
+
+ private:
+  struct Hosted {
+    size_t worker = 0;
+    std::map<uint64_t, std::vector<uint16_t>> ports;  // participant -> its media ports
+  };
+
+  // With mutex_ held.
+  Hosted* find(uint64_t conference);
+  uint32_t next_ssrc();
+  void release_ports(const std::vector<uint16_t>& ports);
+  transport::Err<allocator::ApiError> worker_failure(const std::string& what, const std::string& error) const;
+
+  WorkerPool& pool_;
+  const LocalNodeOptions options_;
+  const std::string media_ip_text_;
+  mutable std::mutex mutex_;  // control plane only; guards everything below
+  MediaPortPool ports_;
+  std::unordered_map<uint64_t, Hosted> hosted_;
+  std::vector<uint64_t> worker_participants_;  // load per worker, for placing conferences
+  std::vector<uint64_t> worker_conferences_;
+  uint64_t participants_ = 0;
+  std::mt19937 ssrc_random_;
+};
+
+}  // namespace confab::mcu

@@ -1,0 +1,492 @@
+// Drives the real confab-mcu daemon's /v1 REST API over real sockets: every route and verb, every
+// error the API promises, real RTP into a participant's port (counted, learned, dropped by
+// reason), RTCP BYE when a participant leaves and at SIGTERM, port exhaustion and recovery, auth,
+// and concurrent clients.
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <array>
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "tests/support/daemon.h"
+#include "transport/rtcp_bye.h"
+#include "transport/rtcp_packet.h"
+#include "transport/rtp_writer.h"
+#include "transport/unique_fd.h"
+
+namespace confab::allocator {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test_support::Daemon;
+
+// A client of the daemon's REST port; every answer's body parsed as JSON when it is some.
+class Api {
+ public:
+  explicit Api(uint16_t port, std::string token = "") : http_("127.0.0.1", port) {
+    http_.set_read_timeout(10, 0);
+    if (!token.empty()) http_.set_bearer_token_auth(token.c_str());
+  }
+  struct Answer {
+    int status = 0;
+    json body;
+    std::string text;
+    httplib::Headers headers;
+  };
+  Answer get(const std::string& path) { return answer(http_.Get(path.c_str())); }
+  Answer post(const std::string& path, const std::string& body = "") {
+    return answer(http_.Post(path.c_str(), body, "application/json"));
+  }
+  Answer patch(const std::string& path, const std::string& body) {
+    return answer(http_.Patch(path.c_str(), body, "application/json"));
+  }
+  Answer put(const std::string& path) { return answer(http_.Put(path.c_str(), "{}", "application/json")); }
+  Answer del(const std::string& path) { return answer(http_.Delete(path.c_str())); }
+
+ private:
+  static Answer answer(const httplib::Result& res) {
+    Answer a;
+    if (!res) return a;  // status 0: no answer
+    a.status = res->status;
+    a.text = res->body;
+    a.headers = res->headers;
+    a.body = json::parse(res->body, nullptr, false);
+    return a;
+  }
+  httplib::Client http_;
+};
+
+std::string error_code(const Api::Answer& a) {
+  return a.body.is_object() && a.body.contains("error") ? a.body["error"].value("code", "") : "";
+}
+std::string error_message(const Api::Answer& a) {
+  return a.body.is_object() && a.body.contains("error") ? a.body["error"].value("message", "") : "";
+}
+
+std::string header(const Api::Answer& a, const std::string& name) {
+  const auto it = a.headers.find(name);
+  return it == a.headers.end() ? "" : it->second;
+}
+
+std::string conference_path(uint64_t id) { return "/v1/conferences/" + std::to_string(id); }
+
+// A UDP socket on 127.0.0.1 standing in for a participant's media endpoint.
+class Peer {
+ public:
+  Peer() {
+    std::string error;
+    fd_ = transport::UniqueFd(transport::open_udp_socket(*transport::SocketAddress::parse("127.0.0.1:0"), &error));
+    address_ = transport::local_address(fd_.get());
+  }
+  const transport::SocketAddress& address() const { return address_; }
+
+  void send(const transport::SocketAddress& to, std::span<const uint8_t> bytes) const {
+    ASSERT_EQ(::sendto(fd_.get(), bytes.data(), bytes.size(), 0, to.sockaddr_ptr(), to.length()),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  void send_rtp(const transport::SocketAddress& to, uint8_t payload_type, uint16_t seq, uint32_t ssrc) const {
+    transport::RtpHeader header;
+    header.payload_type = payload_type;
+    header.sequence_number = seq;
+    header.timestamp = seq * 960u;
+    header.ssrc = ssrc;
+    std::array<uint8_t, 64> packet{};
+    const std::array<uint8_t, 20> payload{};
+    const size_t n = transport::write_rtp_packet(header, {}, 0, payload, packet);
+    send(to, std::span<const uint8_t>(packet.data(), n));
+  }
+  // The SSRCs named by an RTCP BYE received within `timeout`; empty if none came.
+  std::vector<uint32_t> receive_bye(std::chrono::milliseconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::array<uint8_t, 1500> buffer{};
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::recv(fd_.get(), buffer.data(), buffer.size(), 0);
+      if (n <= 0) continue;
+      auto compound = transport::RtcpCompound::parse(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
+      if (!compound) continue;
+      for (const auto& packet : *compound) {
+        if (packet.type() != transport::RtcpPacketType::kBye) continue;
+        auto bye = transport::ByeView::parse(packet);
+        if (!bye) continue;
+        std::vector<uint32_t> ssrcs;
+        for (size_t i = 0; i < bye->ssrc_count(); ++i) ssrcs.push_back(bye->ssrc(i));
+        return ssrcs;
+      }
+    }
+    return {};
+  }
+
+ private:
+  transport::UniqueFd fd_;
+  transport::SocketAddress address_;
+};
+
+transport::SocketAddress address_of(const json& stream) {
+  return *transport::SocketAddress::parse(stream["local"].get<std::string>());
+}
+
+class RestApiTest : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> extra = {}, uint16_t media_ports = 40) {
+    ports_ = test_support::free_media_ports(media_ports);
+    ASSERT_FALSE(ports_.empty());
+    std::vector<std::string> args = {"--workers", "2", "--media-ports", ports_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    daemon_ = std::make_unique<Daemon>(args);
+    ASSERT_TRUE(daemon_->ready()) << daemon_->log();
+    ASSERT_GT(daemon_->rest_port(), 0) << daemon_->log();
+  }
+  Api api(std::string token = "") { return Api(daemon_->rest_port(), std::move(token)); }
+  uint64_t create(Api& a, const std::string& body = "") {
+    const auto created = a.post("/v1/conferences", body);
+    EXPECT_EQ(created.status, 201) << created.text;
+    return created.body.value("id", uint64_t{0});
+  }
+
+  std::string ports_;
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(RestApiTest, ConferenceLifecycleWithIdsNeverReused) {
+  start();
+  Api a = api();
+  const auto created = a.post("/v1/conferences", R"({"name": "weekly", "layout": "3x3", "max_participants": 5})");
+  ASSERT_EQ(created.status, 201) << created.text;
+  const uint64_t id = created.body["id"].get<uint64_t>();
+  EXPECT_GT(id, 0u);
+  EXPECT_EQ(created.body["name"], "weekly");
+  EXPECT_EQ(created.body["layout"], "3x3");
+  EXPECT_EQ(created.body["max_participants"], 5);
+  EXPECT_EQ(created.body["media_ip"], "127.0.0.1");
+  EXPECT_EQ(created.body["node"], "local");
+  EXPECT_EQ(header(created, "Location"), conference_path(id));
+
+  // No body at all: every default.
+  const auto plain = a.post("/v1/conferences");
+  ASSERT_EQ(plain.status, 201) << plain.text;
+  EXPECT_EQ(plain.body["layout"], "2x2");
+  EXPECT_EQ(plain.body["max_participants"], 16);
+  EXPECT_GT(plain.body["id"].get<uint64_t>(), id);
+
+  const auto list = a.get("/v1/conferences");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body["conferences"].size(), 2u);
+  EXPECT_EQ(list.body["conferences"][0]["id"], id);
+
+  const auto patched = a.patch(conference_path(id), R"({"name": "renamed", "layout": "speaker_thumbnails"})");
+  ASSERT_EQ(patched.status, 200) << patched.text;
+  EXPECT_EQ(patched.body["name"], "renamed");
+  EXPECT_EQ(patched.body["layout"], "speaker_thumbnails");
+  const auto got = a.get(conference_path(id));
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(got.body["layout"], "speaker_thumbnails");
+  EXPECT_EQ(got.body["participants"], json::array());
+
+  EXPECT_EQ(a.del(conference_path(id)).status, 204);
+  EXPECT_EQ(a.get(conference_path(id)).status, 404);
+  EXPECT_EQ(a.del(conference_path(id)).status, 404);
+  // The next conference gets a new ID, never the deleted one.
+  const uint64_t next = create(a);
+  EXPECT_GT(next, plain.body["id"].get<uint64_t>());
+
+  const auto stats = a.get("/v1/stats");
+  ASSERT_EQ(stats.status, 200);
+  EXPECT_EQ(stats.body["conferences"], 2);
+  EXPECT_EQ(stats.body["conferences_created"], 3);
+  EXPECT_EQ(stats.body["conferences_destroyed"], 1);
+  EXPECT_EQ(stats.body["nodes"][0]["name"], "local");
+  EXPECT_EQ(stats.body["nodes"][0]["conferences"], 2);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, ParticipantMediaIsCountedLearnedAndEndsWithBye) {
+  start();
+  Api a = api();
+  const uint64_t id = create(a);
+  Peer alice;  // sends from the address it receives on: the MCU learns it
+  Peer bob_receiver;
+  const auto joined = a.post(conference_path(id) + "/participants",
+                             R"({"name": "alice", "audio": {"codec": "opus", "payload_type": 111}})");
+  ASSERT_EQ(joined.status, 201) << joined.text;
+  const uint64_t alice_id = joined.body["id"].get<uint64_t>();
+  const auto alice_port = address_of(joined.body["audio"]);
+  EXPECT_EQ(joined.body["audio"]["remote"], nullptr);
+  const uint32_t alice_mcu_ssrc = joined.body["audio"]["ssrc"].get<uint32_t>();
+  const auto bob = a.post(conference_path(id) + "/participants",
+                          json{{"name", "bob"},
+                               {"audio", {{"codec", "pcmu"}, {"remote", bob_receiver.address().to_string()}}},
+                               {"video", {{"codec", "h264"}, {"payload_type", 97}}}}
+                              .dump());
+  ASSERT_EQ(bob.status, 201) << bob.text;
+  EXPECT_EQ(bob.body["audio"]["payload_type"], 0);
+  EXPECT_EQ(bob.body["audio"]["remote"], bob_receiver.address().to_string());
+  EXPECT_EQ(bob.body["video"]["payload_type"], 97);
+  const uint64_t bob_id = bob.body["id"].get<uint64_t>();
+  // Three distinct ports from the configured range.
+  const std::set<std::string> locals = {joined.body["audio"]["local"], bob.body["audio"]["local"],
+                                        bob.body["video"]["local"]};
+  EXPECT_EQ(locals.size(), 3u);
+  const uint16_t lo = static_cast<uint16_t>(std::stoi(ports_.substr(0, ports_.find('-'))));
+  for (const auto& local : locals) {
+    const uint16_t port = transport::SocketAddress::parse(local)->port();
+    EXPECT_GE(port, lo);
+    EXPECT_LT(port, lo + 40);
+  }
+
+  // 10 good packets, 3 of another payload type, 2 garbage datagrams.
+  for (uint16_t seq = 0; seq < 10; ++seq) alice.send_rtp(alice_port, 111, seq, 0xA11CE);
+  for (uint16_t seq = 10; seq < 13; ++seq) alice.send_rtp(alice_port, 96, seq, 0xA11CE);
+  const std::array<uint8_t, 3> garbage = {0x80, 0x6f, 0x00};
+  alice.send(alice_port, garbage);
+  alice.send(alice_port, std::array<uint8_t, 1>{0x01});
+  // And one good packet from somewhere else once the address is latched.
+  Peer intruder;
+
+  json stream;
+  ASSERT_TRUE(test_support::wait_until(
+      [&] {
+        const auto got = a.get(conference_path(id) + "/participants/" + std::to_string(alice_id));
+        stream = got.body["audio"];
+        return got.status == 200 && stream["stats"]["packets_in"] == 10 &&
+               stream["stats"]["wrong_payload_type"] == 3 && stream["stats"]["dropped"] == 2;
+      },
+      20s, 20ms))
+      << stream.dump();
+  EXPECT_EQ(stream["remote"], alice.address().to_string());
+  EXPECT_EQ(stream["remote_learned"], true);
+  EXPECT_EQ(stream["stats"]["remote_ssrc"], 0xA11CE);
+  EXPECT_EQ(stream["stats"]["lost"], 0);
+  intruder.send_rtp(alice_port, 111, 11, 0xBAD);
+  ASSERT_TRUE(test_support::wait_until(
+      [&] { return a.get(conference_path(id)).body["participants"][0]["audio"]["stats"]["wrong_source"] == 1; }, 20s,
+      20ms));
+
+  // The same counters in /metrics, by reason.
+  const auto metrics = a.get("/metrics");
+  EXPECT_NE(metrics.text.find("confab_participants 2\n"), std::string::npos) << metrics.text;
+  EXPECT_NE(metrics.text.find("reason=\"wrong_payload_type\"} 3"), std::string::npos) << metrics.text;
+  EXPECT_NE(metrics.text.find("reason=\"wrong_source\"} 1"), std::string::npos) << metrics.text;
+
+  // Mute and deafen are kept and shown.
+  const auto muted = a.patch(conference_path(id) + "/participants/" + std::to_string(alice_id), R"({"muted": true})");
+  ASSERT_EQ(muted.status, 200) << muted.text;
+  EXPECT_EQ(muted.body["muted"], true);
+  EXPECT_EQ(muted.body["deaf"], false);
+  EXPECT_EQ(a.get(conference_path(id) + "/participants").body["participants"][0]["muted"], true);
+
+  // Leaving: alice gets an RTCP BYE from her stream's SSRC; her port goes back to the range.
+  EXPECT_EQ(a.del(conference_path(id) + "/participants/" + std::to_string(alice_id)).status, 204);
+  EXPECT_EQ(alice.receive_bye(5s), std::vector<uint32_t>{alice_mcu_ssrc});
+  EXPECT_EQ(a.get(conference_path(id) + "/participants/" + std::to_string(alice_id)).status, 404);
+  EXPECT_EQ(a.get(conference_path(id)).body["participants"].size(), 1u);
+
+  // Ending the conference says BYE to bob's configured address too.
+  EXPECT_EQ(a.del(conference_path(id)).status, 204);
+  EXPECT_EQ(bob_receiver.receive_bye(5s), std::vector<uint32_t>{bob.body["audio"]["ssrc"].get<uint32_t>()});
+  EXPECT_EQ(a.get(conference_path(id) + "/participants/" + std::to_string(bob_id)).status, 404);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, EveryErrorHasItsStatusCodeAndNamesTheField) {
+  start({"--max-conferences", "3"});
+  Api a = api();
+  const uint64_t id = create(a, R"({"max_participants": 1})");
+  const std::string participants = conference_path(id) + "/participants";
+  struct Case {
+    std::string path;
+    std::string body;
+    int status;
+    std::string code;
+    std::string names;  // what the message must mention
+  };
+  const std::vector<Case> cases = {
+      {"/v1/conferences", "{bad json", 400, "BAD_JSON", "JSON"},
+      {"/v1/conferences", "[1, 2]", 400, "BAD_JSON", "object"},
+      {"/v1/conferences", R"({"nmae": "x"})", 400, "BAD_FIELD", "nmae"},
+      {"/v1/conferences", R"({"layout": "5x5"})", 400, "BAD_FIELD", "layout"},
+      {"/v1/conferences", R"({"max_participants": 0})", 400, "BAD_FIELD", "max_participants"},
+      {"/v1/conferences", R"({"max_participants": 2.5})", 400, "BAD_FIELD", "max_participants"},
+      {"/v1/conferences", R"({"name": 7})", 400, "BAD_FIELD", "name"},
+      {"/v1/conferences", json{{"name", std::string(200, 'x')}}.dump(), 400, "BAD_FIELD", "name"},
+      {participants, "{}", 400, "BAD_FIELD", "audio"},
+      {participants, R"({"audio": {"codec": "g729"}})", 400, "BAD_FIELD", "audio.codec"},
+      {participants, R"({"audio": {}})", 400, "BAD_FIELD", "audio.codec"},
+      {participants, R"({"video": {"codec": "opus"}})", 400, "BAD_FIELD", "video.codec"},
+      {participants, R"({"audio": {"codec": "opus", "payload_type": 128}})", 400, "BAD_FIELD", "audio.payload_type"},
+      {participants, R"({"audio": {"codec": "opus", "payload_type": 72}})", 400, "BAD_FIELD", "RFC 5761"},
+      {participants, R"({"audio": {"codec": "opus", "remote": "localhost:5004"}})", 400, "BAD_FIELD", "audio.remote"},
+      {participants, R"({"audio": {"codec": "opus", "audio_level_ext_id": 15}})", 400, "BAD_FIELD",
+       "audio.audio_level_ext_id"},
+      {participants, R"({"audio": {"codec": "opus", "bogus": 1}})", 400, "BAD_FIELD", "audio.bogus"},
+      {"/v1/conferences/999999/participants", R"({"audio": {"codec": "opus"}})", 404, "NOT_FOUND", "999999"},
+  };
+  for (const Case& c : cases) {
+    const auto got = a.post(c.path, c.body);
+    EXPECT_EQ(got.status, c.status) << c.body << " -> " << got.text;
+    EXPECT_EQ(error_code(got), c.code) << c.body << " -> " << got.text;
+    EXPECT_NE(error_message(got).find(c.names), std::string::npos) << c.body << " -> " << got.text;
+  }
+  EXPECT_EQ(a.patch(conference_path(id), R"({"layout": 3})").status, 400);
+  EXPECT_EQ(error_code(a.patch(participants + "/1", R"({"muted": "yes"})")), "BAD_FIELD");
+
+  // 409: the conference is full.
+  ASSERT_EQ(a.post(participants, R"({"audio": {"codec": "opus"}})").status, 201);
+  const auto full = a.post(participants, R"({"audio": {"codec": "opus"}})");
+  EXPECT_EQ(full.status, 409);
+  EXPECT_EQ(error_code(full), "CONFERENCE_FULL");
+
+  // 404 for unknown IDs, non-integer IDs and unknown routes; 405 with Allow for a known route.
+  EXPECT_EQ(error_code(a.get("/v1/conferences/424242")), "NOT_FOUND");
+  EXPECT_EQ(a.get("/v1/conferences/abc").status, 404);
+  EXPECT_EQ(a.get("/v1/conferences/99999999999999999999999").status, 404);
+  EXPECT_EQ(a.get(participants + "/777").status, 404);
+  EXPECT_EQ(a.del(participants + "/777").status, 404);
+  EXPECT_EQ(a.get("/v2/conferences").status, 404);
+  const auto wrong_verb = a.put(conference_path(id));
+  EXPECT_EQ(wrong_verb.status, 405);
+  EXPECT_EQ(error_code(wrong_verb), "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(header(wrong_verb, "Allow"), "GET, PATCH, DELETE");
+  EXPECT_EQ(a.del("/v1/conferences").status, 405);
+
+  // 413: a body over the 64 KiB limit, refused before it is parsed.
+  const auto big = a.post("/v1/conferences", json{{"name", std::string(100000, 'x')}}.dump());
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(error_code(big), "BODY_TOO_LARGE");
+
+  // 503 AT_CAPACITY past --max-conferences; a delete makes room again.
+  create(a);
+  create(a);
+  const auto at_capacity = a.post("/v1/conferences");
+  EXPECT_EQ(at_capacity.status, 503);
+  EXPECT_EQ(error_code(at_capacity), "AT_CAPACITY");
+  EXPECT_EQ(a.del(conference_path(id)).status, 204);
+  EXPECT_EQ(a.post("/v1/conferences").status, 201);
+  EXPECT_EQ(a.get("/v1/stats").body["requests_refused"], 1);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, PortRangeExhaustionIsA503AndRecovers) {
+  start({}, /*media_ports=*/3);
+  Api a = api();
+  const uint64_t id = create(a);
+  const std::string participants = conference_path(id) + "/participants";
+  const auto first = a.post(participants, R"({"audio": {"codec": "opus"}, "video": {"codec": "h264"}})");
+  ASSERT_EQ(first.status, 201) << first.text;
+  const auto second = a.post(participants, R"({"audio": {"codec": "opus"}})");
+  ASSERT_EQ(second.status, 201) << second.text;
+  // The range is used up: audio+video needs two ports, none is left.
+  const auto refused = a.post(participants, R"({"audio": {"codec": "opus"}, "video": {"codec": "h264"}})");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(error_code(refused), "NO_PORTS");
+  EXPECT_NE(error_message(refused).find(ports_), std::string::npos) << refused.text;
+  EXPECT_EQ(a.get("/v1/stats").body["nodes"][0]["free_ports"], 0);
+  // A leave gives back two ports; a join with two media fits again.
+  ASSERT_EQ(a.del(participants + "/" + std::to_string(first.body["id"].get<uint64_t>())).status, 204);
+  const auto again = a.post(participants, R"({"audio": {"codec": "opus"}, "video": {"codec": "h264"}})");
+  EXPECT_EQ(again.status, 201) << again.text;
+  // Ending the conference frees everything.
+  ASSERT_EQ(a.del(conference_path(id)).status, 204);
+  EXPECT_EQ(a.get("/v1/stats").body["nodes"][0]["free_ports"], 3);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, TokenIsRequiredWhenConfigured) {
+  start({"--token", "s3cret"});
+  Api anonymous = api();
+  const auto refused = anonymous.get("/v1/conferences");
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(error_code(refused), "UNAUTHORIZED");
+  EXPECT_EQ(header(refused, "WWW-Authenticate"), "Bearer");
+  EXPECT_EQ(anonymous.post("/v1/conferences").status, 401);
+  EXPECT_EQ(anonymous.get("/metrics").status, 401);
+  EXPECT_EQ(anonymous.get("/healthz").status, 200);  // for load balancers and probes
+  Api wrong = api("s3cre");
+  EXPECT_EQ(wrong.get("/v1/conferences").status, 401);
+  EXPECT_EQ(error_message(wrong.get("/v1/conferences")), "bad token in Authorization");
+  Api right = api("s3cret");
+  EXPECT_EQ(right.post("/v1/conferences").status, 201);
+  EXPECT_EQ(right.get("/v1/conferences").status, 200);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, WithoutTokenOnlyLoopbackIsServed) {
+  start({"--rest-listen", "0.0.0.0:0"});
+  EXPECT_TRUE(daemon_->log_shows("event=rest_loopback_only asked=0.0.0.0:0")) << daemon_->log();
+  EXPECT_TRUE(daemon_->log_shows("event=rest_listening address=127.0.0.1:")) << daemon_->log();
+  Api a = api();
+  EXPECT_EQ(a.get("/healthz").status, 200);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, ConcurrentClientsCreateJoinAndDestroy) {
+  start({}, /*media_ports=*/100);
+  constexpr int kClients = 8;
+  constexpr int kRounds = 25;
+  std::vector<std::thread> clients;
+  std::mutex ids_mutex;
+  std::set<uint64_t> ids;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      Api a = api();
+      for (int r = 0; r < kRounds; ++r) {
+        const auto created = a.post("/v1/conferences", R"({"name": "load"})");
+        if (created.status != 201) {
+          ++failures;
+          continue;
+        }
+        const uint64_t id = created.body["id"].get<uint64_t>();
+        {
+          std::lock_guard lock(ids_mutex);
+          if (!ids.insert(id).second) ++failures;  // an ID handed out twice
+        }
+        if (a.post(conference_path(id) + "/participants", R"({"audio": {"codec": "opus"}})").status != 201) ++failures;
+        if (a.get(conference_path(id)).body["participants"].size() != 1) ++failures;
+        if (a.del(conference_path(id)).status != 204) ++failures;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kClients * kRounds));
+  Api a = api();
+  const auto stats = a.get("/v1/stats");
+  EXPECT_EQ(stats.body["conferences"], 0);
+  EXPECT_EQ(stats.body["participants"], 0);
+  EXPECT_EQ(stats.body["conferences_created"], kClients * kRounds);
+  EXPECT_EQ(stats.body["participants_joined"], kClients * kRounds);
+  EXPECT_EQ(stats.body["nodes"][0]["free_ports"], 100);
+  EXPECT_EQ(a.get("/v1/conferences").body["conferences"].size(), 0u);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, SigtermEndsConferencesWithByeAndExitsZero) {
+  start();
+  Api a = api();
+  Peer p1, p2;
+  std::vector<uint32_t> ssrcs;
+  for (Peer* p : {&p1, &p2}) {
+    const uint64_t id = create(a);
+    const auto joined = a.post(conference_path(id) + "/participants",
+                               json{{"audio", {{"codec", "opus"}, {"remote", p->address().to_string()}}}}.dump());
+    ASSERT_EQ(joined.status, 201) << joined.text;
+    ssrcs.push_back(joined.body["audio"]["ssrc"].get<uint32_t>());
+  }
+  daemon_->signal(SIGTERM);
+  EXPECT_EQ(p1.receive_bye(10s), std::vector<uint32_t>{ssrcs[0]});
+  EXPECT_EQ(p2.receive_bye(10s), std::vector<uint32_t>{ssrcs[1]});
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+  EXPECT_NE(daemon_->log().find("event=conferences_ended count=2"), std::string::npos) << daemon_->log();
+}
+
+}  // namespace
+}  // namespace confab::allocator

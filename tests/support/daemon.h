@@ -1,0 +1,106 @@
+// Daemon: runs the real confab-mcu binary for a test — kernel-picked control ports read back from
+// its log, a media port range of its own, SIGTERM and the exit code at the end.
+#pragma once
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/subprocess.h"
+#include "tests/support/wait_until.h"
+#include "transport/reactor.h"
+#include "transport/socket_address.h"
+
+namespace confab::test_support {
+
+inline std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// ctest runs each test as its own process, in parallel: every test gets files of its own.
+inline std::string test_temp_path(const std::string& suffix) {
+  return ::testing::TempDir() + "/confab_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+         std::to_string(::getpid()) + suffix;
+}
+
+// `count` consecutive UDP ports on 127.0.0.1 that bind now, below the ephemeral range (so no
+// socket bound to port 0 takes them) and starting at a place that differs per test process, so
+// tests running in parallel rarely even try the same ones. "LO-HI".
+inline std::string free_media_ports(uint16_t count) {
+  std::string error;
+  for (uint32_t attempt = 0; attempt < 200; ++attempt) {
+    const uint16_t lo = static_cast<uint16_t>(20000 + ((::getpid() + attempt * 7919) % 600) * 20);
+    bool all = true;
+    for (uint16_t p = lo; p < lo + count && all; ++p) {
+      auto address = *transport::SocketAddress::parse("127.0.0.1:0");
+      address.set_port(p);
+      const int fd = transport::open_udp_socket(address, &error);
+      all = fd >= 0;
+      if (fd >= 0) ::close(fd);
+    }
+    if (all) return std::to_string(lo) + "-" + std::to_string(lo + count - 1);
+  }
+  return "";
+}
+
+class Daemon {
+ public:
+  // Starts confab-mcu with `args` plus a kernel-picked REST port (unless args give one), no stats
+  // lines and no CPU pinning; waits until it is ready.
+  explicit Daemon(std::vector<std::string> args) : log_(test_temp_path(".log")) {
+    std::vector<std::string> argv = {CONFAB_MCU_BINARY, "--stats-interval", "0", "--no-pin"};
+    bool has_rest = false;
+    for (const auto& a : args) has_rest = has_rest || a == "--rest-listen";
+    if (!has_rest) argv.insert(argv.end(), {"--rest-listen", "127.0.0.1:0"});
+    argv.insert(argv.end(), args.begin(), args.end());
+    process_ = std::make_unique<Subprocess>(argv, log_);
+    ready_ = wait_until([&] { return log().find("event=ready") != std::string::npos || process_->poll(); },
+                        std::chrono::seconds(30), std::chrono::milliseconds(10)) &&
+             !process_->poll();
+    rest_port_ = port_from_log("rest_listening");
+    telnet_port_ = port_from_log("telnet_listening");
+  }
+
+  bool ready() const { return ready_; }
+  uint16_t rest_port() const { return rest_port_; }
+  uint16_t telnet_port() const { return telnet_port_; }
+  std::string log() const { return read_text_file(log_); }
+  bool log_shows(const std::string& needle, std::chrono::seconds timeout = std::chrono::seconds(20)) const {
+    return wait_until([&] { return log().find(needle) != std::string::npos; }, timeout, std::chrono::milliseconds(10));
+  }
+  void signal(int sig) { process_->signal(sig); }
+  // SIGTERM and the exit code, or nullopt if it did not end in time.
+  std::optional<int> stop(std::chrono::seconds timeout = std::chrono::seconds(20)) {
+    process_->signal(SIGTERM);
+    wait_until([&] { return process_->poll().has_value(); }, timeout, std::chrono::milliseconds(10));
+    return process_->poll();
+  }
+
+ private:
+  uint16_t port_from_log(const std::string& event) const {
+    std::smatch m;
+    const std::string text = log();
+    const std::regex pattern("event=" + event + " address=[^ ]*:([0-9]+)");
+    return std::regex_search(text, m, pattern) ? static_cast<uint16_t>(std::stoi(m[1].str())) : 0;
+  }
+
+  std::string log_;
+  std::unique_ptr<Subprocess> process_;
+  bool ready_ = false;
+  uint16_t rest_port_ = 0;
+  uint16_t telnet_port_ = 0;
+};
+
+}  // namespace confab::test_support
