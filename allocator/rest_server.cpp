@@ -12,11 +12,13 @@
 #include <regex>
 
 #include "allocator/json_codec.h"
+#include "allocator/sdp.h"
 
 namespace confab::allocator {
 
 namespace {
 constexpr const char* kJson = "application/json";
+constexpr const char* kSdp = "application/sdp";
 // Prometheus text exposition format 0.0.4.
 constexpr const char* kPrometheusText = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -294,12 +296,29 @@ void RestServer::install_participant_routes() {
   s.Post(R"(/v1/conferences/([^/]+)/participants)", [this](const httplib::Request& req, httplib::Response& res) {
     uint64_t conference = 0;
     if (!path_ids(req, res, {&conference})) return;
-    auto request = decode_participant_request(req.body);
-    if (!request) return send_error(res, request.error());
-    auto joined = service_.join(conference, *request);
+    // An SDP offer (RFC 3264) is answered in SDP; anything else is read as JSON.
+    const bool sdp = req.get_header_value("Content-Type").rfind(kSdp, 0) == 0;
+    std::optional<SdpOffer> offer;
+    ParticipantRequest request;
+    if (sdp) {
+      auto parsed = parse_sdp_offer(req.body);
+      if (!parsed) return send_error(res, parsed.error());
+      offer = std::move(*parsed);
+      request = offer->request;
+    } else {
+      auto decoded = decode_participant_request(req.body);
+      if (!decoded) return send_error(res, decoded.error());
+      request = std::move(*decoded);
+    }
+    auto joined = service_.join(conference, request);
     if (!joined) return send_error(res, joined.error());
     res.set_header("Location",
                    "/v1/conferences/" + std::to_string(conference) + "/participants/" + std::to_string(joined->id));
+    if (offer) {
+      res.status = 201;
+      res.set_content(write_sdp_answer(*offer, *joined, joined->id), kSdp);
+      return;
+    }
     send_json(res, 201, to_json(*joined));
   });
   s.Get(R"(/v1/conferences/([^/]+)/participants)", [this](const httplib::Request& req, httplib::Response& res) {
@@ -318,6 +337,16 @@ void RestServer::install_participant_routes() {
     if (!info) return send_error(res, info.error());
     send_json(res, 200, to_json(*info));
   });
+  s.Get(R"(/v1/conferences/([^/]+)/participants/([^/]+)/sdp)",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          uint64_t conference = 0, participant = 0;
+          if (!path_ids(req, res, {&conference, &participant})) return;
+          auto info = service_.participant(conference, participant);
+          if (!info) return send_error(res, info.error());
+          auto sdp = write_receiver_sdp(*info, participant);
+          if (!sdp) return send_error(res, sdp.error());
+          res.set_content(*sdp, kSdp);
+        });
   s.Patch(R"(/v1/conferences/([^/]+)/participants/([^/]+))",
           [this](const httplib::Request& req, httplib::Response& res) {
             uint64_t conference = 0, participant = 0;
