@@ -15,6 +15,8 @@
 #include "allocator/conference_service.h"
 #include "allocator/placement.h"
 #include "allocator/rest_server.h"
+#include "allocator/telnet_api.h"
+#include "allocator/telnet_server.h"
 #include "mcu/live_config.h"
 #include "mcu/local_node.h"
 #include "mcu/metrics.h"
@@ -74,6 +76,29 @@ bool is_loopback(const transport::SocketAddress& address) {
   return ip.rfind("127.", 0) == 0 || ip == "::1";
 }
 
+// Without a token the control APIs stay on loopback: a non-loopback address keeps its port on the
+// loopback address of its family, with a warning.
+transport::SocketAddress control_address(const std::string& flag, const std::string& text, bool has_token) {
+  auto address = *transport::SocketAddress::parse(text);
+  if (has_token || is_loopback(address)) return address;
+  spdlog::warn("event=control_loopback_only option={} asked={} note=\"no --token: listening on loopback only\"",
+               flag, text);
+  const uint16_t port = address.port();
+  address = *transport::SocketAddress::parse(address.family() == AF_INET6 ? "[::1]:0" : "127.0.0.1:0");
+  address.set_port(port);
+  return address;
+}
+
+std::string with_port(transport::SocketAddress address, uint16_t port) {
+  address.set_port(port);
+  return address.to_string();
+}
+
+// "127.0.0.1" or "::1" as a SocketAddress with port 0.
+std::optional<transport::SocketAddress> parse_ip(const std::string& text) {
+  return transport::SocketAddress::parse(text.find(':') == std::string::npos ? text + ":0" : "[" + text + "]:0");
+}
+
 // SIGHUP: applies what can change live (the log level) from the config file. A level given on the
 // command line keeps winning, as it did at start-up.
 void reload(const std::string& config_path, bool log_level_on_command_line) {
@@ -113,6 +138,7 @@ int main(int argc, char** argv) {
   std::string media_ports = "40000-49999";
   uint64_t max_conferences = 1000;
   std::string token;
+  std::string telnet_listen = "127.0.0.1:4023";
   app.add_option("--workers", pool_options.workers, "Media worker threads; 0 = one per online CPU")
       ->default_val(0)->check(CLI::Range(0u, 1024u));
   app.add_option("--io-backend", backend_text,
@@ -140,12 +166,15 @@ int main(int argc, char** argv) {
                  "Without --token only a loopback address is used")
       ->default_val("127.0.0.1:8080")
       ->check(ip_port_check("127.0.0.1:8080", /*may_be_empty=*/false));
+  app.add_option("--telnet-listen", telnet_listen,
+                 "IP:PORT of the telnet control API (same operations as REST, one line each; try help); "
+                 "port 0 lets the kernel pick. Without --token only a loopback address is used")
+      ->default_val("127.0.0.1:4023")
+      ->check(ip_port_check("127.0.0.1:4023", /*may_be_empty=*/false));
   app.add_option("--media-ip", media_ip, "Address participants send media to; media ports are bound on it")
       ->default_val("127.0.0.1")
       ->check([](const std::string& text) {
-        return transport::SocketAddress::parse(text.find(':') == std::string::npos ? text + ":0" : "[" + text + "]:0")
-                   ? std::string()
-                   : "expected an IP address, e.g. 127.0.0.1";
+        return parse_ip(text) ? std::string() : "expected an IP address, e.g. 127.0.0.1";
       });
   app.add_option("--media-ports", media_ports,
                  "LO-HI: UDP ports for participants, one per participant per medium (RTP and RTCP muxed)")
@@ -158,8 +187,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-conferences", max_conferences, "Conferences this node hosts at most (then 503 AT_CAPACITY)")
       ->default_val(1000)->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   app.add_option("--token", token,
-                 "Secret for the control APIs: REST needs \"Authorization: Bearer TOKEN\" (all but /healthz). "
-                 "Without one, the APIs listen on loopback only");
+                 "Secret for the control APIs: REST needs \"Authorization: Bearer TOKEN\" (all but /healthz), "
+                 "telnet \"auth TOKEN\" first. Without one, the APIs listen on loopback only");
   app.add_option("--echo-listen", echo_listen,
                  "IP:PORT of an echo test port (RTP sent there comes back with SSRC rewritten); off when empty")
       ->check(ip_port_check("127.0.0.1:5004", /*may_be_empty=*/true));
@@ -211,34 +240,43 @@ int main(int argc, char** argv) {
     spdlog::info("event=echo_listening address={} worker=0", echo_listen);
   }
   confab::mcu::LocalNodeOptions node_options;
-  node_options.media_ip =
-      *transport::SocketAddress::parse(media_ip.find(':') == std::string::npos ? media_ip + ":0" : "[" + media_ip + "]:0");
+  node_options.media_ip = *parse_ip(media_ip);
   confab::mcu::MediaPortPool::parse_range(media_ports, &node_options.port_lo, &node_options.port_hi, &error);
   node_options.max_conferences = max_conferences;
   confab::mcu::LocalNode node(pool, node_options);
   confab::allocator::LeastLoadedPlacement placement({&node});
   confab::allocator::ConferenceService service(placement);
 
-  auto rest_address = *transport::SocketAddress::parse(rest_listen);
-  if (token.empty() && !is_loopback(rest_address)) {
-    spdlog::warn("event=rest_loopback_only asked={} note=\"no --token: the control API stays on loopback\"",
-                 rest_listen);
-    const uint16_t port = rest_address.port();
-    rest_address = *transport::SocketAddress::parse(rest_address.family() == AF_INET6 ? "[::1]:0" : "127.0.0.1:0");
-    rest_address.set_port(port);
-  }
+  // The control APIs: telnet and REST over the same service. Both stay on loopback without a token.
+  const auto telnet_address = control_address("telnet-listen", telnet_listen, !token.empty());
+  confab::allocator::TelnetOptions telnet_options;
+  telnet_options.host = telnet_address.ip_string();
+  telnet_options.port = telnet_address.port();
+  telnet_options.token = token;
+  confab::allocator::TelnetServer telnet(telnet_options, [&service](const confab::allocator::TelnetCommand& command) {
+    return confab::allocator::run_telnet_command(service, command);
+  });
+  const auto rest_address = control_address("rest-listen", rest_listen, !token.empty());
   confab::allocator::RestOptions rest_options;
   rest_options.host = rest_address.ip_string();
   rest_options.port = rest_address.port();
   rest_options.token = token;
-  confab::allocator::RestServer rest(rest_options, service,
-                                     [&pool, &service] { return confab::mcu::render_metrics(pool, service); });
+  confab::allocator::RestServer rest(rest_options, service, [&pool, &service, &telnet] {
+    return confab::mcu::render_metrics(pool, service, &telnet);
+  });
+  if (!telnet.start(&error)) {
+    spdlog::critical("event=start_failed reason=\"--telnet-listen: {}\"", error);
+    return 1;
+  }
   if (!rest.start(&error)) {
     spdlog::critical("event=start_failed reason=\"--rest-listen: {}\"", error);
     return 1;
   }
-  spdlog::info("event=rest_listening address={}:{} auth={}", rest_options.host, rest.port(),
+  // Tests and scripts read the bound ports from these lines (port 0 lets the kernel pick).
+  spdlog::info("event=rest_listening address={} auth={}", with_port(rest_address, rest.port()),
                token.empty() ? "none" : "bearer");
+  spdlog::info("event=telnet_listening address={} auth={}", with_port(telnet_address, telnet.port()),
+               token.empty() ? "none" : "token");
   spdlog::info("event=media media_ip={} ports={} max_conferences={}", node.media_ip(), media_ports, max_conferences);
   spdlog::info("event=ready workers={} pid={}", pool.size(), getpid());
 
@@ -258,6 +296,7 @@ int main(int argc, char** argv) {
   }
   // Stop taking requests, then end every conference with RTCP BYE before the workers go.
   rest.stop();
+  telnet.stop();
   service.shutdown();
   log_stats(pool);
   pool.stop();

@@ -42,7 +42,8 @@ struct WorkerSnapshot {
 
 }  // namespace
 
-std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service) {
+std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
+                           const allocator::TelnetServer* telnet) {
   std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
       rtp_out, bytes_out, send_failed, drops, echo_in, echo_out, echo_dropped;
   for (size_t i = 0; i < pool.size(); ++i) {
@@ -121,6 +122,20 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
          echo_dropped);
   single(text, "confab_worker_call_timeouts_total", "counter",
          "Control-plane calls a worker did not answer in time.", static_cast<double>(pool.call_timeouts()));
+  if (telnet) {
+    single(text, "confab_telnet_sessions", "gauge", "Open telnet sessions.",
+           static_cast<double>(telnet->sessions_open()));
+    single(text, "confab_telnet_sessions_total", "counter", "Telnet sessions accepted.",
+           static_cast<double>(telnet->sessions_total()));
+    family(text, "confab_telnet_closed_total", "counter", "Telnet sessions refused or closed by the server, by reason.",
+           {{"reason=\"at_capacity\"", static_cast<double>(telnet->sessions_refused())},
+            {"reason=\"idle\"", static_cast<double>(telnet->idle_closed())},
+            {"reason=\"slow_reader\"", static_cast<double>(telnet->slow_readers_closed())}});
+    single(text, "confab_telnet_lines_too_long_total", "counter", "Telnet lines over the length limit.",
+           static_cast<double>(telnet->lines_too_long()));
+    single(text, "confab_telnet_auth_failures_total", "counter", "Telnet auth attempts with a bad token.",
+           static_cast<double>(telnet->auth_failures()));
+  }
   return text;
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "allocator/conference_service.h"
+#include "allocator/telnet_server.h"
 #include "mcu/worker_pool.h"
 
 namespace confab::mcu {
@@ -11,6 +12,8 @@ namespace confab::mcu {
 // Asks every worker for its statistics with a task (any thread) and renders them with the
 // service's registry counters. A worker that does not answer in time is left out of the families
 // that need its answer and counted in confab_worker_call_timeouts_total.
-std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service);
+// `telnet` (optional) adds the telnet server's session counters.
+std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
+                           const allocator::TelnetServer* telnet = nullptr);
 
 }  // namespace confab::mcu

@@ -420,7 +420,7 @@ TEST_F(RestApiTest, TokenIsRequiredWhenConfigured) {
 
 TEST_F(RestApiTest, WithoutTokenOnlyLoopbackIsServed) {
   start({"--rest-listen", "0.0.0.0:0"});
-  EXPECT_TRUE(daemon_->log_shows("event=rest_loopback_only asked=0.0.0.0:0")) << daemon_->log();
+  EXPECT_TRUE(daemon_->log_shows("event=control_loopback_only option=rest-listen asked=0.0.0.0:0")) << daemon_->log();
   EXPECT_TRUE(daemon_->log_shows("event=rest_listening address=127.0.0.1:")) << daemon_->log();
   Api a = api();
   EXPECT_EQ(a.get("/healthz").status, 200);

@@ -63,7 +63,7 @@ class DaemonTest : public ::testing::Test {
 TEST_F(DaemonTest, ConfigFileAppliesFlagsOverrideAndSighupReloadsLogLevel) {
   write_file(config_, "workers = 1\nlog-level = \"info\"\nstats-interval = 0\nio-backend = \"epoll\"\n");
   {
-    Subprocess daemon({CONFAB_MCU_BINARY, "--config", config_, "--rest-listen", "127.0.0.1:0"}, log_);
+    Subprocess daemon({CONFAB_MCU_BINARY, "--config", config_, "--rest-listen", "127.0.0.1:0", "--telnet-listen", "127.0.0.1:0"}, log_);
     ASSERT_TRUE(daemon.started());
     ASSERT_TRUE(log_shows(log_, "event=ready workers=1")) << read_file(log_);
     EXPECT_NE(read_file(log_).find("backend=epoll"), std::string::npos);
@@ -84,7 +84,7 @@ TEST_F(DaemonTest, ConfigFileAppliesFlagsOverrideAndSighupReloadsLogLevel) {
     // The command line wins over the file, at start-up and at reload.
     write_file(config_, "workers = 1\nlog-level = \"debug\"\nstats-interval = 0\n");
     Subprocess daemon({CONFAB_MCU_BINARY, "--config", config_, "--workers", "2", "--log-level", "info",
-                       "--rest-listen", "127.0.0.1:0"},
+                       "--rest-listen", "127.0.0.1:0", "--telnet-listen", "127.0.0.1:0"},
                       log_);
     ASSERT_TRUE(log_shows(log_, "event=ready workers=2")) << read_file(log_);
     daemon.signal(SIGHUP);
@@ -118,7 +118,7 @@ TEST_F(DaemonTest, BadConfigOrFlagsAreRefusedWithAClearError) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.expected);
     if (!c.config.empty()) write_file(config_, c.config);
-    std::vector<std::string> argv = {CONFAB_MCU_BINARY};
+    std::vector<std::string> argv = {CONFAB_MCU_BINARY, "--telnet-listen", "127.0.0.1:0"};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
     Subprocess daemon(argv, log_);
     const std::optional<int> code = wait_exit(daemon);
@@ -151,7 +151,7 @@ TEST_F(DaemonTest, RestServesHealthAndMetricsWithJsonErrors) {
     echo = candidate;
   }
   ASSERT_NE(echo.port(), 0);
-  Subprocess daemon({CONFAB_MCU_BINARY, "--workers", "1", "--rest-listen", "127.0.0.1:0", "--echo-listen",
+  Subprocess daemon({CONFAB_MCU_BINARY, "--workers", "1", "--rest-listen", "127.0.0.1:0", "--telnet-listen", "127.0.0.1:0", "--echo-listen",
                      echo.to_string(), "--stats-interval", "0"},
                     log_);
   ASSERT_TRUE(log_shows(log_, "event=ready")) << read_file(log_);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <optional>
@@ -57,13 +58,13 @@ inline std::string free_media_ports(uint16_t count) {
 
 class Daemon {
  public:
-  // Starts confab-mcu with `args` plus a kernel-picked REST port (unless args give one), no stats
+  // Starts confab-mcu with `args` plus kernel-picked REST and telnet ports (unless args give them), no stats
   // lines and no CPU pinning; waits until it is ready.
   explicit Daemon(std::vector<std::string> args) : log_(test_temp_path(".log")) {
     std::vector<std::string> argv = {CONFAB_MCU_BINARY, "--stats-interval", "0", "--no-pin"};
-    bool has_rest = false;
-    for (const auto& a : args) has_rest = has_rest || a == "--rest-listen";
-    if (!has_rest) argv.insert(argv.end(), {"--rest-listen", "127.0.0.1:0"});
+    for (const char* listen : {"--rest-listen", "--telnet-listen"}) {
+      if (std::find(args.begin(), args.end(), listen) == args.end()) argv.insert(argv.end(), {listen, "127.0.0.1:0"});
+    }
     argv.insert(argv.end(), args.begin(), args.end());
     process_ = std::make_unique<Subprocess>(argv, log_);
     ready_ = wait_until([&] { return log().find("event=ready") != std::string::npos || process_->poll(); },

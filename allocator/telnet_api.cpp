@@ -1,0 +1,269 @@
+// Telnet verbs: argument decoding into the API's request types, and one-line answers.
+#include "allocator/telnet_api.h"
+
+#include <charconv>
+#include <string_view>
+
+namespace confab::allocator {
+
+namespace {
+
+// Multi-line replies say on their first line how many lines follow (list: count=, show:
+// participants=, help: lines=), so a program knows where a reply ends.
+constexpr std::string_view kHelp =
+    "  create [name=TEXT] [layout=1x1|2x2|3x3|4x4|speaker_thumbnails] [max_participants=N]\r\n"
+    "  list\r\n"
+    "  show ID\r\n"
+    "  layout ID LAYOUT\r\n"
+    "  rename ID NAME\r\n"
+    "  destroy ID\r\n"
+    "  join ID [name=TEXT] [audio=opus|pcmu|pcma[/PT][@IP:PORT]] [video=h264[/PT][@IP:PORT]] [audio_level_ext_id=N]\r\n"
+    "  leave ID PID\r\n"
+    "  mute ID PID | unmute ID PID | deaf ID PID | undeaf ID PID\r\n"
+    "  stats\r\n"
+    "  auth TOKEN | help | quit";
+
+// Quotes a value that holds a space or a quote, escaping as the line parser unescapes.
+std::string quoted(std::string_view text) {
+  if (!text.empty() && text.find_first_of(" \t\"\\") == std::string_view::npos) return std::string(text);
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+ApiResult<uint64_t> integer(std::string_view text, const std::string& field) {
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return bad_field(field, "not an integer: " + std::string(text));
+  return value;
+}
+
+// The command's positional arguments must be exactly `names` (which the usage message shows).
+ApiResult<Done> expect_positional(const TelnetCommand& command, std::initializer_list<std::string_view> names) {
+  if (command.positional.size() == names.size()) return Done{};
+  std::string usage = command.verb;
+  for (std::string_view n : names) usage += " " + std::string(n);
+  return api_error(400, "BAD_ARGUMENTS", "usage: " + usage);
+}
+
+ApiResult<Done> only_options(const TelnetCommand& command, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : command.options) {
+    bool ok = false;
+    for (std::string_view k : known) ok = ok || key == k;
+    if (!ok) return bad_field(key, "unknown option for " + command.verb);
+  }
+  return Done{};
+}
+
+// "opus", "opus/111", "opus/111@127.0.0.1:5004", "h264@[::1]:5006".
+ApiResult<MediaRequest> media_spec(std::string_view text, Medium medium) {
+  const std::string field(to_string(medium));
+  MediaRequest media;
+  const size_t at = text.find('@');
+  if (at != std::string_view::npos) {
+    const auto remote = transport::SocketAddress::parse(text.substr(at + 1));
+    if (!remote || remote->port() == 0) return bad_field(field, "expected CODEC[/PT][@IP:PORT], bad address");
+    media.remote = *remote;
+    text = text.substr(0, at);
+  }
+  const size_t slash = text.find('/');
+  const auto codec = parse_codec(text.substr(0, slash));
+  if (!codec || medium_of(*codec) != medium) {
+    return bad_field(field, medium == Medium::kAudio ? "codec must be opus, pcmu or pcma" : "codec must be h264");
+  }
+  media.codec = *codec;
+  media.payload_type = default_payload_type(*codec);
+  if (slash != std::string_view::npos) {
+    auto pt = integer(text.substr(slash + 1), field);
+    if (!pt || *pt > 127 || (*pt >= 64 && *pt <= 95)) {
+      return bad_field(field, "payload type must be 0..127 and not 64..95 (RFC 5761)");
+    }
+    media.payload_type = static_cast<uint8_t>(*pt);
+  }
+  return media;
+}
+
+std::string describe_stream(const StreamInfo& s) {
+  return std::string(to_string(s.medium)) + "=" + std::string(to_string(s.codec)) + "/" +
+         std::to_string(s.payload_type) + " local=" + s.local.to_string() +
+         " remote=" + (s.remote ? s.remote->to_string() : "-") + " ssrc=" + std::to_string(s.ssrc) +
+         " in=" + std::to_string(s.stats.packets_in) + " dropped=" +
+         std::to_string(s.stats.dropped + s.stats.wrong_payload_type + s.stats.wrong_source) +
+         " lost=" + std::to_string(s.stats.lost);
+}
+
+std::string describe(const ParticipantInfo& p) {
+  std::string line = "participant id=" + std::to_string(p.id) + " name=" + quoted(p.name) +
+                     " muted=" + (p.muted ? "1" : "0") + " deaf=" + (p.deaf ? "1" : "0");
+  if (p.audio) line += " " + describe_stream(*p.audio);
+  if (p.video) line += " " + describe_stream(*p.video);
+  return line;
+}
+
+std::string describe(const ConferenceInfo& c) {
+  return "id=" + std::to_string(c.id) + " name=" + quoted(c.name) + " layout=" + std::string(to_string(c.layout)) +
+         " max_participants=" + std::to_string(c.max_participants) + " node=" + c.node + " media_ip=" + c.media_ip +
+         " participants=" + std::to_string(c.participants.size());
+}
+
+using Reply = ApiResult<std::string>;
+
+Reply do_create(ConferenceService& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
+  if (auto ok = only_options(command, {"name", "layout", "max_participants"}); !ok) return transport::Err{ok.error()};
+  ConferenceSettings settings;
+  if (auto name = command.option("name")) settings.name = std::string(*name);
+  if (auto text = command.option("layout")) {
+    const auto layout = parse_layout(*text);
+    if (!layout) return bad_field("layout", "must be one of 1x1, 2x2, 3x3, 4x4, speaker_thumbnails");
+    settings.layout = *layout;
+  }
+  if (auto text = command.option("max_participants")) {
+    auto max = integer(*text, "max_participants");
+    if (!max) return transport::Err{max.error()};
+    settings.max_participants = static_cast<uint32_t>(std::min<uint64_t>(*max, UINT32_MAX));
+  }
+  auto created = service.create(settings);
+  if (!created) return transport::Err{created.error()};
+  return "OK id=" + std::to_string(created->id) + " media_ip=" + created->media_ip + " node=" + created->node;
+}
+
+Reply do_list(ConferenceService& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
+  const auto conferences = service.list();
+  std::string out = "OK count=" + std::to_string(conferences.size());
+  for (const ConferenceInfo& c : conferences) out += "\r\nconference " + describe(c);
+  return out;
+}
+
+Reply do_show(ConferenceService& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
+  auto id = integer(command.positional[0], "ID");
+  if (!id) return transport::Err{id.error()};
+  auto info = service.get(*id);
+  if (!info) return transport::Err{info.error()};
+  std::string out = "OK " + describe(*info);
+  for (const ParticipantInfo& p : info->participants) out += "\r\n" + describe(p);
+  return out;
+}
+
+Reply do_destroy(ConferenceService& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
+  auto id = integer(command.positional[0], "ID");
+  if (!id) return transport::Err{id.error()};
+  if (auto done = service.destroy(*id); !done) return transport::Err{done.error()};
+  return std::string("OK");
+}
+
+Reply do_update(ConferenceService& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {"ID", command.verb == "layout" ? "LAYOUT" : "NAME"}); !ok) {
+    return transport::Err{ok.error()};
+  }
+  auto id = integer(command.positional[0], "ID");
+  if (!id) return transport::Err{id.error()};
+  ConferencePatch patch;
+  if (command.verb == "layout") {
+    const auto layout = parse_layout(command.positional[1]);
+    if (!layout) return bad_field("layout", "must be one of 1x1, 2x2, 3x3, 4x4, speaker_thumbnails");
+    patch.layout = *layout;
+  } else {
+    patch.name = command.positional[1];
+  }
+  auto info = service.update(*id, patch);
+  if (!info) return transport::Err{info.error()};
+  return "OK " + describe(*info);
+}
+
+Reply do_join(ConferenceService& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
+  if (auto ok = only_options(command, {"name", "audio", "video", "audio_level_ext_id"}); !ok) {
+    return transport::Err{ok.error()};
+  }
+  auto id = integer(command.positional[0], "ID");
+  if (!id) return transport::Err{id.error()};
+  ParticipantRequest request;
+  if (auto name = command.option("name")) request.name = std::string(*name);
+  for (const Medium medium : {Medium::kAudio, Medium::kVideo}) {
+    const auto text = command.option(to_string(medium));
+    if (!text) continue;
+    auto media = media_spec(*text, medium);
+    if (!media) return transport::Err{media.error()};
+    (medium == Medium::kAudio ? request.audio : request.video) = std::move(*media);
+  }
+  if (auto text = command.option("audio_level_ext_id")) {
+    auto ext = integer(*text, "audio_level_ext_id");
+    if (!request.audio) return bad_field("audio_level_ext_id", "only with audio=...");
+    if (!ext || *ext < 1 || *ext > 14) return bad_field("audio_level_ext_id", "must be 1..14 (RFC 8285)");
+    request.audio->audio_level_ext_id = static_cast<uint8_t>(*ext);
+  }
+  if (!request.audio && !request.video) return api_error(400, "BAD_FIELD", "audio, video: give at least one medium");
+  auto joined = service.join(*id, request);
+  if (!joined) return transport::Err{joined.error()};
+  std::string out = "OK id=" + std::to_string(joined->id);
+  if (joined->audio) out += " audio=" + joined->audio->local.to_string();
+  if (joined->video) out += " video=" + joined->video->local.to_string();
+  return out;
+}
+
+Reply do_participant(ConferenceService& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {"ID", "PID"}); !ok) return transport::Err{ok.error()};
+  auto id = integer(command.positional[0], "ID");
+  if (!id) return transport::Err{id.error()};
+  auto pid = integer(command.positional[1], "PID");
+  if (!pid) return transport::Err{pid.error()};
+  if (command.verb == "leave") {
+    if (auto done = service.leave(*id, *pid); !done) return transport::Err{done.error()};
+    return std::string("OK");
+  }
+  ParticipantPatch patch;
+  if (command.verb == "mute" || command.verb == "unmute") patch.muted = command.verb == "mute";
+  if (command.verb == "deaf" || command.verb == "undeaf") patch.deaf = command.verb == "deaf";
+  auto info = service.update_participant(*id, *pid, patch);
+  if (!info) return transport::Err{info.error()};
+  return "OK " + describe(*info);
+}
+
+Reply do_stats(ConferenceService& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
+  const ServiceStats s = service.stats();
+  return "OK conferences=" + std::to_string(s.conferences) + " participants=" + std::to_string(s.participants) +
+         " created=" + std::to_string(s.conferences_created) + " destroyed=" + std::to_string(s.conferences_destroyed) +
+         " joined=" + std::to_string(s.participants_joined) + " left=" + std::to_string(s.participants_left) +
+         " refused=" + std::to_string(s.requests_refused);
+}
+
+struct Verb {
+  std::string_view name;
+  Reply (*run)(ConferenceService&, const TelnetCommand&);
+};
+
+constexpr Verb kVerbs[] = {
+    {"create", do_create},       {"list", do_list},           {"show", do_show},
+    {"destroy", do_destroy},     {"layout", do_update},       {"rename", do_update},
+    {"join", do_join},           {"leave", do_participant},   {"mute", do_participant},
+    {"unmute", do_participant},  {"deaf", do_participant},    {"undeaf", do_participant},
+    {"stats", do_stats},
+};
+
+}  // namespace
+
+std::string telnet_error(const ApiError& error) { return "ERR " + error.code + " " + error.message; }
+
+std::string run_telnet_command(ConferenceService& service, const TelnetCommand& command) {
+  if (command.verb == "help") {
+    size_t lines = 1;
+    for (char c : kHelp) lines += c == '\n';
+    return "OK lines=" + std::to_string(lines) + "\r\n" + std::string(kHelp);
+  }
+  for (const Verb& verb : kVerbs) {
+    if (verb.name != command.verb) continue;
+    auto reply = verb.run(service, command);
+    return reply ? *reply : telnet_error(reply.error());
+  }
+  return telnet_error(ApiError{400, "UNKNOWN_COMMAND", "no command \"" + command.verb + "\"; try help"});
+}
+
+}  // namespace confab::allocator

@@ -1,0 +1,241 @@
+// Drives the real confab-mcu daemon's telnet API over TCP: every verb against the same service as
+// REST (a conference made by telnet is visible over REST), errors as "ERR CODE message", auth,
+// limits and concurrent sessions.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <thread>
+
+#include "tests/support/daemon.h"
+#include "transport/unique_fd.h"
+
+namespace confab::allocator {
+namespace {
+
+using namespace std::chrono_literals;
+using test_support::Daemon;
+
+class TelnetClient {
+ public:
+  explicit TelnetClient(uint16_t port) {
+    fd_ = transport::UniqueFd(::socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    greeting_ = line().value_or("");
+  }
+  bool connected() const { return connected_; }
+  const std::string& greeting() const { return greeting_; }
+
+  void send_raw(const std::string& bytes) { ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+  // Sends a line and returns the first line of the reply.
+  std::string ask(const std::string& command) {
+    send_raw(command + "\r\n");
+    return line().value_or("<no reply>");
+  }
+  // The next line, or nullopt when the server closed or 10 s passed.
+  std::optional<std::string> line() {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const size_t eol = buffer_.find("\r\n");
+      if (eol != std::string::npos) {
+        std::string out = buffer_.substr(0, eol);
+        buffer_.erase(0, eol + 2);
+        return out;
+      }
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char chunk[4096];
+      const ssize_t n = ::recv(fd_.get(), chunk, sizeof(chunk), 0);
+      if (n <= 0) return std::nullopt;
+      buffer_.append(chunk, static_cast<size_t>(n));
+    }
+    return std::nullopt;
+  }
+
+ private:
+  transport::UniqueFd fd_;
+  bool connected_ = false;
+  std::string greeting_;
+  std::string buffer_;
+};
+
+// The value of key=VALUE in a reply line ("" if absent).
+std::string field(const std::string& reply, const std::string& key) {
+  std::smatch m;
+  const std::regex pattern("(^| )" + key + "=([^ ]*)");
+  return std::regex_search(reply, m, pattern) ? m[2].str() : "";
+}
+
+class TelnetApiTest : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> extra = {}) {
+    const std::string ports = test_support::free_media_ports(20);
+    ASSERT_FALSE(ports.empty());
+    std::vector<std::string> args = {"--workers", "1", "--media-ports", ports};
+    args.insert(args.end(), extra.begin(), extra.end());
+    daemon_ = std::make_unique<Daemon>(args);
+    ASSERT_TRUE(daemon_->ready()) << daemon_->log();
+    ASSERT_GT(daemon_->telnet_port(), 0) << daemon_->log();
+  }
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(TelnetApiTest, EveryVerbWorksOnTheSameServiceAsRest) {
+  start();
+  TelnetClient t(daemon_->telnet_port());
+  ASSERT_TRUE(t.connected());
+  EXPECT_EQ(t.greeting(), "confab ready");
+
+  const std::string created = t.ask("create name=\"Weekly sync\" layout=3x3");
+  ASSERT_EQ(created.rfind("OK id=", 0), 0u) << created;
+  const std::string id = field(created, "id");
+  EXPECT_EQ(field(created, "media_ip"), "127.0.0.1");
+  EXPECT_EQ(field(created, "node"), "local");
+
+  // The same conference over REST.
+  httplib::Client http("127.0.0.1", daemon_->rest_port());
+  auto rest = http.Get(("/v1/conferences/" + id).c_str());
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(rest->body)["name"], "Weekly sync");
+
+  const std::string joined = t.ask("join " + id + " name=alice audio=opus/111 video=h264/96@127.0.0.1:5006");
+  ASSERT_EQ(joined.rfind("OK id=", 0), 0u) << joined;
+  const std::string pid = field(joined, "id");
+  EXPECT_TRUE(transport::SocketAddress::parse(field(joined, "audio"))) << joined;
+  EXPECT_TRUE(transport::SocketAddress::parse(field(joined, "video"))) << joined;
+  const std::string pcmu = t.ask("join " + id + " audio=pcmu@127.0.0.1:5008 audio_level_ext_id=1");
+  ASSERT_EQ(pcmu.rfind("OK id=", 0), 0u) << pcmu;
+  EXPECT_EQ(field(pcmu, "video"), "");
+
+  EXPECT_EQ(t.ask("list"), "OK count=1");
+  const std::string listed = *t.line();
+  EXPECT_EQ(listed.rfind("conference id=" + id + " name=\"Weekly sync\" layout=3x3", 0), 0u) << listed;
+  EXPECT_EQ(field(listed, "participants"), "2");
+
+  const std::string shown = t.ask("show " + id);
+  EXPECT_EQ(shown.rfind("OK id=" + id, 0), 0u) << shown;
+  const std::string first = *t.line();
+  EXPECT_EQ(first.rfind("participant id=" + pid + " name=alice muted=0 deaf=0 audio=opus/111 local=", 0), 0u)
+      << first;
+  EXPECT_NE(first.find("video=h264/96"), std::string::npos) << first;
+  EXPECT_NE(first.find("remote=127.0.0.1:5006"), std::string::npos) << first;
+  const std::string second = *t.line();
+  EXPECT_NE(second.find("audio=pcmu/0"), std::string::npos) << second;
+
+  EXPECT_NE(t.ask("mute " + id + " " + pid).find("muted=1"), std::string::npos);
+  EXPECT_NE(t.ask("deaf " + id + " " + pid).find("deaf=1"), std::string::npos);
+  EXPECT_NE(t.ask("unmute " + id + " " + pid).find("muted=0 deaf=1"), std::string::npos);
+  EXPECT_NE(t.ask("undeaf " + id + " " + pid).find("deaf=0"), std::string::npos);
+  EXPECT_NE(t.ask("layout " + id + " 1x1").find("layout=1x1"), std::string::npos);
+  EXPECT_NE(t.ask("rename " + id + " \"new name\"").find("name=\"new name\""), std::string::npos);
+  EXPECT_EQ(t.ask("leave " + id + " " + pid), "OK");
+  EXPECT_EQ(t.ask("leave " + id + " " + pid).rfind("ERR NOT_FOUND ", 0), 0u);
+
+  const std::string stats = t.ask("stats");
+  EXPECT_EQ(field(stats, "conferences"), "1") << stats;
+  EXPECT_EQ(field(stats, "participants"), "1") << stats;
+  EXPECT_EQ(field(stats, "joined"), "2") << stats;
+
+  EXPECT_EQ(t.ask("destroy " + id), "OK");
+  EXPECT_EQ(t.ask("show " + id), "ERR NOT_FOUND no conference " + id);
+  const std::string help = t.ask("help");
+  ASSERT_EQ(help.rfind("OK lines=", 0), 0u) << help;
+  std::string last;
+  for (int i = 0; i < std::stoi(field(help, "lines")); ++i) last = t.line().value_or("");
+  EXPECT_NE(last.find("quit"), std::string::npos) << last;
+  EXPECT_EQ(t.ask("quit"), "OK bye");
+  EXPECT_FALSE(t.line().has_value());  // closed
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(TelnetApiTest, ErrorsAreOneLineWithACode) {
+  start();
+  TelnetClient t(daemon_->telnet_port());
+  const std::string id = field(t.ask("create max_participants=1"), "id");
+  ASSERT_FALSE(id.empty());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"frobnicate", "ERR UNKNOWN_COMMAND "},
+      {"show", "ERR BAD_ARGUMENTS usage: show ID"},
+      {"show abc", "ERR BAD_FIELD ID: not an integer"},
+      {"show 99999", "ERR NOT_FOUND no conference 99999"},
+      {"create layout=5x5", "ERR BAD_FIELD layout"},
+      {"create colour=red", "ERR BAD_FIELD colour: unknown option"},
+      {"create max_participants=0", "ERR BAD_FIELD max_participants"},
+      {"join " + id, "ERR BAD_FIELD audio, video"},
+      {"join " + id + " audio=g729", "ERR BAD_FIELD audio: codec"},
+      {"join " + id + " video=opus", "ERR BAD_FIELD video: codec"},
+      {"join " + id + " audio=opus/80", "ERR BAD_FIELD audio: payload type"},
+      {"join " + id + " audio=opus@nowhere:1", "ERR BAD_FIELD audio: expected"},
+      {"join " + id + " audio=opus audio=pcmu", "ERR BAD_LINE "},
+      {"join " + id + " name=\"unterminated", "ERR BAD_LINE unterminated quote"},
+      {"leave " + id, "ERR BAD_ARGUMENTS usage: leave ID PID"},
+  };
+  for (const auto& [line, expected] : cases) {
+    const std::string reply = t.ask(line);
+    EXPECT_EQ(reply.rfind(expected, 0), 0u) << line << " -> " << reply;
+  }
+  ASSERT_EQ(t.ask("join " + id + " audio=opus").rfind("OK", 0), 0u);
+  EXPECT_EQ(t.ask("join " + id + " audio=opus").rfind("ERR CONFERENCE_FULL ", 0), 0u);
+  // A line over the limit is refused and the session goes on.
+  EXPECT_EQ(t.ask(std::string(5000, 'x')).rfind("ERR LINE_TOO_LONG", 0), 0u);
+  EXPECT_EQ(t.ask("stats").rfind("OK conferences=1", 0), 0u);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(TelnetApiTest, TokenMustComeFirstWhenConfigured) {
+  start({"--token", "pw"});
+  TelnetClient t(daemon_->telnet_port());
+  EXPECT_EQ(t.ask("create").rfind("ERR UNAUTHORIZED", 0), 0u);
+  EXPECT_EQ(t.ask("auth nope").rfind("ERR UNAUTHORIZED", 0), 0u);
+  EXPECT_EQ(t.ask("auth pw"), "OK");
+  EXPECT_EQ(t.ask("create").rfind("OK id=", 0), 0u);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(TelnetApiTest, ConcurrentSessionsCreateAndDestroy) {
+  start();
+  constexpr int kSessions = 16;
+  constexpr int kRounds = 20;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> sessions;
+  for (int s = 0; s < kSessions; ++s) {
+    sessions.emplace_back([&] {
+      TelnetClient t(daemon_->telnet_port());
+      for (int r = 0; r < kRounds; ++r) {
+        const std::string id = field(t.ask("create"), "id");
+        if (id.empty() || t.ask("join " + id + " audio=opus").rfind("OK id=", 0) != 0 ||
+            t.ask("destroy " + id) != "OK") {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& s : sessions) s.join();
+  EXPECT_EQ(failures.load(), 0);
+  TelnetClient t(daemon_->telnet_port());
+  const std::string stats = t.ask("stats");
+  EXPECT_EQ(field(stats, "created"), std::to_string(kSessions * kRounds)) << stats;
+  EXPECT_EQ(field(stats, "conferences"), "0") << stats;
+  httplib::Client http("127.0.0.1", daemon_->rest_port());
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("confab_telnet_sessions_total " + std::to_string(kSessions + 1)), std::string::npos)
+      << metrics->body;
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+}  // namespace
+}  // namespace confab::allocator
