@@ -169,6 +169,9 @@ void RestServer::install_routes() {
   s.set_read_timeout(options_.read_timeout);
   s.set_write_timeout(options_.write_timeout);
   s.set_keep_alive_timeout(options_.keep_alive_timeout.count());
+  // httplib writes headers and body separately: without NODELAY, Nagle holds the body until the
+  // client's delayed ACK (40 ms) and every answer with a body pays it.
+  s.set_tcp_nodelay(true);
   s.new_task_queue = [threads = options_.threads, queued = options_.max_queued_connections] {
     return new BoundedThreadPool(threads, queued);
   };

@@ -38,6 +38,7 @@ class RestClient final : public Client {
  public:
   RestClient(const std::string& host, uint16_t port, const std::string& token) : http_(host, port) {
     http_.set_keep_alive(true);
+    http_.set_tcp_nodelay(true);  // headers and body go out in separate writes
     if (!token.empty()) http_.set_bearer_token_auth(token.c_str());
   }
   std::optional<uint64_t> create() override {

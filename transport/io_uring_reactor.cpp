@@ -452,6 +452,7 @@ int IoUringReactor::handle_recv(const Completion& c, Tag tag) {
       e->counters.rx_bytes += dg.data.size();
       if (dg.truncated) ++e->counters.rx_truncated;
       e->handler->on_datagram(id, dg);
+      ++datagrams_received_;
       handled = 1;
     } else {
       ++e->counters.rx_errors;
@@ -482,6 +483,7 @@ void IoUringReactor::handle_send(const Completion& c, Tag tag) {
 }
 
 int IoUringReactor::run_once(std::chrono::nanoseconds max_wait) {
+  const uint64_t received_before = datagrams_received_;
   int handled = drain();
   Clock::time_point now = Clock::now();
   const Clock::time_point deadline = next_deadline();
@@ -504,7 +506,9 @@ int IoUringReactor::run_once(std::chrono::nanoseconds max_wait) {
     handled += drain();
     now = Clock::now();
   }
-  busy_ = handled > 0;
+  // Only datagrams make the next wait coalesce: a wake (a control-plane task) or a timer must not
+  // delay the next task by the coalescing window.
+  busy_ = datagrams_received_ != received_before;
   handled += fire_due_timers(now);
   flush();
   return handled;

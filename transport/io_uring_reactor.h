@@ -117,8 +117,9 @@ class IoUringReactor final : public Reactor {
   SocketTable sockets_;
   io_uring ring_{};
   bool ring_ready_ = false;
-  bool deferred_taskrun_ = false;
-  bool busy_ = false;  // the last run_once handled something: coalesce the next wait  // SINGLE_ISSUER | DEFER_TASKRUN took effect
+  bool deferred_taskrun_ = false;    // SINGLE_ISSUER | DEFER_TASKRUN took effect
+  bool busy_ = false;                // the last run_once received datagrams: coalesce the next wait
+  uint64_t datagrams_received_ = 0;  // delivered to handlers, since construction
 
   io_uring_buf_ring* buf_ring_ = nullptr;
   size_t buf_ring_bytes_ = 0;
