@@ -1,6 +1,7 @@
 // JSON decoding with field-naming errors, and the answer shapes of the REST API.
 #include "allocator/json_codec.h"
 
+#include <algorithm>
 #include <initializer_list>
 
 namespace confab::allocator {
@@ -9,8 +10,37 @@ namespace {
 
 using nlohmann::json;
 
+// The deepest nesting of arrays and objects in `body`, brackets inside strings not counted. Stops
+// counting past `limit`. Not a validator: the parser judges everything else.
+size_t nesting_depth(std::string_view body, size_t limit) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 ApiResult<json> parse_object(std::string_view body) {
   if (body.empty()) return json::object();
+  if (nesting_depth(body, kMaxJsonDepth) > kMaxJsonDepth) {
+    return api_error(400, "BAD_JSON", "the body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
   json value = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) return api_error(400, "BAD_JSON", "the body is not valid JSON");
   if (!value.is_object()) return api_error(400, "BAD_JSON", "the body must be a JSON object");

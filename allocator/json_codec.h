@@ -12,6 +12,11 @@
 
 namespace confab::allocator {
 
+// No request body nests deeper than 2 ({"audio": {...}}). Deeper bodies are refused (BAD_JSON) by a
+// scan before parsing, so a 64 KiB body of brackets cannot make the parser build tens of thousands
+// of nested containers.
+constexpr size_t kMaxJsonDepth = 16;
+
 // Each accepts an empty body as "all defaults" (a POST with no body creates a plain conference).
 // Unknown fields are errors: a misspelt field would otherwise be silently ignored.
 ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body);

@@ -52,9 +52,16 @@ void send_error(httplib::Response& res, const ApiError& error) {
   send_error(res, error.status, error.code, error.message);
 }
 
+// Names reach the answers from SDP (s= is in any charset) and telnet, and error messages quote
+// paths, as raw bytes: a byte that is not UTF-8 becomes U+FFFD instead of making dump() throw (and
+// every later GET of that conference a 500).
+std::string dump_json(const nlohmann::json& body) {
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(), kJson);
+  res.set_content(dump_json(body), kJson);
 }
 
 // IDs in paths are decimal integers; anything else names no conference.
@@ -80,8 +87,10 @@ bool path_ids(const httplib::Request& req, httplib::Response& res, std::initiali
   return true;
 }
 
+// RFC 9110 9.3 and RFC 5789: every standard method. A route answers one it does not take with 405
+// and Allow (RFC 9110 15.5.6), TRACE and CONNECT included, not with "malformed".
 bool is_http_method(const std::string& method) {
-  for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}) {
     if (method == m) return true;
   }
   return false;
@@ -152,7 +161,7 @@ class BoundedThreadPool final : public httplib::TaskQueue {
 }  // namespace
 
 std::string error_json(const std::string& code, const std::string& message) {
-  return nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
+  return dump_json(nlohmann::json{{"error", {{"code", code}, {"message", message}}}});
 }
 
 RestServer::RestServer(RestOptions options, ConferenceService& service, std::function<std::string()> metrics)

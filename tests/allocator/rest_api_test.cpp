@@ -2,11 +2,7 @@
 // error the API promises, real RTP into a participant's port (counted, learned, dropped by
 // reason), RTCP BYE when a participant leaves and at SIGTERM, port exhaustion and recovery, auth,
 // and concurrent clients.
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <array>
 #include <atomic>
@@ -15,120 +11,20 @@
 #include <thread>
 
 #include "tests/support/daemon.h"
-#include "transport/rtcp_bye.h"
-#include "transport/rtcp_packet.h"
-#include "transport/rtp_writer.h"
-#include "transport/unique_fd.h"
+#include "tests/support/rest_client.h"
 
 namespace confab::allocator {
 namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using test_support::Api;
+using test_support::conference_path;
 using test_support::Daemon;
-
-// A client of the daemon's REST port; every answer's body parsed as JSON when it is some.
-class Api {
- public:
-  explicit Api(uint16_t port, std::string token = "") : http_("127.0.0.1", port) {
-    http_.set_read_timeout(10, 0);
-    if (!token.empty()) http_.set_bearer_token_auth(token.c_str());
-  }
-  struct Answer {
-    int status = 0;
-    json body;
-    std::string text;
-    httplib::Headers headers;
-  };
-  Answer get(const std::string& path) { return answer(http_.Get(path.c_str())); }
-  Answer post(const std::string& path, const std::string& body = "") {
-    return answer(http_.Post(path.c_str(), body, "application/json"));
-  }
-  Answer patch(const std::string& path, const std::string& body) {
-    return answer(http_.Patch(path.c_str(), body, "application/json"));
-  }
-  Answer put(const std::string& path) { return answer(http_.Put(path.c_str(), "{}", "application/json")); }
-  Answer del(const std::string& path) { return answer(http_.Delete(path.c_str())); }
-
- private:
-  static Answer answer(const httplib::Result& res) {
-    Answer a;
-    if (!res) return a;  // status 0: no answer
-    a.status = res->status;
-    a.text = res->body;
-    a.headers = res->headers;
-    a.body = json::parse(res->body, nullptr, false);
-    return a;
-  }
-  httplib::Client http_;
-};
-
-std::string error_code(const Api::Answer& a) {
-  return a.body.is_object() && a.body.contains("error") ? a.body["error"].value("code", "") : "";
-}
-std::string error_message(const Api::Answer& a) {
-  return a.body.is_object() && a.body.contains("error") ? a.body["error"].value("message", "") : "";
-}
-
-std::string header(const Api::Answer& a, const std::string& name) {
-  const auto it = a.headers.find(name);
-  return it == a.headers.end() ? "" : it->second;
-}
-
-std::string conference_path(uint64_t id) { return "/v1/conferences/" + std::to_string(id); }
-
-// A UDP socket on 127.0.0.1 standing in for a participant's media endpoint.
-class Peer {
- public:
-  Peer() {
-    std::string error;
-    fd_ = transport::UniqueFd(transport::open_udp_socket(*transport::SocketAddress::parse("127.0.0.1:0"), &error));
-    address_ = transport::local_address(fd_.get());
-  }
-  const transport::SocketAddress& address() const { return address_; }
-
-  void send(const transport::SocketAddress& to, std::span<const uint8_t> bytes) const {
-    ASSERT_EQ(::sendto(fd_.get(), bytes.data(), bytes.size(), 0, to.sockaddr_ptr(), to.length()),
-              static_cast<ssize_t>(bytes.size()));
-  }
-  void send_rtp(const transport::SocketAddress& to, uint8_t payload_type, uint16_t seq, uint32_t ssrc) const {
-    transport::RtpHeader header;
-    header.payload_type = payload_type;
-    header.sequence_number = seq;
-    header.timestamp = seq * 960u;
-    header.ssrc = ssrc;
-    std::array<uint8_t, 64> packet{};
-    const std::array<uint8_t, 20> payload{};
-    const size_t n = transport::write_rtp_packet(header, {}, 0, payload, packet);
-    send(to, std::span<const uint8_t>(packet.data(), n));
-  }
-  // The SSRCs named by an RTCP BYE received within `timeout`; empty if none came.
-  std::vector<uint32_t> receive_bye(std::chrono::milliseconds timeout) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::array<uint8_t, 1500> buffer{};
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd_.get(), POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const ssize_t n = ::recv(fd_.get(), buffer.data(), buffer.size(), 0);
-      if (n <= 0) continue;
-      auto compound = transport::RtcpCompound::parse(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
-      if (!compound) continue;
-      for (const auto& packet : *compound) {
-        if (packet.type() != transport::RtcpPacketType::kBye) continue;
-        auto bye = transport::ByeView::parse(packet);
-        if (!bye) continue;
-        std::vector<uint32_t> ssrcs;
-        for (size_t i = 0; i < bye->ssrc_count(); ++i) ssrcs.push_back(bye->ssrc(i));
-        return ssrcs;
-      }
-    }
-    return {};
-  }
-
- private:
-  transport::UniqueFd fd_;
-  transport::SocketAddress address_;
-};
+using test_support::error_code;
+using test_support::error_message;
+using test_support::header;
+using test_support::Peer;
 
 transport::SocketAddress address_of(const json& stream) {
   return *transport::SocketAddress::parse(stream["local"].get<std::string>());
@@ -371,6 +267,18 @@ TEST_F(RestApiTest, EveryErrorHasItsStatusCodeAndNamesTheField) {
   EXPECT_EQ(a.del(conference_path(id)).status, 204);
   EXPECT_EQ(a.post("/v1/conferences").status, 201);
   EXPECT_EQ(a.get("/v1/stats").body["requests_refused"], 1);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, ErrorsQuotingBytesThatAreNotUtf8AreStillJson) {
+  start();
+  Api a = api();
+  // httplib decodes %ff into the path; the 404 message quotes it as U+FFFD.
+  const auto got = a.get("/v1/conferences/%ff");
+  EXPECT_EQ(got.status, 404) << got.text;
+  EXPECT_EQ(error_code(got), "NOT_FOUND") << got.text;
+  EXPECT_EQ(error_message(got), "not an ID: \"\xef\xbf\xbd\"") << got.text;
+  EXPECT_EQ(a.patch("/v1/conferences/%c3/participants/1", R"({"muted": true})").status, 404);
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
 }
 
