@@ -178,6 +178,7 @@ void RestServer::install_routes() {
   s.set_read_timeout(options_.read_timeout);
   s.set_write_timeout(options_.write_timeout);
   s.set_keep_alive_timeout(options_.keep_alive_timeout.count());
+  s.set_keep_alive_max_count(options_.keep_alive_max_requests);
   // httplib writes headers and body separately: without NODELAY, Nagle holds the body until the
   // client's delayed ACK (40 ms) and every answer with a body pays it.
   s.set_tcp_nodelay(true);

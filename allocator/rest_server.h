@@ -24,9 +24,12 @@ struct RestOptions {
   std::chrono::seconds read_timeout{5};
   std::chrono::seconds write_timeout{5};
   std::chrono::seconds keep_alive_timeout{5};
-  size_t threads = 8;                // requests served at once
+  // A keep-alive connection holds its thread while open (httplib), so this is also how many clients
+  // are served at once; the others wait in the queue below, then in the kernel's backlog.
+  size_t threads = 32;
+  size_t keep_alive_max_requests = 1000;  // then the connection closes (and the client reconnects)
   size_t max_queued_connections = 256;  // accepted, waiting for a thread; beyond, accepting pauses
-  std::string token;                 // non-empty: every route but /healthz needs "Authorization: Bearer <token>"
+  std::string token;  // non-empty: every route but /healthz needs "Authorization: Bearer <token>"
 };
 
 class RestServer {
