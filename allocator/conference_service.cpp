@@ -9,6 +9,11 @@ namespace {
 
 std::string conference_missing(uint64_t id) { return "no conference " + std::to_string(id); }
 
+transport::Err<ApiError> participant_missing(uint64_t conference, uint64_t participant) {
+  return api_error(404, "NOT_FOUND",
+                   "no participant " + std::to_string(participant) + " in conference " + std::to_string(conference));
+}
+
 ApiResult<Done> check_settings(const ConferenceSettings& settings) {
   if (settings.name.size() > kMaxNameLength) return bad_field("name", "longer than " + std::to_string(kMaxNameLength));
   if (settings.max_participants < 1 || settings.max_participants > kMaxParticipantsLimit) {
@@ -192,8 +197,7 @@ ApiResult<ParticipantInfo> ConferenceService::participant(uint64_t conference, u
   for (ParticipantInfo& info : state->participants) {
     if (info.id == participant) return std::move(info);
   }
-  return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant) + " in conference " +
-                                         std::to_string(conference));
+  return participant_missing(conference, participant);
 }
 
 ApiResult<ParticipantInfo> ConferenceService::update_participant(uint64_t conference, uint64_t participant,
@@ -204,8 +208,7 @@ ApiResult<ParticipantInfo> ConferenceService::update_participant(uint64_t confer
   std::lock_guard lock(record.mutex);
   const auto it = record.participants.find(participant);
   if (record.closed || it == record.participants.end()) {
-    return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant) + " in conference " +
-                                           std::to_string(conference));
+    return participant_missing(conference, participant);
   }
   if (auto updated = record.node->update_participant(conference, participant, patch); !updated) {
     return transport::Err{refuse(updated.error())};
@@ -222,8 +225,7 @@ ApiResult<Done> ConferenceService::leave(uint64_t conference, uint64_t participa
   std::lock_guard lock(record.mutex);
   const auto it = record.participants.find(participant);
   if (record.closed || it == record.participants.end()) {
-    return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant) + " in conference " +
-                                           std::to_string(conference));
+    return participant_missing(conference, participant);
   }
   if (auto removed = record.node->remove_participant(conference, participant); !removed) {
     return transport::Err{refuse(removed.error())};

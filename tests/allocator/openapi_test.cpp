@@ -20,7 +20,6 @@ namespace {
 using nlohmann::json;
 using test_support::Api;
 using test_support::conference_path;
-using test_support::Daemon;
 using test_support::error_code;
 using test_support::error_message;
 using test_support::header;
@@ -146,17 +145,9 @@ TEST(OpenApiDocumentTest, IsOpenApi3WithResolvableRefsAndWellFormedErrorCodes) {
   EXPECT_GT(error_responses, 20u);
 }
 
-class OpenApiTest : public ::testing::Test {
+class OpenApiTest : public test_support::DaemonFixture {
  protected:
-  void start(std::vector<std::string> extra = {}) {
-    ports_ = test_support::free_media_ports(60);
-    ASSERT_FALSE(ports_.empty());
-    std::vector<std::string> args = {"--workers", "1", "--media-ports", ports_};
-    args.insert(args.end(), extra.begin(), extra.end());
-    daemon_ = std::make_unique<Daemon>(args);
-    ASSERT_TRUE(daemon_->ready()) << daemon_->log();
-    ASSERT_GT(daemon_->rest_port(), 0) << daemon_->log();
-  }
+  void start(std::vector<std::string> extra = {}) { DaemonFixture::start(std::move(extra), 60, 1); }
   Api api(std::string token = "") { return Api(daemon_->rest_port(), std::move(token)); }
 
   // A fresh conference with one participant whose audio remote is known (so its SDP can be
@@ -172,8 +163,6 @@ class OpenApiTest : public ::testing::Test {
     return replace_all(replace_all(path, "{id}", std::to_string(id)), "{pid}", std::to_string(pid));
   }
 
-  std::string ports_;
-  std::unique_ptr<Daemon> daemon_;
 };
 
 // A body that makes `method` on `path` succeed, and its content type.

@@ -20,7 +20,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using test_support::Api;
 using test_support::conference_path;
-using test_support::Daemon;
 using test_support::error_code;
 using test_support::error_message;
 using test_support::header;
@@ -30,17 +29,8 @@ transport::SocketAddress address_of(const json& stream) {
   return *transport::SocketAddress::parse(stream["local"].get<std::string>());
 }
 
-class RestApiTest : public ::testing::Test {
+class RestApiTest : public test_support::DaemonFixture {
  protected:
-  void start(std::vector<std::string> extra = {}, uint16_t media_ports = 40) {
-    ports_ = test_support::free_media_ports(media_ports);
-    ASSERT_FALSE(ports_.empty());
-    std::vector<std::string> args = {"--workers", "2", "--media-ports", ports_};
-    args.insert(args.end(), extra.begin(), extra.end());
-    daemon_ = std::make_unique<Daemon>(args);
-    ASSERT_TRUE(daemon_->ready()) << daemon_->log();
-    ASSERT_GT(daemon_->rest_port(), 0) << daemon_->log();
-  }
   Api api(std::string token = "") { return Api(daemon_->rest_port(), std::move(token)); }
   uint64_t create(Api& a, const std::string& body = "") {
     const auto created = a.post("/v1/conferences", body);
@@ -48,8 +38,6 @@ class RestApiTest : public ::testing::Test {
     return created.body.value("id", uint64_t{0});
   }
 
-  std::string ports_;
-  std::unique_ptr<Daemon> daemon_;
 };
 
 TEST_F(RestApiTest, ConferenceLifecycleWithIdsNeverReused) {
@@ -131,7 +119,7 @@ TEST_F(RestApiTest, ParticipantMediaIsCountedLearnedAndEndsWithBye) {
   const std::set<std::string> locals = {joined.body["audio"]["local"], bob.body["audio"]["local"],
                                         bob.body["video"]["local"]};
   EXPECT_EQ(locals.size(), 3u);
-  const uint16_t lo = static_cast<uint16_t>(std::stoi(ports_.substr(0, ports_.find('-'))));
+  const uint16_t lo = media_port_lo_;
   for (const auto& local : locals) {
     const uint16_t port = transport::SocketAddress::parse(local)->port();
     EXPECT_GE(port, lo);
@@ -295,7 +283,7 @@ TEST_F(RestApiTest, PortRangeExhaustionIsA503AndRecovers) {
   const auto refused = a.post(participants, R"({"audio": {"codec": "opus"}, "video": {"codec": "h264"}})");
   EXPECT_EQ(refused.status, 503);
   EXPECT_EQ(error_code(refused), "NO_PORTS");
-  EXPECT_NE(error_message(refused).find(ports_), std::string::npos) << refused.text;
+  EXPECT_NE(error_message(refused).find(media_ports_), std::string::npos) << refused.text;
   EXPECT_EQ(a.get("/v1/stats").body["nodes"][0]["free_ports"], 0);
   // A leave gives back two ports; a join with two media fits again.
   ASSERT_EQ(a.del(participants + "/" + std::to_string(first.body["id"].get<uint64_t>())).status, 204);

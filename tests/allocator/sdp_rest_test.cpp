@@ -17,7 +17,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using test_support::Api;
 using test_support::conference_path;
-using test_support::Daemon;
 using test_support::error_code;
 using test_support::error_message;
 using test_support::header;
@@ -86,15 +85,10 @@ std::string sdp_line(const std::string& sdp, const std::string& prefix) {
   return sdp.substr(from, end - from);
 }
 
-class SdpRestTest : public ::testing::Test {
+class SdpRestTest : public test_support::DaemonFixture {
  protected:
   void SetUp() override {
-    ports_ = test_support::free_media_ports(kMediaPorts);
-    ASSERT_FALSE(ports_.empty());
-    lo_ = static_cast<uint16_t>(std::stoi(ports_.substr(0, ports_.find('-'))));
-    daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"--workers", "1", "--media-ports", ports_});
-    ASSERT_TRUE(daemon_->ready()) << daemon_->log();
-    ASSERT_GT(daemon_->rest_port(), 0) << daemon_->log();
+    start({}, kMediaPorts, 1);
     api_ = std::make_unique<Api>(daemon_->rest_port());
     const auto created = api_->post("/v1/conferences", R"({"name": "sdp"})");
     ASSERT_EQ(created.status, 201) << created.text;
@@ -115,9 +109,6 @@ class SdpRestTest : public ::testing::Test {
   }
 
   static constexpr uint16_t kMediaPorts = 10;
-  std::string ports_;
-  uint16_t lo_ = 0;
-  std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<Api> api_;
   std::string participants_;
 };
@@ -150,8 +141,8 @@ TEST_F(SdpRestTest, FfmpegOfferIsAnsweredWithTheParticipantsPort) {
   // m=audio <port in the media range> RTP/AVP 97, RTCP muxed on it, one answer line per offered line.
   ASSERT_EQ(answer->media.size(), 1u);
   const uint16_t port = answer->media[0].port;
-  EXPECT_GE(port, lo_);
-  EXPECT_LT(port, lo_ + kMediaPorts);
+  EXPECT_GE(port, media_port_lo_);
+  EXPECT_LT(port, media_port_lo_ + kMediaPorts);
   EXPECT_EQ(sdp_line(joined.text, "m="), "audio " + std::to_string(port) + " RTP/AVP 97");
   EXPECT_NE(joined.text.find("\r\na=rtcp-mux\r\n"), std::string::npos) << joined.text;
   EXPECT_NE(joined.text.find("\r\na=rtpmap:97 opus/48000/2\r\n"), std::string::npos) << joined.text;

@@ -22,7 +22,6 @@ namespace confab::allocator {
 namespace {
 
 using namespace std::chrono_literals;
-using test_support::Daemon;
 
 class TelnetClient {
  public:
@@ -78,18 +77,9 @@ std::string field(const std::string& reply, const std::string& key) {
   return std::regex_search(reply, m, pattern) ? m[2].str() : "";
 }
 
-class TelnetApiTest : public ::testing::Test {
+class TelnetApiTest : public test_support::DaemonFixture {
  protected:
-  void start(std::vector<std::string> extra = {}) {
-    const std::string ports = test_support::free_media_ports(20);
-    ASSERT_FALSE(ports.empty());
-    std::vector<std::string> args = {"--workers", "1", "--media-ports", ports};
-    args.insert(args.end(), extra.begin(), extra.end());
-    daemon_ = std::make_unique<Daemon>(args);
-    ASSERT_TRUE(daemon_->ready()) << daemon_->log();
-    ASSERT_GT(daemon_->telnet_port(), 0) << daemon_->log();
-  }
-  std::unique_ptr<Daemon> daemon_;
+  void start(std::vector<std::string> extra = {}) { DaemonFixture::start(std::move(extra), 20, 1); }
 };
 
 TEST_F(TelnetApiTest, EveryVerbWorksOnTheSameServiceAsRest) {

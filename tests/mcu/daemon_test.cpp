@@ -19,6 +19,7 @@
 #include "mcu/live_config.h"
 #include "transport/reactor.h"
 #include "transport/rtp_writer.h"
+#include "tests/support/daemon.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/wait_until.h"
 
@@ -28,12 +29,7 @@ namespace {
 using namespace std::chrono_literals;
 using test_support::Subprocess;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string read_file(const std::string& path) { return test_support::read_text_file(path); }
 
 void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
@@ -48,11 +44,7 @@ std::optional<int> wait_exit(Subprocess& p, std::chrono::seconds timeout = 20s) 
   return p.poll();
 }
 
-// ctest runs each test as its own process, in parallel: every test gets files of its own.
-std::string temp_path(const std::string& suffix) {
-  return ::testing::TempDir() + "/confab_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
-         "_" + std::to_string(::getpid()) + suffix;
-}
+std::string temp_path(const std::string& suffix) { return test_support::test_temp_path(suffix); }
 
 class DaemonTest : public ::testing::Test {
  protected:

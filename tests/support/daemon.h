@@ -104,4 +104,25 @@ class Daemon {
   uint16_t telnet_port_ = 0;
 };
 
+// A test that drives one daemon: start() runs it with `extra` flags, `workers` workers and a media
+// port range of its own (`media_ports_`, first port `media_port_lo_`).
+class DaemonFixture : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> extra = {}, uint16_t media_ports = 40, unsigned workers = 2) {
+    media_ports_ = free_media_ports(media_ports);
+    ASSERT_FALSE(media_ports_.empty());
+    media_port_lo_ = static_cast<uint16_t>(std::stoi(media_ports_.substr(0, media_ports_.find('-'))));
+    std::vector<std::string> args = {"--workers", std::to_string(workers), "--media-ports", media_ports_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    daemon_ = std::make_unique<Daemon>(args);
+    ASSERT_TRUE(daemon_->ready()) << daemon_->log();
+    ASSERT_GT(daemon_->rest_port(), 0) << daemon_->log();
+    ASSERT_GT(daemon_->telnet_port(), 0) << daemon_->log();
+  }
+
+  std::string media_ports_;
+  uint16_t media_port_lo_ = 0;
+  std::unique_ptr<Daemon> daemon_;
+};
+
 }  // namespace confab::test_support
