@@ -204,10 +204,12 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
     const std::string reason = answer ? answer->error : error;
     return worker_failure("adding participant " + std::to_string(participant), reason);
   }
-  Hosted* hosted = find(conference);
-  if (hosted) hosted->ports.emplace(participant, std::move(ports));  // closed meanwhile: ports were never ours
-  ++participants_;
-  ++worker_participants_[worker];
+  // The service serializes calls per conference, so it cannot have closed meanwhile.
+  if (Hosted* hosted = find(conference)) {
+    hosted->ports.emplace(participant, std::move(ports));
+    ++participants_;
+    ++worker_participants_[worker];
+  }
   return std::move(*answer->value);
 }
 
