@@ -1,6 +1,7 @@
 // Measures the codec layer per 20 ms frame: Opus encode by complexity, Opus decode and
 // concealment, G.711 encode and decode (both with their 48k <-> 8k resampling).
 #include <benchmark/benchmark.h>
+#include <opus/opus.h>
 
 #include <array>
 #include <cmath>
@@ -18,6 +19,9 @@ namespace {
 using allocator::Codec;
 
 constexpr int kTicks = 50;  // one second of signal, cycled
+// RFC 6716 3.1: TOC configs 16..31 are CELT-only.
+constexpr int kTocConfigShift = 3;
+constexpr int kFirstCeltOnlyConfig = 16;
 
 // Speech-like enough to keep the encoder busy: a 140 Hz voice with harmonics, its loudness
 // changing at a syllable rate, plus a little noise.
@@ -63,15 +67,46 @@ void BM_OpusEncode(benchmark::State& state) {
   std::array<uint8_t, kMaxEncodedFrameBytes> out{};
   int64_t i = 0;
   int64_t bytes = 0;
+  int64_t celt_only = 0;
   for (auto _ : state) {
     const int n = encoder->encode(tick_of(signal, i++), out);
     benchmark::DoNotOptimize(out.data());
     bytes += n;
+    celt_only += n > 0 && (out[0] >> kTocConfigShift) >= kFirstCeltOnlyConfig;
   }
-  state.counters["bytes_per_frame"] = static_cast<double>(bytes) / static_cast<double>(state.iterations());
+  const auto frames = static_cast<double>(state.iterations());
+  state.counters["bytes_per_frame"] = static_cast<double>(bytes) / frames;
+  // The mode libopus chose drives the cost: SILK and hybrid cost more than CELT, and at
+  // complexity 10 its signal analysis may call a tone music and switch to CELT.
+  state.counters["celt_share"] = static_cast<double>(celt_only) / frames;
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_OpusEncode)->Arg(0)->Arg(5)->Arg(10)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_OpusEncode)->Arg(0)->Arg(5)->Arg(9)->Arg(10)->Unit(benchmark::kMicrosecond);
+
+// libopus directly, with the signal hint set to voice, which keeps SILK/hybrid at every
+// complexity: the same mode at each setting, for comparing complexity alone. Arg: complexity.
+void BM_OpusEncodeVoiceHint(benchmark::State& state) {
+  int status = 0;
+  OpusEncoder* encoder = opus_encoder_create(kSampleRate, 1, OPUS_APPLICATION_VOIP, &status);
+  opus_encoder_ctl(encoder, OPUS_SET_COMPLEXITY(static_cast<int>(state.range(0))));
+  opus_encoder_ctl(encoder, OPUS_SET_BITRATE(32000));
+  opus_encoder_ctl(encoder, OPUS_SET_INBAND_FEC(1));
+  opus_encoder_ctl(encoder, OPUS_SET_PACKET_LOSS_PERC(5));
+  opus_encoder_ctl(encoder, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+  const std::vector<float> signal = voice_like_signal();
+  std::array<uint8_t, kMaxEncodedFrameBytes> out{};
+  int64_t i = 0;
+  int64_t celt_only = 0;
+  for (auto _ : state) {
+    const int n = opus_encode_float(encoder, tick_of(signal, i++).data(), kSamplesPerTick, out.data(), out.size());
+    benchmark::DoNotOptimize(out.data());
+    celt_only += n > 0 && (out[0] >> kTocConfigShift) >= kFirstCeltOnlyConfig;
+  }
+  opus_encoder_destroy(encoder);
+  state.counters["celt_share"] = static_cast<double>(celt_only) / static_cast<double>(state.iterations());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_OpusEncodeVoiceHint)->Arg(0)->Arg(5)->Arg(10)->Unit(benchmark::kMicrosecond);
 
 void BM_OpusDecode(benchmark::State& state) {
   const auto packets = encode_second(Codec::kOpus, OpusSettings{});
@@ -140,3 +175,4 @@ BENCHMARK(BM_G711Decode)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace confab::mixer
+BENCHMARK_MAIN();

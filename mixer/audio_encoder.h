@@ -12,11 +12,13 @@
 namespace confab::mixer {
 
 struct OpusSettings {
-  // Complexity 5: libopus costs about 190 us per 20 ms frame at 10 on this machine and roughly
-  // half that at 5 (bench/audio_codec_bench.cpp), and a conference encodes one mix per
-  // participant each tick (every listener hears everyone but themselves). At 5 a core's 20 ms tick
-  // has room for about twice as many listeners, for a quality loss that is hard to hear on speech
-  // at 32 kbit/s (the analysis that 6+ adds matters most at low rates and for music).
+  // Complexity 5: a conference encodes one mix per listener each tick (everyone hears all but
+  // themselves), so encode cost sets how many listeners a core serves. On speech-like input that
+  // keeps libopus in SILK/hybrid (the modes that carry FEC), bench/audio_codec_bench.cpp saw
+  // about 120 us per 20 ms frame at 0, 260 at 5 and 570 at 10 on a loaded 2-core machine: 5 is
+  // under half the cost of 10, for a loss that is hard to hear on speech at 32 kbit/s. (A tone
+  // costs far less at 9-10: libopus's signal analysis, which runs only there, calls it music and
+  // picks CELT, which is cheaper and carries no FEC.)
   int complexity = 5;
   int bitrate = 32000;  // bit/s; RFC 7587 3.1.1 suggests 28-40 kbit/s for fullband speech
   bool dtx = false;     // RFC 7587 3.1.3
