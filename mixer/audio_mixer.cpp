@@ -12,7 +12,7 @@ namespace {
 // Eight partial sums, so that the compiler can keep them in one vector register without
 // -ffast-math (a single running sum is a serial dependency it may not reorder).
 constexpr size_t kRmsLanes = 8;
-static_assert(kMixSamples % kRmsLanes == 0);
+static_assert(kSamplesPerTick % kRmsLanes == 0);
 // Below this mean square the level is under -127 dBov: RFC 6464 3 calls it silence (127).
 constexpr float kSilentMeanSquare = 1.0e-13F;
 constexpr float kLimiterRange = 1.0F - kLimiterKnee;
@@ -79,8 +79,8 @@ bool AudioMixer::add(uint64_t id, uint32_t ssrc) {
   free_slots_.pop_back();
   Participant& p = slots_[slot];
   std::unique_ptr<float[]> frame = std::move(p.frame);
-  if (!frame) frame = std::make_unique<float[]>(kMixSamples);
-  std::fill_n(frame.get(), kMixSamples, 0.0F);
+  if (!frame) frame = std::make_unique<float[]>(kSamplesPerTick);
+  std::fill_n(frame.get(), kSamplesPerTick, 0.0F);
   p = Participant{};
   p.id = id;
   p.ssrc = ssrc;
@@ -135,7 +135,7 @@ bool AudioMixer::wants_frame(uint64_t id) const {
 std::span<float> AudioMixer::frame_for(uint64_t id) {
   const uint32_t slot = find(id);
   if (slot == kNoSlot) return {};
-  return std::span<float>(slots_[slot].frame.get(), kMixSamples);
+  return std::span<float>(slots_[slot].frame.get(), kSamplesPerTick);
 }
 
 void AudioMixer::frame_ready(uint64_t id) {
@@ -171,7 +171,7 @@ void AudioMixer::update_levels() {
   for (const IndexEntry& entry : index_) {
     Participant& p = slots_[entry.slot];
     p.frame_level = kLevelSilence;
-    if (has_frame(p)) p.frame_level = rms_level(std::span<const float>(p.frame.get(), kMixSamples));
+    if (has_frame(p)) p.frame_level = rms_level(std::span<const float>(p.frame.get(), kSamplesPerTick));
     if (p.muted) {
       p.level = kLevelSilence;
     } else if (p.level_tick == tick_) {
@@ -292,7 +292,7 @@ void AudioMixer::mix_into(MixOutput& out, uint32_t skip_place) {
     const Participant& p = slots_[places_[place]];
     if (!has_frame(p)) continue;  // selected but lost or not decoded this tick: nothing to add
     const float* frame = p.frame.get();
-    for (size_t i = 0; i < kMixSamples; ++i) out.samples[i] += frame[i];
+    for (size_t i = 0; i < kSamplesPerTick; ++i) out.samples[i] += frame[i];
     out.csrcs[out.contributor_count] = p.ssrc;
     out.csrc_levels[out.contributor_count] = p.frame_level;
     ++out.contributor_count;

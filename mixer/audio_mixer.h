@@ -9,10 +9,10 @@
 #include <span>
 #include <vector>
 
+#include "mixer/audio_format.h"
+
 namespace confab::mixer {
 
-// Local until the shared audio format header lands (the lead unifies these).
-constexpr size_t kMixSamples = 960;        // 20 ms at 48 kHz mono
 constexpr size_t kMaxContributors = 15;    // RFC 3550 5.1: CC is 4 bits, so at most 15 CSRCs
 constexpr uint8_t kLevelSilence = 127;     // RFC 6464 3: 127 = -127 dBov, also "muted / silent"
 // -3 dBFS: samples at or below this magnitude leave the limiter bit-exact.
@@ -55,7 +55,7 @@ struct MixerSettings {
 // One output stream's audio for one tick, plus what its RTP header carries: the CSRC list of the
 // speakers in it (RFC 3550 5.1) and their levels (RFC 6465 3, csrc_levels[i] for csrcs[i]).
 struct MixOutput {
-  std::array<float, kMixSamples> samples{};
+  std::array<float, kSamplesPerTick> samples{};
   std::array<uint32_t, kMaxContributors> csrcs{};
   std::array<uint8_t, kMaxContributors> csrc_levels{};
   size_t contributor_count = 0;
@@ -152,7 +152,7 @@ class AudioMixer {
     uint32_t silent_ticks = UINT32_MAX;      // consecutive ticks without activity, saturating
     uint32_t streak = 0;                     // consecutive ticks beating the quietest speaker
     uint32_t place = kNotSelected;           // index into places_ when selected
-    std::unique_ptr<float[]> frame;          // kMixSamples, allocated by the first add() of the slot
+    std::unique_ptr<float[]> frame;          // kSamplesPerTick, allocated by the first add() of the slot
   };
   struct IndexEntry {
     uint64_t id;

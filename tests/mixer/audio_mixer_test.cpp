@@ -42,7 +42,7 @@ void fill_sine(std::span<float> out, double hz, double amplitude) {
 }
 
 std::vector<float> sine(double hz, double amplitude) {
-  std::vector<float> v(kMixSamples);
+  std::vector<float> v(kSamplesPerTick);
   fill_sine(v, hz, amplitude);
   return v;
 }
@@ -118,15 +118,15 @@ std::vector<Talker> all_but(const std::vector<Talker>& talkers, size_t skip) {
 }
 
 TEST(AudioMixerLevelTest, RmsLevelIsMinusDbovOfTheRms) {
-  EXPECT_EQ(rms_level(std::vector<float>(kMixSamples, 0.0F)), kLevelSilence);
-  EXPECT_EQ(rms_level(std::vector<float>(kMixSamples, 1.0F)), 0);   // full-scale square wave: 0 dBov
-  EXPECT_EQ(rms_level(std::vector<float>(kMixSamples, -1.0F)), 0);
+  EXPECT_EQ(rms_level(std::vector<float>(kSamplesPerTick, 0.0F)), kLevelSilence);
+  EXPECT_EQ(rms_level(std::vector<float>(kSamplesPerTick, 1.0F)), 0);   // full-scale square wave: 0 dBov
+  EXPECT_EQ(rms_level(std::vector<float>(kSamplesPerTick, -1.0F)), 0);
   EXPECT_EQ(rms_level(sine(1000.0, 1.0)), 3);                      // full-scale sine: RMS 1/sqrt(2), -3.01 dBov
   // A -20 dBov sine: RMS 0.1, so amplitude 0.1 * sqrt(2).
   EXPECT_EQ(rms_level(sine(1000.0, 0.1 * std::numbers::sqrt2)), 20);
-  EXPECT_EQ(rms_level(std::vector<float>(kMixSamples, 0.01F)), 40);  // DC 0.01: -40 dBov
-  EXPECT_EQ(rms_level(std::vector<float>(kMixSamples, 1e-9F)), kLevelSilence);  // -180 dBov clamps to 127
-  EXPECT_EQ(rms_level(std::vector<float>(kMixSamples, 8.0F)), 0);  // over full scale clamps to 0
+  EXPECT_EQ(rms_level(std::vector<float>(kSamplesPerTick, 0.01F)), 40);  // DC 0.01: -40 dBov
+  EXPECT_EQ(rms_level(std::vector<float>(kSamplesPerTick, 1e-9F)), kLevelSilence);  // -180 dBov clamps to 127
+  EXPECT_EQ(rms_level(std::vector<float>(kSamplesPerTick, 8.0F)), 0);  // over full scale clamps to 0
   EXPECT_EQ(rms_level({}), kLevelSilence);
 }
 
@@ -187,7 +187,7 @@ TEST(AudioMixerTest, ThreeTalkersEachHearTheOtherTwoExactly) {
     expect_tones(*out, all_but(talkers, i), {talkers[i]});
     // Exactly absent: the output is the float sum of the other two frames (peak 0.4, under the
     // knee), bit for bit, not the shared mix with this frame subtracted back out.
-    for (size_t n = 0; n < kMixSamples; ++n) {
+    for (size_t n = 0; n < kSamplesPerTick; ++n) {
       float expected = 0.0F;
       for (size_t j = 0; j < talkers.size(); ++j) {
         if (j != i) expected += frames[j][n];
@@ -517,7 +517,7 @@ TEST(AudioMixerTest, ThreeFullScaleInPhaseSinesAreLimitedWithoutWrap) {
   const std::vector<float> one = sine(500.0, 1.0);
   const auto check = [&](const MixOutput& out, float copies) {
     float peak = 0.0F;
-    for (size_t n = 0; n < kMixSamples; ++n) {
+    for (size_t n = 0; n < kSamplesPerTick; ++n) {
       const float raw = one[n] * copies;
       const float y = out.samples[n];
       ASSERT_LE(std::fabs(y), 1.0F) << "sample " << n;
