@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "mcu/conference_audio.h"
 #include "mcu/media_stream.h"
 
 namespace confab::mcu {
@@ -28,10 +29,13 @@ class Conference {
   // Ordered by ID, which is join order: stable output for the API.
   std::map<uint64_t, Participant>& participants() { return participants_; }
   const std::map<uint64_t, Participant>& participants() const { return participants_; }
+  ConferenceAudio& audio() { return audio_; }
+  const ConferenceAudio& audio() const { return audio_; }
 
  private:
   uint64_t id_;
   std::map<uint64_t, Participant> participants_;
+  ConferenceAudio audio_;  // after participants_: destroyed first, while their streams still exist
 };
 
 }  // namespace confab::mcu

@@ -184,6 +184,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
           if (!stream) return result;  // streams opened so far close with `p`
           (medium == allocator::Medium::kAudio ? p.audio : p.video) = std::move(stream);
         }
+        if (p.audio && !it->second->audio().add(participant, p.audio.get(), &result.error)) return result;
         result.value = p.info();
         it->second->participants().emplace(participant, std::move(p));
         return result;
@@ -196,6 +197,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
       // The task may yet run: have the worker drop whatever it makes, after it.
       pool_.worker(worker).post_fn([conference, participant](Worker& w) {
         if (auto it = w.conferences().find(conference); it != w.conferences().end()) {
+          it->second->audio().remove(participant);
           it->second->participants().erase(participant);
         }
       });
@@ -224,8 +226,14 @@ ApiResult<Done> LocalNode::update_participant(uint64_t conference, uint64_t part
         if (it == w.conferences().end()) return false;
         const auto p = it->second->participants().find(participant);
         if (p == it->second->participants().end()) return false;
-        if (patch.muted) p->second.muted = *patch.muted;
-        if (patch.deaf) p->second.deaf = *patch.deaf;
+        if (patch.muted) {
+          p->second.muted = *patch.muted;
+          it->second->audio().set_muted(participant, *patch.muted);
+        }
+        if (patch.deaf) {
+          p->second.deaf = *patch.deaf;
+          it->second->audio().set_deaf(participant, *patch.deaf);
+        }
         return true;
       },
       options_.call_timeout, &error);
@@ -244,6 +252,7 @@ ApiResult<Done> LocalNode::remove_participant(uint64_t conference, uint64_t part
         if (it == w.conferences().end()) return false;
         const auto p = it->second->participants().find(participant);
         if (p == it->second->participants().end()) return false;
+        it->second->audio().remove(participant);
         for (MediaStream* stream : {p->second.audio.get(), p->second.video.get()}) {
           if (!stream) continue;
           stream->send_bye("left the conference");

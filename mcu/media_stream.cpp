@@ -1,15 +1,18 @@
 // MediaStream: checks, learning and statistics of one participant port; RTCP BYE on close.
 #include "mcu/media_stream.h"
 
+#include <algorithm>
 #include <array>
 
 #include "transport/rtcp_builder.h"
+#include "transport/rtp_writer.h"
 
 namespace confab::mcu {
 
 namespace {
 constexpr std::string_view kCname = "confab";
 constexpr size_t kByeBufferSize = 256;  // RR (8) + SDES CNAME (20) + BYE with a short reason
+constexpr size_t kMaxRtpPacket = 1500;  // the reactor's send slot size
 }  // namespace
 
 MediaStream::MediaStream(transport::Reactor& reactor, StreamConfig config)
@@ -56,9 +59,33 @@ void MediaStream::on_rtp(transport::SocketId, const transport::RtpPacket& packet
     remote_ssrc_ = packet.ssrc();
     receive_ = transport::ReceiveStatistics(allocator::clock_rate(config_.codec));
   }
-  receive_.on_packet(packet.sequence_number(), packet.timestamp(), transport::Clock::now(), packet.size());
+  const auto now = transport::Clock::now();
+  receive_.on_packet(packet.sequence_number(), packet.timestamp(), now, packet.size());
   ++packets_in_;
   bytes_in_ += packet.size();
+  if (listener_) listener_->on_media(participant_, packet, now);
+}
+
+bool MediaStream::send_rtp(uint16_t sequence_number, uint32_t timestamp, bool marker, std::span<const uint32_t> csrcs,
+                           std::span<const uint8_t> payload) {
+  if (!remote_) return false;
+  transport::RtpHeader header;
+  header.marker = marker;
+  header.payload_type = config_.payload_type;
+  header.sequence_number = sequence_number;
+  header.timestamp = timestamp;
+  header.ssrc = config_.ssrc;
+  header.csrc_count = static_cast<uint8_t>(std::min(csrcs.size(), header.csrcs.size()));
+  std::copy_n(csrcs.begin(), header.csrc_count, header.csrcs.begin());
+  std::array<uint8_t, kMaxRtpPacket> buffer;
+  const size_t size = transport::write_rtp_packet(header, {}, 0, payload, buffer);
+  if (size == 0 || !reactor_.send(socket_id_, *remote_, std::span<const uint8_t>(buffer.data(), size))) {
+    ++send_failed_;
+    return false;
+  }
+  ++packets_out_;
+  bytes_out_ += size;
+  return true;
 }
 
 void MediaStream::on_rtcp(transport::SocketId, const transport::RtcpCompound&, const transport::Datagram&) {

@@ -28,6 +28,13 @@ struct StreamConfig {
   uint32_t ssrc = 0;                               // what this stream's outgoing media carries
 };
 
+// Told about every accepted RTP packet of a stream (the conference's audio mixer).
+class MediaListener {
+ public:
+  virtual ~MediaListener() = default;
+  virtual void on_media(uint64_t participant, const transport::RtpPacket& packet, transport::Clock::time_point arrival) = 0;
+};
+
 class MediaStream final : public transport::MediaSink {
  public:
   // Adopts `fd` (a bound UDP socket) into the reactor. On failure closes it and returns null with
@@ -43,6 +50,18 @@ class MediaStream final : public transport::MediaSink {
               const transport::Datagram& datagram) override;
   void on_rtcp(transport::SocketId socket, const transport::RtcpCompound& compound,
                const transport::Datagram& datagram) override;
+
+  // Accepted packets go to `listener` as `participant`'s (null: none).
+  void set_listener(MediaListener* listener, uint64_t participant) {
+    listener_ = listener;
+    participant_ = participant;
+  }
+
+  // Sends one RTP packet of this stream's outgoing media to the remote (if known): our SSRC, the
+  // negotiated payload type, the caller's sequence number, timestamp, marker and CSRCs. False when
+  // it was not sent (no remote yet, too large, send queue full).
+  bool send_rtp(uint16_t sequence_number, uint32_t timestamp, bool marker, std::span<const uint32_t> csrcs,
+                std::span<const uint8_t> payload);
 
   // RFC 3550 6.6: RR + SDES CNAME + BYE to the remote, if one is known. Queued; sent at the next
   // flush or when the socket is removed.
@@ -65,6 +84,8 @@ class MediaStream final : public transport::MediaSink {
 
   transport::Reactor& reactor_;
   StreamConfig config_;
+  MediaListener* listener_ = nullptr;
+  uint64_t participant_ = 0;
   transport::MediaSocket socket_;
   transport::SocketId socket_id_ = 0;
   std::optional<transport::SocketAddress> remote_;

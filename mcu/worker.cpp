@@ -183,6 +183,10 @@ void Worker::on_tick() {
   while (next_tick_ <= now) next_tick_ += options_.tick_period;
 
   const auto late_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(lateness).count());
+  // The mixer tick of every conference on this worker: decode, mix, encode, queue the sends (the
+  // reactor flushes them after its timers).
+  for (auto& [id, conference] : conferences_) conference->audio().tick(now);
+
   tick_stats_.ticks.fetch_add(1, std::memory_order_relaxed);
   tick_stats_.total_lateness_us.fetch_add(late_us, std::memory_order_relaxed);
   if (lateness > kLateTickThreshold) tick_stats_.late_ticks.fetch_add(1, std::memory_order_relaxed);

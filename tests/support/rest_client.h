@@ -97,6 +97,7 @@ class Peer {
     address_ = transport::local_address(fd_.get());
   }
   const transport::SocketAddress& address() const { return address_; }
+  int fd() const { return fd_.get(); }
 
   void send(const transport::SocketAddress& to, std::span<const uint8_t> bytes) const {
     ASSERT_EQ(::sendto(fd_.get(), bytes.data(), bytes.size(), 0, to.sockaddr_ptr(), to.length()),

@@ -1,0 +1,158 @@
+// ConferenceAudio: jitter buffer -> decoder -> AudioMixer -> encoder -> per-receiver RTP.
+#include "mcu/conference_audio.h"
+
+#include <algorithm>
+
+#include "transport/audio_level.h"
+
+namespace confab::mcu {
+
+namespace {
+
+transport::JitterBufferOptions jitter_options(allocator::Codec codec) {
+  transport::JitterBufferOptions options;
+  options.clock_rate = allocator::clock_rate(codec);
+  return options;
+}
+
+}  // namespace
+
+ConferenceAudio::ConferenceAudio() : mixer_(mixer::MixerSettings{}) {}
+ConferenceAudio::~ConferenceAudio() {
+  for (auto& [id, input] : inputs_) input.stream->set_listener(nullptr, 0);
+}
+
+bool ConferenceAudio::add(uint64_t participant, MediaStream* stream, std::string* error) {
+  const allocator::Codec codec = stream->config().codec;
+  Input input;
+  input.stream = stream;
+  input.jitter = std::make_unique<transport::JitterBuffer>(jitter_options(codec));
+  input.decoder = mixer::AudioDecoder::create(codec, error);
+  input.own_encoder = mixer::AudioEncoder::create(codec, mixer::OpusSettings{}, error);
+  if (!input.decoder || !input.own_encoder) return false;
+  input.samples_per_rtp_tick = mixer::kSampleRate / allocator::clock_rate(codec);
+  auto& shared = shared_encoders_[codec_index(codec)];
+  if (!shared) {
+    shared = mixer::AudioEncoder::create(codec, mixer::OpusSettings{}, error);
+    if (!shared) return false;
+  }
+  if (!mixer_.add(participant, stream->config().ssrc)) {
+    if (error) *error = "the conference's audio mixer is full";
+    return false;
+  }
+  stream->set_listener(this, participant);
+  inputs_.emplace(participant, std::move(input));
+  return true;
+}
+
+void ConferenceAudio::remove(uint64_t participant) {
+  const auto it = inputs_.find(participant);
+  if (it == inputs_.end()) return;
+  it->second.stream->set_listener(nullptr, 0);
+  inputs_.erase(it);
+  mixer_.remove(participant);
+}
+
+void ConferenceAudio::set_deaf(uint64_t participant, bool deaf) {
+  mixer_.set_deaf(participant, deaf);
+  if (const auto it = inputs_.find(participant); it != inputs_.end()) it->second.deaf = deaf;
+}
+
+void ConferenceAudio::on_media(uint64_t participant, const transport::RtpPacket& packet,
+                               transport::Clock::time_point arrival) {
+  const auto it = inputs_.find(participant);
+  if (it == inputs_.end()) return;
+  Input& input = it->second;
+  // The jitter buffer counts what it refuses (late, too large); nothing else to do here.
+  (void)input.jitter->insert(packet.sequence_number(), packet.timestamp(), packet.payload(), arrival);
+  // RFC 6464: the sender's level, read without decoding, lets the mixer skip silent senders.
+  if (const auto ext = input.stream->config().audio_level_ext_id) {
+    if (const auto level = transport::read_audio_level(packet, *ext)) input.level = level->level;
+  }
+}
+
+void ConferenceAudio::fill(Input& input, transport::Clock::time_point now, bool decode) {
+  // Pull frames until a whole tick is decoded; frames of 10 ms need two pops, 60 ms ones feed three
+  // ticks. Bounded: each pass either adds samples or stops.
+  while (input.pcm_size < static_cast<size_t>(mixer::kSamplesPerTick)) {
+    const transport::JitterPopResult popped = input.jitter->pop(now);
+    const std::span<float> room(input.pcm.data() + input.pcm_size, input.pcm.size() - input.pcm_size);
+    int written = 0;
+    if (popped.status == transport::JitterPopStatus::kFrame && !decode) {
+      // Not heard this tick (its RFC 6464 level says silence): keep time without decoding.
+      const size_t duration = popped.duration ? popped.duration * input.samples_per_rtp_tick
+                                              : static_cast<size_t>(mixer::kSamplesPerTick);
+      written = static_cast<int>(std::min(duration, room.size()));
+      std::fill_n(room.begin(), written, 0.0F);
+    } else if (popped.status == transport::JitterPopStatus::kFrame) {
+      written = input.decoder->decode(popped.payload, room);
+      if (written > 0) ++stats_.frames_decoded;
+    } else if (popped.status == transport::JitterPopStatus::kMissing) {
+      const int samples = static_cast<int>(std::min<size_t>(popped.duration * input.samples_per_rtp_tick, room.size()));
+      written = samples > 0 ? input.decoder->conceal(samples, room) : 0;
+      if (written > 0) ++stats_.frames_concealed;
+    } else {
+      break;  // nothing due: the participant is silent this tick
+    }
+    if (written <= 0) break;  // a corrupt frame (counted by the decoder)
+    input.pcm_size += static_cast<size_t>(written);
+  }
+}
+
+void ConferenceAudio::send(Input& input, const mixer::MixOutput& mix, std::span<const uint8_t> payload) {
+  // The receiver's own sequence and timestamp advance every tick whatever it hears (speaker or
+  // listener mix), so its stream stays continuous when its role changes.
+  if (!payload.empty()) {
+    input.stream->send_rtp(input.out_sequence++, input.out_timestamp, !input.sent_before, mix.csrc_list(), payload);
+    input.sent_before = true;
+  }
+  input.out_timestamp += static_cast<uint32_t>(mixer::kSamplesPerTick) / input.samples_per_rtp_tick;
+}
+
+void ConferenceAudio::tick(transport::Clock::time_point now) {
+  ++stats_.ticks;
+  mixer_.begin_tick();
+  for (auto& [id, input] : inputs_) {
+    if (input.level) mixer_.set_level(id, *input.level);
+    fill(input, now, mixer_.wants_frame(id));
+    if (input.pcm_size < static_cast<size_t>(mixer::kSamplesPerTick)) {
+      // A partial tick (a pause began mid-frame) is dropped rather than padded: the next talk
+      // spurt starts clean.
+      input.pcm_size = 0;
+      continue;
+    }
+    if (mixer_.wants_frame(id)) {
+      std::copy_n(input.pcm.begin(), mixer::kSamplesPerTick, mixer_.frame_for(id).begin());
+      mixer_.frame_ready(id);
+    }
+    // Keep what is left of a longer frame for the next ticks.
+    std::copy(input.pcm.begin() + mixer::kSamplesPerTick, input.pcm.begin() + static_cast<ptrdiff_t>(input.pcm_size),
+              input.pcm.begin());
+    input.pcm_size -= static_cast<size_t>(mixer::kSamplesPerTick);
+  }
+  mixer_.mix();
+  stats_.speaker_changes = mixer_.speaker_changes();
+
+  // The shared mix is encoded at most once per codec, and only if some listener uses that codec.
+  std::array<int, 3> shared_size{-1, -1, -1};
+  for (auto& [id, input] : inputs_) {
+    const mixer::MixOutput* out = mixer_.mix_for(id);
+    if (!out || input.deaf) continue;
+    if (out == &mixer_.shared_mix()) {
+      const size_t c = codec_index(input.stream->config().codec);
+      if (shared_size[c] < 0) {
+        shared_size[c] = shared_encoders_[c]->encode(out->audio(), shared_payload_[c]);
+        ++stats_.encodes;
+      }
+      if (shared_size[c] >= 0) {
+        send(input, *out, std::span<const uint8_t>(shared_payload_[c].data(), static_cast<size_t>(shared_size[c])));
+      }
+    } else {
+      const int size = input.own_encoder->encode(out->audio(), encoded_);
+      ++stats_.encodes;
+      if (size >= 0) send(input, *out, std::span<const uint8_t>(encoded_.data(), static_cast<size_t>(size)));
+    }
+  }
+}
+
+}  // namespace confab::mcu

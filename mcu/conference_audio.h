@@ -1,0 +1,83 @@
+// ConferenceAudio: one conference's audio on its worker — per participant a jitter buffer and a
+// decoder feeding the AudioMixer every 20 ms tick, then one encode of the shared mix per codec
+// for every listener and one encode of each speaker's mix-minus, sent with each receiver's own
+// SSRC, sequence numbers and timestamps.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mcu/media_stream.h"
+#include "mixer/audio_decoder.h"
+#include "mixer/audio_encoder.h"
+#include "mixer/audio_format.h"
+#include "mixer/audio_mixer.h"
+#include "transport/jitter_buffer.h"
+
+namespace confab::mcu {
+
+struct ConferenceAudioStats {
+  uint64_t ticks = 0;
+  uint64_t frames_decoded = 0;
+  uint64_t frames_concealed = 0;
+  uint64_t encodes = 0;  // Opus/G.711 encodes run (the cost that decides capacity)
+  uint64_t speaker_changes = 0;
+};
+
+class ConferenceAudio final : public MediaListener {
+ public:
+  ConferenceAudio();
+  ~ConferenceAudio() override;
+
+  // Joins `stream` (an audio MediaStream owned by the participant) to the mix. Allocates (join
+  // time); false with `error` when the mixer is full or a codec cannot be set up.
+  bool add(uint64_t participant, MediaStream* stream, std::string* error);
+  void remove(uint64_t participant);
+  void set_muted(uint64_t participant, bool muted) { mixer_.set_muted(participant, muted); }
+  void set_deaf(uint64_t participant, bool deaf);
+
+  void on_media(uint64_t participant, const transport::RtpPacket& packet, transport::Clock::time_point arrival) override;
+  // Pulls 20 ms from every input, mixes, encodes and sends. No heap allocation.
+  void tick(transport::Clock::time_point now);
+
+  const ConferenceAudioStats& stats() const { return stats_; }
+  std::span<const uint64_t> speakers() const { return mixer_.speakers(); }
+
+ private:
+  struct Input {
+    MediaStream* stream = nullptr;
+    std::unique_ptr<transport::JitterBuffer> jitter;
+    std::unique_ptr<mixer::AudioDecoder> decoder;
+    std::unique_ptr<mixer::AudioEncoder> own_encoder;  // for its mix-minus while it speaks
+    std::array<float, mixer::kMaxOpusFrameSamples + mixer::kSamplesPerTick> pcm{};  // decoded, not yet mixed
+    size_t pcm_size = 0;
+    uint32_t samples_per_rtp_tick = 1;  // 48 kHz samples per RTP timestamp unit (1 Opus, 6 G.711)
+    uint16_t out_sequence = 0;
+    uint32_t out_timestamp = 0;
+    std::optional<uint8_t> level;  // the last RFC 6464 level the sender reported
+    bool deaf = false;
+    bool sent_before = false;  // the first packet sent carries the marker bit (RFC 3551 4.1)
+  };
+
+  // Decodes (or, when `decode` is false, only keeps time through) frames until a tick's worth of
+  // samples waits in input.pcm.
+  void fill(Input& input, transport::Clock::time_point now, bool decode);
+  void send(Input& input, const mixer::MixOutput& mix, std::span<const uint8_t> payload);
+  size_t codec_index(allocator::Codec codec) const { return static_cast<size_t>(codec); }
+
+  mixer::AudioMixer mixer_;
+  std::map<uint64_t, Input> inputs_;
+  // One encoder per codec for the shared mix (index: allocator::Codec), made at the first join
+  // with that codec.
+  std::array<std::unique_ptr<mixer::AudioEncoder>, 3> shared_encoders_;
+  std::array<std::array<uint8_t, mixer::kMaxEncodedFrameBytes>, 3> shared_payload_{};
+  std::array<uint8_t, mixer::kMaxEncodedFrameBytes> encoded_{};
+  ConferenceAudioStats stats_;
+};
+
+}  // namespace confab::mcu
