@@ -134,6 +134,15 @@ struct ConferenceInfo {
   std::string node;      // which MCU node hosts it
   std::string media_ip;  // where its participants send media
   std::vector<ParticipantInfo> participants;
+  std::vector<uint64_t> speakers;  // participants whose voices are in the mix now (audio mixer's choice)
+  uint64_t speaker_changes = 0;    // mixer ticks on which that set changed
+};
+
+// What a node reports of a conference's media.
+struct ConferenceMedia {
+  std::vector<ParticipantInfo> participants;  // streams and counters; names are the service's
+  std::vector<uint64_t> speakers;
+  uint64_t speaker_changes = 0;
 };
 
 }  // namespace confab::allocator

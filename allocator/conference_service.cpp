@@ -120,7 +120,9 @@ ApiResult<ConferenceInfo> ConferenceService::get(uint64_t id) {
   auto media = record.node->media_state(id);
   if (!media) return transport::Err{refuse(media.error())};
   ConferenceInfo info = record.info;
-  for (ParticipantInfo& streams : *media) {
+  info.speakers = std::move(media->speakers);
+  info.speaker_changes = media->speaker_changes;
+  for (ParticipantInfo& streams : media->participants) {
     const auto it = record.participants.find(streams.id);
     if (it == record.participants.end()) continue;
     streams.name = it->second.name;

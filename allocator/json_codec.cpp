@@ -263,7 +263,9 @@ json to_json(const ConferenceInfo& conference) {
           {"max_participants", conference.max_participants},
           {"node", conference.node},
           {"media_ip", conference.media_ip},
-          {"participants", std::move(participants)}};
+          {"participants", std::move(participants)},
+          {"speakers", conference.speakers},
+          {"speaker_changes", conference.speaker_changes}};
 }
 
 json to_json(const ServiceStats& stats) {

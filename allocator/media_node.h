@@ -41,8 +41,8 @@ class MediaNode {
   virtual ApiResult<Done> update_participant(uint64_t conference, uint64_t participant,
                                              const ParticipantPatch& patch) = 0;
   virtual ApiResult<Done> remove_participant(uint64_t conference, uint64_t participant) = 0;
-  // Every participant's streams with their current counters (names are the service's).
-  virtual ApiResult<std::vector<ParticipantInfo>> media_state(uint64_t conference) = 0;
+  // Every participant's streams with their current counters, and the audio mixer's speakers.
+  virtual ApiResult<ConferenceMedia> media_state(uint64_t conference) = 0;
 };
 
 }  // namespace confab::allocator

@@ -145,7 +145,10 @@ Reply do_show(ConferenceService& service, const TelnetCommand& command) {
   if (!id) return transport::Err{id.error()};
   auto info = service.get(*id);
   if (!info) return transport::Err{info.error()};
-  std::string out = "OK " + describe(*info);
+  std::string speakers;
+  for (uint64_t s : info->speakers) speakers += (speakers.empty() ? "" : ",") + std::to_string(s);
+  std::string out = "OK " + describe(*info) + " speakers=" + (speakers.empty() ? "-" : speakers) +
+                    " speaker_changes=" + std::to_string(info->speaker_changes);
   for (const ParticipantInfo& p : info->participants) out += "\r\n" + describe(p);
   return out;
 }

@@ -275,17 +275,20 @@ ApiResult<Done> LocalNode::remove_participant(uint64_t conference, uint64_t part
   return Done{};
 }
 
-ApiResult<std::vector<allocator::ParticipantInfo>> LocalNode::media_state(uint64_t conference) {
+ApiResult<allocator::ConferenceMedia> LocalNode::media_state(uint64_t conference) {
   const int worker = worker_of(conference);
   if (worker < 0) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
   std::string error;
   auto state = pool_.worker(worker).call(
       [conference](Worker& w) {
-        std::vector<allocator::ParticipantInfo> participants;
+        allocator::ConferenceMedia media;
         const auto it = w.conferences().find(conference);
-        if (it == w.conferences().end()) return participants;
-        for (const auto& [id, participant] : it->second->participants()) participants.push_back(participant.info());
-        return participants;
+        if (it == w.conferences().end()) return media;
+        for (const auto& [id, participant] : it->second->participants()) media.participants.push_back(participant.info());
+        const ConferenceAudio& audio = it->second->audio();
+        media.speakers.assign(audio.speakers().begin(), audio.speakers().end());
+        media.speaker_changes = audio.stats().speaker_changes;
+        return media;
       },
       options_.call_timeout, &error);
   if (!state) return worker_failure("reading conference state", error);

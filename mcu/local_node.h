@@ -44,7 +44,7 @@ class LocalNode final : public allocator::MediaNode {
   allocator::ApiResult<allocator::Done> update_participant(uint64_t conference, uint64_t participant,
                                                            const allocator::ParticipantPatch& patch) override;
   allocator::ApiResult<allocator::Done> remove_participant(uint64_t conference, uint64_t participant) override;
-  allocator::ApiResult<std::vector<allocator::ParticipantInfo>> media_state(uint64_t conference) override;
+  allocator::ApiResult<allocator::ConferenceMedia> media_state(uint64_t conference) override;
 
   // Which worker hosts the conference; -1 if none.
   int worker_of(uint64_t conference) const;

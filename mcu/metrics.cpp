@@ -45,7 +45,7 @@ struct WorkerSnapshot {
 std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
                            const allocator::TelnetServer* telnet) {
   std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
-      rtp_out, bytes_out, send_failed, drops, echo_in, echo_out, echo_dropped;
+      rtp_out, bytes_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes;
   for (size_t i = 0; i < pool.size(); ++i) {
     Worker& w = pool.worker(i);
     const TickStats& t = w.tick_stats();
@@ -67,6 +67,9 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
     rtp_out.push_back({id, static_cast<double>(m.packets_out)});
     bytes_out.push_back({id, static_cast<double>(m.bytes_out)});
     send_failed.push_back({id, static_cast<double>(m.send_failed)});
+    speaker_changes.push_back({id, static_cast<double>(m.speaker_changes)});
+    encodes.push_back({id, static_cast<double>(m.encodes)});
+    decodes.push_back({id, static_cast<double>(m.frames_decoded)});
     auto drop = [&](std::string_view reason, uint64_t count) {
       drops.push_back({fmt::format("{},reason=\"{}\"", id, reason), static_cast<double>(count)});
     };
@@ -116,6 +119,11 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
   family(text, "confab_rtp_bytes_out_total", "counter", "Bytes of RTP packets sent to participants.", bytes_out);
   family(text, "confab_send_failed_total", "counter", "Datagrams the kernel or the send queue refused.", send_failed);
   family(text, "confab_dropped_total", "counter", "Datagrams dropped on participant ports, by reason.", drops);
+  family(text, "confab_speaker_changes_total", "counter", "Mixer ticks on which a conference's speaker set changed.",
+         speaker_changes);
+  family(text, "confab_audio_encodes_total", "counter", "Audio frames encoded (one per codec for all listeners).",
+         encodes);
+  family(text, "confab_audio_frames_decoded_total", "counter", "Audio frames decoded.", decodes);
   family(text, "confab_echo_rtp_packets_in_total", "counter", "Valid RTP packets received on echo ports.", echo_in);
   family(text, "confab_echo_packets_out_total", "counter", "RTP packets sent back by echo ports.", echo_out);
   family(text, "confab_echo_dropped_total", "counter", "Malformed or truncated datagrams dropped on echo ports.",

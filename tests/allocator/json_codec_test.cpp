@@ -449,7 +449,8 @@ TEST(JsonAnswerTest, ConferenceShape) {
   conference.media_ip = "127.0.0.1";
   json out = to_json(conference);
   EXPECT_EQ(keys_of(out),
-            (std::set<std::string>{"id", "name", "layout", "max_participants", "node", "media_ip", "participants"}));
+            (std::set<std::string>{"id", "name", "layout", "max_participants", "node", "media_ip", "participants",
+                                   "speakers", "speaker_changes"}));
   EXPECT_EQ(out["id"], 7);
   EXPECT_EQ(out["name"], "weekly");
   EXPECT_EQ(out["layout"], "speaker_thumbnails");

@@ -46,7 +46,7 @@ class FakeNode final : public MediaNode {
     --participants_;
     return Done{};
   }
-  ApiResult<std::vector<ParticipantInfo>> media_state(uint64_t) override { return std::vector<ParticipantInfo>{}; }
+  ApiResult<ConferenceMedia> media_state(uint64_t) override { return ConferenceMedia{}; }
 
   bool fail_joins_ = false;
   std::map<uint64_t, uint64_t> conferences_;  // conference -> participants

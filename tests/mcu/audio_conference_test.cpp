@@ -130,6 +130,12 @@ TEST_F(AudioConferenceTest, ThreeFfmpegSendersHearEachOtherButNotThemselves) {
     }
   }
 
+  // The API shows who is speaking: all three (K = 3).
+  const auto talking = api.get(conference_path(id));
+  std::vector<uint64_t> speakers = talking.body["speakers"].get<std::vector<uint64_t>>();
+  std::sort(speakers.begin(), speakers.end());
+  EXPECT_EQ(speakers, std::vector<uint64_t>(pids.begin(), pids.end())) << talking.text;
+
   // Mute participant 0: its tone leaves the others' mixes.
   ASSERT_EQ(api.patch(conference_path(id) + "/participants/" + std::to_string(pids[0]), R"({"muted": true})").status,
             200);
@@ -141,6 +147,13 @@ TEST_F(AudioConferenceTest, ThreeFfmpegSendersHearEachOtherButNotThemselves) {
   const std::span<const float> window(pcm.data() + pcm.size() - 24000, 24000);
   EXPECT_LT(to_db(tone_amplitude(window, tones[0])), to_db(kToneAmplitude) - 30);
   EXPECT_NEAR(to_db(tone_amplitude(window, tones[2])), to_db(kToneAmplitude), 3.0);
+
+  // ... and it left the speaker set: a change the API and /metrics count.
+  const auto muted = api.get(conference_path(id));
+  const auto after = muted.body["speakers"].get<std::vector<uint64_t>>();
+  EXPECT_EQ(std::count(after.begin(), after.end(), pids[0]), 0) << muted.text;
+  EXPECT_GE(muted.body["speaker_changes"].get<uint64_t>(), 1u) << muted.text;
+  EXPECT_NE(api.get("/metrics").text.find("confab_speaker_changes_total{worker=\"0\"} "), std::string::npos);
 
   for (auto& s : senders) s->signal(SIGTERM);
   const auto state = api.get(conference_path(id));
