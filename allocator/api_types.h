@@ -97,6 +97,9 @@ struct StreamStats {
   uint64_t rtcp_in = 0;
   uint64_t packets_out = 0;
   uint64_t bytes_out = 0;
+  uint64_t rtcp_out = 0;            // RTCP compounds sent: periodic reports and the BYE
+  uint64_t sr_sent = 0;             // RFC 3550 sender reports among them
+  uint64_t rr_sent = 0;             // RFC 3550 receiver reports among them
   uint64_t dropped = 0;             // malformed RTP/RTCP (MediaSocket's reasons)
   uint64_t wrong_payload_type = 0;  // valid RTP of another payload type
   uint64_t wrong_source = 0;        // valid RTP from another address than the latched remote

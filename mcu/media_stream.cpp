@@ -1,18 +1,25 @@
-// MediaStream: checks, learning and statistics of one participant port; RTCP BYE on close.
+// MediaStream: checks, learning and statistics of one participant port; periodic RTCP SR/RR, BYE on close.
 #include "mcu/media_stream.h"
 
 #include <algorithm>
 #include <array>
 
-#include "transport/rtcp_builder.h"
+#include "transport/rtcp_sender_report.h"
 #include "transport/rtp_writer.h"
+#include "transport/time_units.h"
 
 namespace confab::mcu {
 
 namespace {
-constexpr std::string_view kCname = "confab";
-constexpr size_t kByeBufferSize = 256;  // RR (8) + SDES CNAME (20) + BYE with a short reason
+// SR with one block (52) + SDES CNAME "confab" (20).
+constexpr size_t kReportBufferSize = 128;
+// A report (72) + BYE with a short reason.
+constexpr size_t kByeBufferSize = 384;
 constexpr size_t kMaxRtpPacket = 1500;  // the reactor's send slot size
+// xorshift32 (Marsaglia 2003) never leaves zero; seed with this when the SSRC is 0.
+constexpr uint32_t kRandomSeedForZero = 0x9E3779B9;
+// The top 24 bits of a draw make the fraction of the interval.
+constexpr unsigned kRandomFractionBits = 24;
 }  // namespace
 
 MediaStream::MediaStream(transport::Reactor& reactor, StreamConfig config)
@@ -20,7 +27,10 @@ MediaStream::MediaStream(transport::Reactor& reactor, StreamConfig config)
       config_(std::move(config)),
       socket_(this),
       remote_(config_.remote),
-      receive_(allocator::clock_rate(config_.codec)) {}
+      receive_(allocator::clock_rate(config_.codec)),
+      steady_anchor_(transport::Clock::now()),
+      wall_anchor_(std::chrono::system_clock::now()),
+      random_state_(config_.ssrc != 0 ? config_.ssrc : kRandomSeedForZero) {}
 
 std::unique_ptr<MediaStream> MediaStream::open(transport::Reactor& reactor, transport::UniqueFd fd,
                                                StreamConfig config, std::string* error) {
@@ -61,13 +71,14 @@ void MediaStream::on_rtp(transport::SocketId, const transport::RtpPacket& packet
   }
   const auto now = transport::Clock::now();
   receive_.on_packet(packet.sequence_number(), packet.timestamp(), now, packet.size());
+  received_since_report_ = true;
   ++packets_in_;
   bytes_in_ += packet.size();
   if (listener_) listener_->on_media(participant_, packet, now);
 }
 
 bool MediaStream::send_rtp(uint16_t sequence_number, uint32_t timestamp, bool marker, std::span<const uint32_t> csrcs,
-                           std::span<const uint8_t> payload) {
+                           std::span<const uint8_t> payload, transport::Clock::time_point sent_at) {
   if (!remote_) return false;
   transport::RtpHeader header;
   header.marker = marker;
@@ -85,11 +96,113 @@ bool MediaStream::send_rtp(uint16_t sequence_number, uint32_t timestamp, bool ma
   }
   ++packets_out_;
   bytes_out_ += size;
+  payload_octets_out_ += payload.size();
+  last_rtp_timestamp_ = timestamp;
+  last_rtp_sent_at_ = sent_at;
+  sent_since_report_ = true;
   return true;
 }
 
-void MediaStream::on_rtcp(transport::SocketId, const transport::RtcpCompound&, const transport::Datagram&) {
+void MediaStream::on_rtcp(transport::SocketId, const transport::RtcpCompound& compound,
+                          const transport::Datagram& datagram) {
   ++rtcp_in_;
+  // Like RTP: once the remote is latched, another source's SR must not feed our LSR/DLSR.
+  if (learned_ && !(transport::SocketAddress(datagram.from, datagram.from_len) == *remote_)) return;
+  for (const transport::RtcpPacketView& packet : compound) {
+    if (packet.type() != transport::RtcpPacketType::kSenderReport) continue;
+    const auto sr = transport::SenderReportView::parse(packet);
+    if (!sr) continue;  // MediaSocket validated it; unreachable in practice
+    // RFC 3550 6.4.1: LSR is "the middle 32 bits out of 64 in the NTP timestamp" of the most
+    // recent SR from that source, DLSR the delay since it arrived.
+    last_sr_ssrc_ = sr->sender_ssrc();
+    last_sr_compact_ = transport::NtpTime(sr->ntp_timestamp()).compact();
+    last_sr_arrival_ = transport::Clock::now();
+  }
+}
+
+transport::NtpTime MediaStream::ntp_time(transport::Clock::time_point t) const {
+  return transport::NtpTime::from_system(
+      wall_anchor_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - steady_anchor_));
+}
+
+transport::Clock::duration MediaStream::randomized(std::chrono::milliseconds base) {
+  random_state_ ^= random_state_ << 13;
+  random_state_ ^= random_state_ >> 17;
+  random_state_ ^= random_state_ << 5;
+  // RFC 3550 6.3.1: "a random number uniformly distributed between 0.5 and 1.5" times the interval,
+  // so that the members of a session do not report in step. We do no timer reconsideration, so
+  // the RFC's e - 3/2 compensation for its bias does not apply.
+  const int64_t fraction = random_state_ >> (32 - kRandomFractionBits);
+  const int64_t base_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(base).count();
+  const int64_t ns = base_ns / 2 + ((base_ns * fraction) >> kRandomFractionBits);
+  return std::chrono::duration_cast<transport::Clock::duration>(std::chrono::nanoseconds(ns));
+}
+
+bool MediaStream::append_report(transport::RtcpBuilder& builder, transport::Clock::time_point now) {
+  std::array<transport::ReportBlock, 1> blocks;
+  size_t block_count = 0;
+  // RFC 3550 6.4.1: a block per source heard from since the last report.
+  if (received_since_report_ && remote_ssrc_ && receive_.started()) {
+    const transport::ReportBlockValues v = receive_.snapshot_for_report();
+    transport::ReportBlock& b = blocks[block_count++];
+    b.ssrc = *remote_ssrc_;
+    b.fraction_lost = v.fraction_lost;
+    b.cumulative_lost = v.cumulative_lost;
+    b.extended_highest_seq = v.extended_highest_sequence;
+    b.jitter = v.jitter;
+    if (last_sr_ssrc_ == remote_ssrc_) {
+      // RFC 3550 6.4.1: LSR and DLSR stay 0 until an SR has been received from the source.
+      b.last_sr = last_sr_compact_;
+      b.delay_since_last_sr = transport::compact_ntp_from_duration(now - last_sr_arrival_);
+    }
+  }
+  const std::span<const transport::ReportBlock> block_span(blocks.data(), block_count);
+  // RFC 3550 6.4: SR when we sent data since the last report, so the receiver can map our RTP
+  // timestamps to wall-clock time; RR otherwise.
+  const bool sender = sent_since_report_;
+  if (sender) {
+    transport::SenderInfo info;
+    info.ssrc = config_.ssrc;
+    const transport::NtpTime ntp = ntp_time(now);
+    info.ntp_timestamp = ntp.value();
+    // RFC 3550 6.4.1: "the same time as the NTP timestamp (above), but in the same units and with
+    // the same random offset as the RTP timestamps in data packets": extrapolated from the last
+    // packet sent, which may lie a little after `now` (the difference is then negative).
+    const int64_t elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_rtp_sent_at_).count();
+    const int64_t elapsed_units = elapsed_ns * allocator::clock_rate(config_.codec) / transport::kNanosPerSecond;
+    info.rtp_timestamp = last_rtp_timestamp_ + static_cast<uint32_t>(elapsed_units);
+    // RFC 3550 6.4.1: both counts wrap modulo 2^32.
+    info.packet_count = static_cast<uint32_t>(packets_out_);
+    info.octet_count = static_cast<uint32_t>(payload_octets_out_);
+    if (!builder.add_sender_report(info, block_span)) return false;
+  } else if (!builder.add_receiver_report(config_.ssrc, block_span)) {
+    return false;
+  }
+  if (!builder.add_sdes_cname(config_.ssrc, kRtcpCname)) return false;
+  sent_since_report_ = false;
+  received_since_report_ = false;
+  ++(sender ? sr_sent_ : rr_sent_);
+  return true;
+}
+
+void MediaStream::on_tick(transport::Clock::time_point now) {
+  if (!remote_) return;
+  if (!next_report_) {
+    // RFC 3550 6.2: the first report goes out sooner than the rest; ours once media flows.
+    if (packets_out_ == 0 && !receive_.started()) return;
+    next_report_ = now + randomized(kRtcpFirstReportInterval);
+    return;
+  }
+  if (now < *next_report_) return;
+  next_report_ = now + randomized(kRtcpReportInterval);
+  std::array<uint8_t, kReportBufferSize> buffer;
+  transport::RtcpBuilder builder(buffer);
+  if (!append_report(builder, now)) return;
+  if (reactor_.send(socket_id_, *remote_, builder.bytes())) {
+    ++rtcp_out_;
+  } else {
+    ++send_failed_;
+  }
 }
 
 void MediaStream::send_bye(std::string_view reason) {
@@ -97,11 +210,15 @@ void MediaStream::send_bye(std::string_view reason) {
   std::array<uint8_t, kByeBufferSize> buffer;
   transport::RtcpBuilder builder(buffer);
   const uint32_t ssrcs[] = {config_.ssrc};
-  if (!builder.add_receiver_report(config_.ssrc) || !builder.add_sdes_cname(config_.ssrc, kCname) ||
-      !builder.add_bye(ssrcs, reason)) {
+  // RFC 3550 6.6: BYE goes last in a compound that starts with a report like any other.
+  if (!append_report(builder, transport::Clock::now()) || !builder.add_bye(ssrcs, reason)) {
     return;  // only a reason over the buffer could do this; the caller's reasons are short
   }
-  if (!reactor_.send(socket_id_, *remote_, builder.bytes())) ++send_failed_;
+  if (reactor_.send(socket_id_, *remote_, builder.bytes())) {
+    ++rtcp_out_;
+  } else {
+    ++send_failed_;
+  }
 }
 
 allocator::StreamInfo MediaStream::info() const {
@@ -120,6 +237,9 @@ allocator::StreamInfo MediaStream::info() const {
   s.rtcp_in = rtcp_in_;
   s.packets_out = packets_out_;
   s.bytes_out = bytes_out_;
+  s.rtcp_out = rtcp_out_;
+  s.sr_sent = sr_sent_;
+  s.rr_sent = rr_sent_;
   s.dropped = socket_.counters().dropped();
   s.wrong_payload_type = wrong_payload_type_;
   s.wrong_source = wrong_source_;

@@ -1,9 +1,11 @@
 // MediaStream: one participant's audio or video port on a worker (RTP and RTCP muxed, RFC 5761).
 // It checks what arrives against what was negotiated, learns the remote address from the first
 // valid packet when none was given (symmetric RTP, RFC 4961), keeps RFC 3550 reception statistics,
-// and says goodbye with RTCP BYE when it closes.
+// sends RTCP reports every few seconds (SR while it sends, RR otherwise) and says goodbye with
+// RTCP BYE when it closes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -12,8 +14,10 @@
 
 #include "allocator/api_types.h"
 #include "transport/media_socket.h"
+#include "transport/ntp_time.h"
 #include "transport/reactor.h"
 #include "transport/receive_statistics.h"
+#include "transport/rtcp_builder.h"
 #include "transport/unique_fd.h"
 
 namespace confab::mcu {
@@ -34,6 +38,16 @@ class MediaListener {
   virtual ~MediaListener() = default;
   virtual void on_media(uint64_t participant, const transport::RtpPacket& packet, transport::Clock::time_point arrival) = 0;
 };
+
+// RFC 3550 6.2: the report interval before randomization. Fixed rather than computed from the
+// session bandwidth and membership: a stream here has two members (the participant and us), and
+// for two members the 6.3.1 formula stays under the RFC's 5 s minimum at the rates a conference
+// uses, so the minimum is what it would give.
+constexpr std::chrono::milliseconds kRtcpReportInterval{5000};
+// RFC 3550 6.2 lets the first interval be half the minimum; we go further so a new
+// participant's client sees our SR (lip sync, RTT) within a second of media starting.
+constexpr std::chrono::milliseconds kRtcpFirstReportInterval{500};
+constexpr std::string_view kRtcpCname = "confab";
 
 class MediaStream final : public transport::MediaSink {
  public:
@@ -59,12 +73,21 @@ class MediaStream final : public transport::MediaSink {
 
   // Sends one RTP packet of this stream's outgoing media to the remote (if known): our SSRC, the
   // negotiated payload type, the caller's sequence number, timestamp, marker and CSRCs. False when
-  // it was not sent (no remote yet, too large, send queue full).
+  // it was not sent (no remote yet, too large, send queue full). `sent_at` is the instant the next
+  // SR's RTP timestamp is extrapolated from.
   bool send_rtp(uint16_t sequence_number, uint32_t timestamp, bool marker, std::span<const uint32_t> csrcs,
-                std::span<const uint8_t> payload);
+                std::span<const uint8_t> payload, transport::Clock::time_point sent_at = transport::Clock::now());
 
-  // RFC 3550 6.6: RR + SDES CNAME + BYE to the remote, if one is known. Queued; sent at the next
-  // flush or when the socket is removed.
+  // The worker's 20 ms tick. Sends an RTCP report (RFC 3550 6.4: SR + SDES CNAME if this stream
+  // sent RTP since its last report, else RR + SDES CNAME; either with one report block for the
+  // incoming stream when it was heard since) when one is due. The first is due within
+  // kRtcpFirstReportInterval x [0.5, 1.5] of the first tick after media flows in either direction
+  // and a remote is known; each next one kRtcpReportInterval x [0.5, 1.5] later (RFC 3550 6.2).
+  // Queued like send_rtp. No heap allocation.
+  void on_tick(transport::Clock::time_point now);
+
+  // RFC 3550 6.6: SR or RR + SDES CNAME + BYE to the remote, if one is known. Queued; sent at the
+  // next flush or when the socket is removed.
   void send_bye(std::string_view reason);
 
   const StreamConfig& config() const { return config_; }
@@ -78,9 +101,20 @@ class MediaStream final : public transport::MediaSink {
   uint64_t packets_out() const { return packets_out_; }
   uint64_t bytes_out() const { return bytes_out_; }
   uint64_t send_failed() const { return send_failed_; }
+  uint64_t rtcp_out() const { return rtcp_out_; }
+  uint64_t sr_sent() const { return sr_sent_; }
+  uint64_t rr_sent() const { return rr_sent_; }
 
  private:
   MediaStream(transport::Reactor& reactor, StreamConfig config);
+
+  // Appends SR or RR (with the incoming stream's block) and SDES CNAME for a report at `now`, and
+  // counts it. False when the buffer is too small (it is sized so this does not happen).
+  bool append_report(transport::RtcpBuilder& builder, transport::Clock::time_point now);
+  // The NTP wall-clock time of a steady-clock instant (see wall_anchor_).
+  transport::NtpTime ntp_time(transport::Clock::time_point t) const;
+  // An interval drawn uniformly from [0.5, 1.5] x `base` (RFC 3550 6.3.1).
+  transport::Clock::duration randomized(std::chrono::milliseconds base);
 
   transport::Reactor& reactor_;
   StreamConfig config_;
@@ -100,6 +134,26 @@ class MediaStream final : public transport::MediaSink {
   uint64_t packets_out_ = 0;
   uint64_t bytes_out_ = 0;
   uint64_t send_failed_ = 0;
+
+  // RTCP reports. NTP times come from one wall-clock reading taken at construction plus the steady
+  // clock since: the SR's NTP and RTP timestamps then advance together even if the system clock
+  // is stepped mid-call, which is what receivers use them for (RFC 3550 6.4.1 lip sync, RTT).
+  transport::Clock::time_point steady_anchor_;
+  std::chrono::system_clock::time_point wall_anchor_;
+  uint32_t random_state_ = 0;  // xorshift32, seeded from our SSRC: cheap, and differs per stream
+  std::optional<transport::Clock::time_point> next_report_;  // none: not scheduled yet
+  bool sent_since_report_ = false;
+  bool received_since_report_ = false;
+  uint32_t last_rtp_timestamp_ = 0;  // of the last RTP sent, and when: the SR's RTP timestamp is
+  transport::Clock::time_point last_rtp_sent_at_{};  // extrapolated from them
+  uint64_t payload_octets_out_ = 0;  // RFC 3550 6.4.1: the SR counts payload octets only
+  // RFC 3550 6.4.1 LSR/DLSR: the last SR from the remote's sender, and when it arrived.
+  std::optional<uint32_t> last_sr_ssrc_;
+  uint32_t last_sr_compact_ = 0;
+  transport::Clock::time_point last_sr_arrival_{};
+  uint64_t rtcp_out_ = 0;
+  uint64_t sr_sent_ = 0;
+  uint64_t rr_sent_ = 0;
 };
 
 }  // namespace confab::mcu

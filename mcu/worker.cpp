@@ -192,6 +192,14 @@ void Worker::on_tick() {
   // The mixer tick of every conference on this worker: decode, mix, encode, queue the sends (the
   // reactor flushes them after its timers).
   for (auto& [id, conference] : conferences_) conference->audio().tick(now);
+  // Then every stream's RTCP report, if due: after the mix, so an SR counts this tick's packets.
+  // Here rather than in ConferenceAudio::tick because video streams report too.
+  for (auto& [id, conference] : conferences_) {
+    for (auto& [pid, participant] : conference->participants()) {
+      if (participant.audio) participant.audio->on_tick(now);
+      if (participant.video) participant.video->on_tick(now);
+    }
+  }
 
   tick_stats_.ticks.fetch_add(1, std::memory_order_relaxed);
   tick_stats_.total_lateness_us.fetch_add(late_us, std::memory_order_relaxed);

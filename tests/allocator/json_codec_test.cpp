@@ -360,6 +360,9 @@ StreamInfo sample_stream() {
                   .rtcp_in = 3,
                   .packets_out = 4,
                   .bytes_out = 5,
+                  .rtcp_out = 12,
+                  .sr_sent = 10,
+                  .rr_sent = 11,
                   .dropped = 6,
                   .wrong_payload_type = 7,
                   .wrong_source = 8,
@@ -370,9 +373,9 @@ StreamInfo sample_stream() {
 }
 
 const std::set<std::string> kStreamKeys = {"codec", "payload_type", "local", "remote", "remote_learned", "ssrc", "stats"};
-const std::set<std::string> kStatsKeys = {"packets_in", "bytes_in",           "rtcp_in",      "packets_out",
-                                          "bytes_out",  "dropped",            "wrong_payload_type",
-                                          "wrong_source", "lost",             "jitter_ms",    "remote_ssrc"};
+const std::set<std::string> kStatsKeys = {
+    "packets_in", "bytes_in",           "rtcp_in",      "packets_out", "bytes_out", "rtcp_out",    "sr_sent",
+    "rr_sent",    "wrong_payload_type", "wrong_source", "dropped",     "lost",      "jitter_ms",   "remote_ssrc"};
 
 TEST(JsonAnswerTest, StreamShape) {
   StreamInfo stream = sample_stream();
@@ -391,6 +394,9 @@ TEST(JsonAnswerTest, StreamShape) {
   EXPECT_EQ(s["rtcp_in"], 3);
   EXPECT_EQ(s["packets_out"], 4);
   EXPECT_EQ(s["bytes_out"], 5);
+  EXPECT_EQ(s["rtcp_out"], 12);
+  EXPECT_EQ(s["sr_sent"], 10);
+  EXPECT_EQ(s["rr_sent"], 11);
   EXPECT_EQ(s["dropped"], 6);
   EXPECT_EQ(s["wrong_payload_type"], 7);
   EXPECT_EQ(s["wrong_source"], 8);

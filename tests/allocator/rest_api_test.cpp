@@ -1,7 +1,7 @@
 // Drives the real confab-mcu daemon's /v1 REST API over real sockets: every route and verb, every
 // error the API promises, real RTP into a participant's port (counted, learned, dropped by
-// reason), RTCP BYE when a participant leaves and at SIGTERM, port exhaustion and recovery, auth,
-// and concurrent clients.
+// reason), periodic RTCP reports, RTCP BYE when a participant leaves and at SIGTERM, port
+// exhaustion and recovery, auth, and concurrent clients.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -149,6 +149,16 @@ TEST_F(RestApiTest, ParticipantMediaIsCountedLearnedAndEndsWithBye) {
   EXPECT_EQ(stream["remote_learned"], true);
   EXPECT_EQ(stream["stats"]["remote_ssrc"], 0xA11CE);
   EXPECT_EQ(stream["stats"]["lost"], 0);
+  // Media flows and the remote is known: the worker's tick sends alice RTCP reports (the first
+  // within a second, RFC 3550 6.2).
+  ASSERT_TRUE(test_support::wait_until(
+      [&] {
+        const auto got = a.get(conference_path(id) + "/participants/" + std::to_string(alice_id));
+        const json& stats = got.body["audio"]["stats"];
+        return stats["rtcp_out"].get<uint64_t>() >= 1 &&
+               stats["rtcp_out"].get<uint64_t>() == stats["sr_sent"].get<uint64_t>() + stats["rr_sent"].get<uint64_t>();
+      },
+      20s, 20ms));
   intruder.send_rtp(alice_port, 111, 11, 0xBAD);
   ASSERT_TRUE(test_support::wait_until(
       [&] { return a.get(conference_path(id)).body["participants"][0]["audio"]["stats"]["wrong_source"] == 1; }, 20s,
