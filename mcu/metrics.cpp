@@ -45,7 +45,7 @@ struct WorkerSnapshot {
 std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
                            const allocator::TelnetServer* telnet) {
   std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
-      rtp_out, bytes_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes;
+      rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes;
   for (size_t i = 0; i < pool.size(); ++i) {
     Worker& w = pool.worker(i);
     const TickStats& t = w.tick_stats();
@@ -66,6 +66,7 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
     rtcp_in.push_back({id, static_cast<double>(m.received.rtcp_packets)});
     rtp_out.push_back({id, static_cast<double>(m.packets_out)});
     bytes_out.push_back({id, static_cast<double>(m.bytes_out)});
+    rtcp_out.push_back({id, static_cast<double>(m.rtcp_out)});
     send_failed.push_back({id, static_cast<double>(m.send_failed)});
     speaker_changes.push_back({id, static_cast<double>(m.speaker_changes)});
     encodes.push_back({id, static_cast<double>(m.encodes)});
@@ -117,6 +118,8 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
          rtcp_in);
   family(text, "confab_rtp_packets_out_total", "counter", "RTP packets sent to participants.", rtp_out);
   family(text, "confab_rtp_bytes_out_total", "counter", "Bytes of RTP packets sent to participants.", bytes_out);
+  family(text, "confab_rtcp_packets_out_total", "counter", "RTCP compounds sent to participants (SR/RR, BYE).",
+         rtcp_out);
   family(text, "confab_send_failed_total", "counter", "Datagrams the kernel or the send queue refused.", send_failed);
   family(text, "confab_dropped_total", "counter", "Datagrams dropped on participant ports, by reason.", drops);
   family(text, "confab_speaker_changes_total", "counter", "Mixer ticks on which a conference's speaker set changed.",

@@ -142,6 +142,7 @@ void add_stream(WorkerMediaTotals& total, const MediaStream& stream) {
   total.bytes_in += stream.bytes_in();
   total.packets_out += stream.packets_out();
   total.bytes_out += stream.bytes_out();
+  total.rtcp_out += stream.rtcp_out();
   total.send_failed += stream.send_failed();
 }
 }  // namespace

@@ -85,6 +85,7 @@ struct WorkerMediaTotals {
   uint64_t wrong_source = 0;
   uint64_t packets_out = 0;
   uint64_t bytes_out = 0;
+  uint64_t rtcp_out = 0;  // RTCP compounds sent (reports, BYE)
   uint64_t bytes_in = 0;
   uint64_t send_failed = 0;
   uint64_t speaker_changes = 0;  // summed over conferences, closed ones included
