@@ -63,8 +63,18 @@ TEST_F(AudioConferenceTest, ThreeFfmpegSendersHearEachOtherButNotThemselves) {
         "rtp://" + ports[i] + "?rtcpport=" + ports[i].substr(ports[i].rfind(':') + 1)}));
     ASSERT_TRUE(senders.back()->started());
   }
-  // Record 4 s of what each participant receives, starting once the streams run.
-  std::this_thread::sleep_for(1s);  // let ffmpeg start up; what is measured comes after
+  // Record 4 s of what each participant receives, starting once every stream has run for 1 s (an
+  // ffmpeg can take over a second to start on a loaded machine).
+  ASSERT_TRUE(test_support::wait_until(
+      [&] {
+        const auto state = api.get(conference_path(id));
+        if (state.status != 200) return false;
+        for (const auto& p : state.body["participants"]) {
+          if (p["audio"]["stats"]["packets_in"].get<uint64_t>() < 50) return false;
+        }
+        return true;
+      },
+      15s, 20ms));
   std::array<Received, 3> received;
   std::vector<std::thread> recorders;
   for (size_t i = 0; i < 3; ++i) recorders.emplace_back(receive_into, std::cref(receivers[i]), &received[i], 4000ms);
