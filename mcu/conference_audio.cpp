@@ -64,7 +64,10 @@ void ConferenceAudio::on_media(uint64_t participant, const transport::RtpPacket&
   if (it == inputs_.end()) return;
   Input& input = it->second;
   // The jitter buffer counts what it refuses (late, too large); nothing else to do here.
-  (void)input.jitter->insert(packet.sequence_number(), packet.timestamp(), packet.payload(), arrival);
+  // RFC 3550 5.1: the 16-bit sequence number wraps; unwrapped, 65535 -> 0 is one step, not a
+  // jump that would make the jitter buffer flush and restart the stream.
+  (void)input.jitter->insert(input.sequence.unwrap(packet.sequence_number()), packet.timestamp(), packet.payload(),
+                             arrival);
   // RFC 6464: the sender's level, read without decoding, lets the mixer skip silent senders.
   if (const auto ext = input.stream->config().audio_level_ext_id) {
     if (const auto level = transport::read_audio_level(packet, *ext)) input.level = level->level;

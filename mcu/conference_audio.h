@@ -18,6 +18,7 @@
 #include "mixer/audio_format.h"
 #include "mixer/audio_mixer.h"
 #include "transport/jitter_buffer.h"
+#include "transport/sequence_unwrapper.h"
 
 namespace confab::mcu {
 
@@ -52,6 +53,7 @@ class ConferenceAudio final : public MediaListener {
   struct Input {
     MediaStream* stream = nullptr;
     std::unique_ptr<transport::JitterBuffer> jitter;
+    transport::SequenceUnwrapper sequence;  // the jitter buffer takes sequence numbers unwrapped
     std::unique_ptr<mixer::AudioDecoder> decoder;
     std::unique_ptr<mixer::AudioEncoder> own_encoder;  // for its mix-minus while it speaks
     std::array<float, mixer::kMaxOpusFrameSamples + mixer::kSamplesPerTick> pcm{};  // decoded, not yet mixed

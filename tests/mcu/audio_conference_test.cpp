@@ -2,23 +2,16 @@
 // participant port; every participant's port sends back the conference mix, which this test
 // receives and decodes. Each mix must carry the other two tones at the level they were sent and
 // not the receiver's own (mix-minus); muting a participant removes its tone from the others'.
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "mixer/audio_decoder.h"
-#include "mixer/audio_format.h"
 #include "tests/support/daemon.h"
 #include "tests/support/rest_client.h"
+#include "tests/support/rtp_recorder.h"
 #include "tests/support/tone.h"
-#include "transport/rtp_packet.h"
 
 namespace confab::mcu {
 namespace {
@@ -27,49 +20,15 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using test_support::Api;
 using test_support::conference_path;
+using test_support::decode;
 using test_support::Peer;
+using test_support::receive_into;
+using test_support::Received;
 using test_support::Subprocess;
 using test_support::to_db;
 using test_support::tone_amplitude;
 
 constexpr double kToneAmplitude = 0.125;  // ffmpeg's sine source: 1/8 of full scale (-18 dBFS)
-
-// Receives RTP on a participant's remote socket for `duration`; returns the payloads in sequence
-// order with the CSRC counts seen.
-struct Received {
-  std::map<uint16_t, std::vector<uint8_t>> payloads;  // by sequence number (no wrap in a few seconds)
-  size_t max_csrcs = 0;
-  uint32_t ssrc = 0;
-};
-
-void receive_into(const Peer& peer, Received* out, std::chrono::milliseconds duration) {
-  const auto deadline = std::chrono::steady_clock::now() + duration;
-  std::array<uint8_t, 1500> buffer{};
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{peer.fd(), POLLIN, 0};
-    if (::poll(&p, 1, 20) <= 0) continue;
-    const ssize_t n = ::recv(peer.fd(), buffer.data(), buffer.size(), 0);
-    if (n <= 0) continue;
-    auto packet = transport::RtpPacket::parse(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
-    if (!packet) continue;  // RTCP (BYE at the end) or anything else
-    out->ssrc = packet->ssrc();
-    out->max_csrcs = std::max(out->max_csrcs, packet->csrc_count());
-    out->payloads[packet->sequence_number()].assign(packet->payload().begin(), packet->payload().end());
-  }
-}
-
-// Decodes the received Opus payloads in order, concealing gaps, into 48 kHz mono.
-std::vector<float> decode(const Received& received) {
-  std::string error;
-  auto decoder = mixer::AudioDecoder::create(allocator::Codec::kOpus, &error);
-  std::vector<float> pcm;
-  std::array<float, mixer::kMaxOpusFrameSamples> frame{};
-  for (const auto& [seq, payload] : received.payloads) {
-    const int n = decoder->decode(payload, frame);
-    if (n > 0) pcm.insert(pcm.end(), frame.begin(), frame.begin() + n);
-  }
-  return pcm;
-}
 
 class AudioConferenceTest : public test_support::DaemonFixture {};
 
@@ -104,8 +63,18 @@ TEST_F(AudioConferenceTest, ThreeFfmpegSendersHearEachOtherButNotThemselves) {
         "rtp://" + ports[i] + "?rtcpport=" + ports[i].substr(ports[i].rfind(':') + 1)}));
     ASSERT_TRUE(senders.back()->started());
   }
-  // Record 4 s of what each participant receives, starting once the streams run.
-  std::this_thread::sleep_for(1s);  // let ffmpeg start up; what is measured comes after
+  // Record 4 s of what each participant receives, starting once every stream has run for 1 s (an
+  // ffmpeg can take over a second to start on a loaded machine).
+  ASSERT_TRUE(test_support::wait_until(
+      [&] {
+        const auto state = api.get(conference_path(id));
+        if (state.status != 200) return false;
+        for (const auto& p : state.body["participants"]) {
+          if (p["audio"]["stats"]["packets_in"].get<uint64_t>() < 50) return false;
+        }
+        return true;
+      },
+      15s, 20ms));
   std::array<Received, 3> received;
   std::vector<std::thread> recorders;
   for (size_t i = 0; i < 3; ++i) recorders.emplace_back(receive_into, std::cref(receivers[i]), &received[i], 4000ms);

@@ -56,6 +56,16 @@ inline std::string free_media_ports(uint16_t count) {
   return "";
 }
 
+// A process's resident set (VmRSS in /proc/<pid>/status) in KiB; nullopt when it cannot be read.
+inline std::optional<uint64_t> resident_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(line.find_first_of("0123456789")));
+  }
+  return std::nullopt;
+}
+
 class Daemon {
  public:
   // Starts confab-mcu with `args` plus kernel-picked REST and telnet ports (unless args give them), no stats
@@ -77,6 +87,12 @@ class Daemon {
   bool ready() const { return ready_; }
   uint16_t rest_port() const { return rest_port_; }
   uint16_t telnet_port() const { return telnet_port_; }
+  // The daemon's process id as its ready line gives it ("event=ready ... pid=N"); 0 if absent.
+  pid_t pid() const {
+    std::smatch m;
+    const std::string text = log();
+    return std::regex_search(text, m, std::regex("event=ready [^\n]*pid=([0-9]+)")) ? std::stoi(m[1].str()) : 0;
+  }
   std::string log() const { return read_text_file(log_); }
   bool log_shows(const std::string& needle, std::chrono::seconds timeout = std::chrono::seconds(20)) const {
     return wait_until([&] { return log().find(needle) != std::string::npos; }, timeout, std::chrono::milliseconds(10));
