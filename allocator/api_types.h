@@ -102,7 +102,8 @@ struct StreamStats {
   uint64_t rr_sent = 0;             // RFC 3550 receiver reports among them
   uint64_t dropped = 0;             // malformed RTP/RTCP (MediaSocket's reasons)
   uint64_t wrong_payload_type = 0;  // valid RTP of another payload type
-  uint64_t wrong_source = 0;        // valid RTP from another address than the latched remote
+  uint64_t wrong_source = 0;        // valid RTP from another address than the latched remote, or
+                                    // with another SSRC while the current one is sending
   uint64_t lost = 0;                // RFC 3550 cumulative loss of the incoming stream
   double jitter_ms = 0;             // RFC 3550 interarrival jitter of the incoming stream
   std::optional<uint32_t> remote_ssrc;

@@ -63,6 +63,14 @@ void ConferenceAudio::on_media(uint64_t participant, const transport::RtpPacket&
   const auto it = inputs_.find(participant);
   if (it == inputs_.end()) return;
   Input& input = it->second;
+  if (input.ssrc != packet.ssrc()) {
+    // The stream accepted a new SSRC (the client restarted): its audio starts over.
+    input.ssrc = packet.ssrc();
+    input.jitter->reset();
+    input.decoder->reset();
+    input.sequence = transport::SequenceUnwrapper();
+    input.pcm_size = 0;
+  }
   // The jitter buffer counts what it refuses (late, too large); nothing else to do here.
   // RFC 3550 5.1: the 16-bit sequence number wraps; unwrapped, 65535 -> 0 is one step, not a
   // jump that would make the jitter buffer flush and restart the stream.

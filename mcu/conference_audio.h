@@ -54,6 +54,7 @@ class ConferenceAudio final : public MediaListener {
     MediaStream* stream = nullptr;
     std::unique_ptr<transport::JitterBuffer> jitter;
     transport::SequenceUnwrapper sequence;  // the jitter buffer takes sequence numbers unwrapped
+    std::optional<uint32_t> ssrc;           // the sender's current SSRC
     std::unique_ptr<mixer::AudioDecoder> decoder;
     std::unique_ptr<mixer::AudioEncoder> own_encoder;  // for its mix-minus while it speaks
     std::array<float, mixer::kMaxOpusFrameSamples + mixer::kSamplesPerTick> pcm{};  // decoded, not yet mixed

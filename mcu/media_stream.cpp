@@ -16,6 +16,10 @@ constexpr size_t kReportBufferSize = 128;
 // A report (72) + BYE with a short reason.
 constexpr size_t kByeBufferSize = 384;
 constexpr size_t kMaxRtpPacket = 1500;  // the reactor's send slot size
+// How long the current SSRC must have been silent before another one may take the stream over:
+// ten 20 ms packets, so a restarted client is heard at once and a second source never is while
+// the first one talks.
+constexpr auto kSsrcSwitchQuiet = std::chrono::milliseconds(200);
 // xorshift32 (Marsaglia 2003) never leaves zero; seed with this when the SSRC is 0.
 constexpr uint32_t kRandomSeedForZero = 0x9E3779B9;
 // The top 24 bits of a draw make the fraction of the interval.
@@ -64,12 +68,19 @@ void MediaStream::on_rtp(transport::SocketId, const transport::RtpPacket& packet
     ++wrong_source_;
     return;
   }
+  const auto now = transport::Clock::now();
   if (remote_ssrc_ != packet.ssrc()) {
-    // A new sender (first packet, or the client restarted its stream): statistics start over.
+    // Another SSRC while the current one is still sending is a second source on the port (a
+    // flood, a stray stream): drop it, or the two would take turns and neither would be heard.
+    // Once the current one has paused, the new one is the client restarting its stream.
+    if (remote_ssrc_ && now - last_accepted_ < kSsrcSwitchQuiet) {
+      ++wrong_source_;
+      return;
+    }
     remote_ssrc_ = packet.ssrc();
     receive_ = transport::ReceiveStatistics(allocator::clock_rate(config_.codec));
   }
-  const auto now = transport::Clock::now();
+  last_accepted_ = now;
   receive_.on_packet(packet.sequence_number(), packet.timestamp(), now, packet.size());
   received_since_report_ = true;
   ++packets_in_;

@@ -125,6 +125,7 @@ class MediaStream final : public transport::MediaSink {
   std::optional<transport::SocketAddress> remote_;
   bool learned_ = false;
   std::optional<uint32_t> remote_ssrc_;
+  transport::Clock::time_point last_accepted_{};  // arrival of the last packet accepted
   transport::ReceiveStatistics receive_;
   uint64_t packets_in_ = 0;
   uint64_t bytes_in_ = 0;

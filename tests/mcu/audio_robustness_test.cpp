@@ -583,8 +583,9 @@ TEST_F(AudioRobustnessTest, BadInputOnOnePortLeavesTheMixesAndTheOtherConference
     }
   }
   // The attacked participant's own audio, phase by phase, in the others' mixes. Garbage and wrong
-  // payload types must not disturb it; the flood (a second SSRC interleaved with it, ten times its
-  // rate) may, and is measured; after the restart the new stream is heard and the old one is gone.
+  // payload types must not disturb it; nor may the flood (a second SSRC interleaved with it, ten
+  // times its rate: dropped while the real one talks, never heard); after the restart the new
+  // stream is heard and the old one is gone.
   for (size_t i : {1, 2}) {
     const std::string who = "listener " + std::to_string(i);
     SCOPED_TRACE(who);
@@ -603,6 +604,8 @@ TEST_F(AudioRobustnessTest, BadInputOnOnePortLeavesTheMixesAndTheOtherConference
       std::printf("%s during the flood: %d Hz median window %.1f dBFS, %zu of %zu windows in gaps, longest %zu ms\n",
                   who.c_str(), hz, g.median_db, g.gap_windows, g.windows, g.longest_gap * kGapWindowMs);
     }
+    expect_no_long_gap(flood, tones[0], to_db(kToneAmplitude), who + " during the flood");
+    EXPECT_LT(to_db(tone_amplitude(flood, kFloodTone)), to_db(kToneAmplitude) - kAbsentBelowDb);
     const size_t new_from = at(restarted + 200ms);
     ASSERT_GE(pcm[i].size(), new_from + mixer::kSampleRate);
     const std::span<const float> final_second = all.subspan(all.size() - mixer::kSampleRate);
@@ -620,7 +623,9 @@ TEST_F(AudioRobustnessTest, BadInputOnOnePortLeavesTheMixesAndTheOtherConference
   std::printf("attacked port: %s\n", attacked_stats.dump().c_str());
   EXPECT_EQ(attacked_stats["dropped"].get<uint64_t>(), kGarbage);
   EXPECT_EQ(attacked_stats["wrong_payload_type"].get<uint64_t>(), kWrongPayloadType);
-  EXPECT_GE(packets_after_flood - accepted_before, kFloodPackets);
+  // The flood's packets were dropped as a second source, not accepted beside the real stream.
+  EXPECT_GE(attacked_stats["wrong_source"].get<uint64_t>(), kFloodPackets * 9 / 10);
+  EXPECT_LT(packets_after_flood - accepted_before, kFloodPackets / 2);
   for (size_t i = 3; i < 5; ++i) {
     const json& s = stats_b.at(members[i].id);
     EXPECT_EQ(s["dropped"].get<uint64_t>(), 0u) << s.dump();

@@ -21,6 +21,7 @@
 #include "mixer/audio_format.h"
 #include "tests/support/rest_client.h"
 #include "transport/rtp_packet.h"
+#include "transport/rtp_rtcp_demux.h"
 
 namespace confab::test_support {
 
@@ -49,7 +50,10 @@ inline void receive_until(int fd, Received* out, std::chrono::steady_clock::time
     if (::poll(&p, 1, 20) <= 0) continue;
     const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
     if (n <= 0) continue;
-    auto packet = transport::RtpPacket::parse(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
+    const std::span<const uint8_t> datagram(buffer.data(), static_cast<size_t>(n));
+    // RFC 5761 4: the MCU's RTCP (reports, BYE) shares the port; it would parse as RTP too.
+    if (transport::looks_like_rtcp(datagram)) continue;
+    auto packet = transport::RtpPacket::parse(datagram);
     if (!packet) continue;
     out->ssrc = packet->ssrc();
     out->max_csrcs = std::max(out->max_csrcs, packet->csrc_count());
