@@ -20,6 +20,7 @@
 #include "mixer/audio_format.h"
 #include "mixer/g711.h"
 #include "tests/support/allocation_counter.h"  // the one TU of this binary that includes it
+#include "tests/support/tone.h"
 #include "tests/support/subprocess.h"
 #include "transport/reactor.h"
 #include "transport/rtp_packet.h"
@@ -38,6 +39,7 @@ namespace confab::mixer {
 namespace {
 
 using allocator::Codec;
+using test_support::tone_amplitude;
 using Pcm = std::vector<float>;
 
 constexpr double kPi = std::numbers::pi;
@@ -55,20 +57,6 @@ Pcm sine(double hz, double amplitude, int samples, int first_sample = 0) {
   return out;
 }
 
-// Goertzel: the amplitude of the `hz` component of `x` (exact when x holds whole cycles of it).
-double tone_amplitude(std::span<const float> x, double hz, int rate = kSampleRate) {
-  const double w = 2 * kPi * hz / rate;
-  const double coeff = 2 * std::cos(w);
-  double s1 = 0;
-  double s2 = 0;
-  for (float v : x) {
-    const double s0 = v + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s0;
-  }
-  const double power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-  return 2 * std::sqrt(std::max(power, 0.0)) / static_cast<double>(x.size());
-}
 
 // The strongest tone between 100 Hz and 4 kHz, to 10 Hz.
 double dominant_frequency(std::span<const float> x) {
