@@ -42,19 +42,13 @@ std::function<std::string(const std::string&)> ip_port_check(std::string example
   };
 }
 
-struct WorkerLogStats {
-  confab::mcu::EchoStats echo;
-  confab::mcu::WorkerMediaTotals media;
-};
-
 void log_stats(WorkerPool& pool) {
   for (size_t i = 0; i < pool.size(); ++i) {
     auto& w = pool.worker(i);
     const auto& t = w.tick_stats();
     const uint64_t ticks = t.ticks.load(std::memory_order_relaxed);
     std::string error;
-    const auto stats = w.call([](Worker& self) { return WorkerLogStats{self.echo_stats(), self.media_totals()}; },
-                              kRequestTimeout, &error);
+    const auto stats = w.call([](Worker& self) { return self.snapshot(); }, kRequestTimeout, &error);
     if (!stats) {
       spdlog::warn("event=stats_failed worker={} reason=\"{}\"", i, error);
       continue;

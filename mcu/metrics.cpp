@@ -35,11 +35,6 @@ void single(std::string& out, std::string_view name, std::string_view type, std:
   family(out, name, type, help, {Sample{"", value}});
 }
 
-struct WorkerSnapshot {
-  EchoStats echo;
-  WorkerMediaTotals media;
-};
-
 }  // namespace
 
 std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
@@ -55,8 +50,7 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
     lateness_sum.push_back({id, static_cast<double>(t.total_lateness_us.load(std::memory_order_relaxed)) / 1e6});
     lateness_max.push_back({id, static_cast<double>(t.max_lateness_us.load(std::memory_order_relaxed)) / 1e6});
     std::string error;
-    const auto snapshot = w.call([](Worker& self) { return WorkerSnapshot{self.echo_stats(), self.media_totals()}; },
-                                 kStatsTimeout, &error);
+    const auto snapshot = w.call([](Worker& self) { return self.snapshot(); }, kStatsTimeout, &error);
     if (!snapshot) continue;  // counted in confab_worker_call_timeouts_total
     const WorkerMediaTotals& m = snapshot->media;
     conferences.push_back({id, static_cast<double>(m.conferences)});
@@ -112,7 +106,8 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
   family(text, "confab_worker_tick_lateness_seconds_sum", "counter", "Sum of tick start lateness.", lateness_sum);
   family(text, "confab_worker_tick_lateness_seconds_max", "gauge", "Worst tick start lateness since start.",
          lateness_max);
-  family(text, "confab_rtp_packets_in_total", "counter", "RTP packets accepted on participant ports (valid, expected payload type and source).", rtp_in);
+  family(text, "confab_rtp_packets_in_total", "counter",
+         "RTP packets accepted on participant ports (valid, expected payload type and source).", rtp_in);
   family(text, "confab_rtp_bytes_in_total", "counter", "Bytes of accepted RTP packets.", bytes_in);
   family(text, "confab_rtcp_packets_in_total", "counter", "Valid RTCP datagrams received on participant ports.",
          rtcp_in);

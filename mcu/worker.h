@@ -93,6 +93,12 @@ struct WorkerMediaTotals {
   uint64_t frames_decoded = 0;
 };
 
+// A worker's counters as one task reads them, for the stats log and /metrics.
+struct WorkerSnapshot {
+  EchoStats echo;
+  WorkerMediaTotals media;
+};
+
 class Worker {
  public:
   Worker(uint32_t index, WorkerOptions options);
@@ -154,6 +160,7 @@ class Worker {
   void add_echo(std::unique_ptr<EchoEndpoint> echo) { echoes_.push_back(std::move(echo)); }
   EchoStats echo_stats() const;
   WorkerMediaTotals media_totals() const;
+  WorkerSnapshot snapshot() const { return WorkerSnapshot{echo_stats(), media_totals()}; }
   // Closes a conference (RTCP BYE to its participants) and keeps its counters in the totals.
   bool close_conference(uint64_t id);
   // Keeps a closing stream's counters in the totals.
