@@ -47,6 +47,11 @@ using test_support::ToneGaps;
 constexpr double kToneAmplitude = 0.125;  // -18 dBFS
 constexpr double kLevelToleranceDb = 3.0;
 constexpr double kAbsentBelowDb = 30.0;  // a tone this far under its sent level is not in the mix
+// A tone whose sender has gone, 200 Hz from a tone still mixed: what is measured there is the noise
+// Opus shapes under the remaining tones, which varies from run to run. Listener 1 of the bad-input
+// test (hearing 1100 and 1700 Hz) measured -43 to -52 dBFS at 1200 Hz, which nobody sends, and
+// -47 to -65 dBFS at the gone 1300 Hz; a tone still mixed reads -18 dBFS.
+constexpr double kGoneBelowDb = 20.0;
 constexpr size_t kGapWindowMs = 10;
 constexpr size_t kGapWindow = mixer::kSampleRate / 1000 * kGapWindowMs;
 constexpr size_t kMaxGapMs = 40;
@@ -613,7 +618,7 @@ TEST_F(AudioRobustnessTest, BadInputOnOnePortLeavesTheMixesAndTheOtherConference
                        to_db(kToneAmplitude), who + " after the restart");
     const double old_db = to_db(tone_amplitude(final_second, tones[0]));
     std::printf("%s, last second: old %d Hz at %.1f dBFS\n", who.c_str(), tones[0], old_db);
-    EXPECT_LT(old_db, to_db(kToneAmplitude) - kAbsentBelowDb);
+    EXPECT_LT(old_db, to_db(kToneAmplitude) - kGoneBelowDb);
   }
 
   // The counters show each kind of bad input; the other conference saw none.
