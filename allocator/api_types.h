@@ -77,6 +77,9 @@ struct MediaRequest {
   // packet received (symmetric RTP, RFC 4961).
   std::optional<transport::SocketAddress> remote;
   std::optional<uint8_t> audio_level_ext_id;  // RFC 6464 extension ID the sender uses (1..14)
+  // RFC 6465 extension ID under which the MCU tells this receiver the level of each speaker (CSRC)
+  // in its mix (1..14); none: not sent.
+  std::optional<uint8_t> csrc_audio_level_ext_id;
 };
 
 struct ParticipantRequest {
@@ -88,6 +91,19 @@ struct ParticipantRequest {
 struct ParticipantPatch {
   std::optional<bool> muted;  // not mixed into anyone's audio
   std::optional<bool> deaf;   // receives nothing
+};
+
+// How an incoming audio stream plays out in the mix: its jitter buffer and decoder.
+struct AudioPlayout {
+  uint64_t frames_decoded = 0;
+  uint64_t frames_concealed = 0;      // lost or late frames replaced by packet-loss concealment
+  uint64_t frames_fec_recovered = 0;  // lost frames rebuilt from the next packet's in-band FEC
+  uint64_t decode_errors = 0;         // payloads the decoder refused (corrupt)
+  uint64_t late = 0;                  // frames that came after their time was played
+  uint64_t duplicates = 0;
+  uint64_t overflows = 0;  // frames too far ahead: the buffer flushed and restarted from them
+  uint64_t resets = 0;     // stream restarts (sequence or timestamp jump)
+  uint64_t delay_ms = 0;   // the jitter buffer's current target delay
 };
 
 // Counters of one stream as the worker sees it.
@@ -107,6 +123,7 @@ struct StreamStats {
   uint64_t lost = 0;                // RFC 3550 cumulative loss of the incoming stream
   double jitter_ms = 0;             // RFC 3550 interarrival jitter of the incoming stream
   std::optional<uint32_t> remote_ssrc;
+  std::optional<AudioPlayout> playout;  // audio streams in a conference's mix
 };
 
 struct StreamInfo {
@@ -114,6 +131,7 @@ struct StreamInfo {
   Codec codec = Codec::kOpus;
   uint8_t payload_type = 111;
   std::optional<uint8_t> audio_level_ext_id;
+  std::optional<uint8_t> csrc_audio_level_ext_id;
   transport::SocketAddress local;                  // the MCU's port for this stream (RTP+RTCP)
   std::optional<transport::SocketAddress> remote;  // configured, or learned (then `learned`)
   bool learned = false;

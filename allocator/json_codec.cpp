@@ -93,7 +93,7 @@ ApiResult<bool> get_bool(const json& object, const std::string& field) {
 ApiResult<MediaRequest> decode_media(const json& object, Medium medium) {
   const std::string prefix = std::string(to_string(medium)) + ".";
   if (!object.is_object()) return bad_field(std::string(to_string(medium)), "must be an object");
-  if (auto ok = only_fields(object, {"codec", "payload_type", "remote", "audio_level_ext_id"}, prefix); !ok) {
+  if (auto ok = only_fields(object, {"codec", "payload_type", "remote", "audio_level_ext_id", "csrc_audio_level_ext_id"}, prefix); !ok) {
     return transport::Err{ok.error()};
   }
   MediaRequest media;
@@ -120,12 +120,17 @@ ApiResult<MediaRequest> decode_media(const json& object, Medium medium) {
     if (!remote || remote->port() == 0) return bad_field(prefix + "remote", "must be \"IP:PORT\" with a port 1..65535");
     media.remote = *remote;
   }
-  if (object.contains("audio_level_ext_id")) {
-    if (medium != Medium::kAudio) return bad_field(prefix + "audio_level_ext_id", "only for audio");
+  for (auto [field, slot] : {std::pair{"audio_level_ext_id", &media.audio_level_ext_id},
+                             std::pair{"csrc_audio_level_ext_id", &media.csrc_audio_level_ext_id}}) {
+    if (!object.contains(field)) continue;
+    if (medium != Medium::kAudio) return bad_field(prefix + field, "only for audio");
     // RFC 8285 4.2: one-byte IDs 1..14 (15 is reserved).
-    auto id = get_integer(object, "audio_level_ext_id", prefix + "audio_level_ext_id", 1, 14);
+    auto id = get_integer(object, field, prefix + field, 1, 14);
     if (!id) return transport::Err{id.error()};
-    media.audio_level_ext_id = static_cast<uint8_t>(*id);
+    *slot = static_cast<uint8_t>(*id);
+  }
+  if (media.audio_level_ext_id && media.audio_level_ext_id == media.csrc_audio_level_ext_id) {
+    return bad_field(prefix + "csrc_audio_level_ext_id", "must differ from audio_level_ext_id");
   }
   return media;
 }
@@ -243,7 +248,19 @@ json to_json(const StreamInfo& stream) {
         {"jitter_ms", s.jitter_ms},
         {"remote_ssrc", s.remote_ssrc ? json(*s.remote_ssrc) : json(nullptr)}}},
   };
+  if (const auto& p = s.playout) {
+    out["stats"]["playout"] = {{"frames_decoded", p->frames_decoded},
+                               {"frames_concealed", p->frames_concealed},
+                               {"frames_fec_recovered", p->frames_fec_recovered},
+                               {"decode_errors", p->decode_errors},
+                               {"late", p->late},
+                               {"duplicates", p->duplicates},
+                               {"overflows", p->overflows},
+                               {"resets", p->resets},
+                               {"delay_ms", p->delay_ms}};
+  }
   if (stream.audio_level_ext_id) out["audio_level_ext_id"] = *stream.audio_level_ext_id;
+  if (stream.csrc_audio_level_ext_id) out["csrc_audio_level_ext_id"] = *stream.csrc_audio_level_ext_id;
   return out;
 }
 

@@ -12,7 +12,8 @@ namespace confab::allocator {
 
 namespace {
 
-constexpr std::string_view kAudioLevelUri = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+constexpr std::string_view kAudioLevelUri = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";      // RFC 6464
+constexpr std::string_view kCsrcAudioLevelUri = "urn:ietf:params:rtp-hdrext:csrc-audio-level";  // RFC 6465
 // RFC 8285 4.2: one-byte header extension IDs are 1..14; MediaRequest carries only those.
 constexpr unsigned kMinExtensionId = 1;
 constexpr unsigned kMaxExtensionId = 14;
@@ -39,6 +40,12 @@ struct Connection {
   bool unspecified = false;  // 0.0.0.0 or ::, "not known yet" (ICE offers, RFC 3264 hold)
 };
 
+// The audio-level extensions an offer maps (RFC 8285 5), by ID.
+struct AudioLevelExtmaps {
+  std::optional<uint8_t> ssrc;  // RFC 6464, client to mixer
+  std::optional<uint8_t> csrc;  // RFC 6465, mixer to client
+};
+
 // Everything gathered for one m= section before deciding whether we take it.
 struct MediaSection {
   SdpMediaLine line;
@@ -48,7 +55,7 @@ struct MediaSection {
   std::vector<uint8_t> payload_types;  // the formats, when `rtp`
   std::optional<Connection> connection;
   std::optional<SdpDirection> direction;
-  std::optional<uint8_t> audio_level_ext_id;
+  AudioLevelExtmaps extmaps;
   std::vector<Rtpmap> rtpmaps;
   // Index into rtpmaps by payload type (-1: none), so choosing a format stays linear however many
   // formats and rtpmaps a hostile offer lists. The first rtpmap of a payload type counts.
@@ -68,7 +75,7 @@ struct MediaSection {
 struct SessionState {
   std::optional<Connection> connection;
   std::optional<SdpDirection> direction;
-  std::optional<uint8_t> audio_level_ext_id;  // RFC 8285 5: session-level extmap applies to all media
+  AudioLevelExtmaps extmaps;  // RFC 8285 5: a session-level extmap applies to all media
 };
 
 transport::Err<ApiError> bad_sdp(size_t line_number, const std::string& problem) {
@@ -240,15 +247,16 @@ ApiResult<Done> parse_media_attribute(std::string_view attribute, MediaSection& 
   return Done{};
 }
 
-// RFC 8285 5: a=extmap:<id>[/<direction>] <URI> [<extension attributes>]. Only the RFC 6464 audio
-// level matters to us; other extensions, and IDs outside the one-byte range, are ignored.
-std::optional<uint8_t> parse_audio_level_extmap(std::string_view value) {
+// RFC 8285 5: a=extmap:<id>[/<direction>] <URI> [<extension attributes>]. Only the audio levels
+// (RFC 6464 and 6465) matter to us; other extensions, and IDs outside the one-byte range, are
+// ignored.
+void parse_audio_level_extmap(std::string_view value, AudioLevelExtmaps& extmaps) {
   const auto fields = split_fields(value);
-  if (fields.size() < 2 || fields[1] != kAudioLevelUri) return std::nullopt;
+  if (fields.size() < 2 || (fields[1] != kAudioLevelUri && fields[1] != kCsrcAudioLevelUri)) return;
   const std::string_view id_text = fields[0].substr(0, fields[0].find('/'));
   const auto id = parse_number(id_text, kMaxExtensionId);
-  if (!id || *id < kMinExtensionId) return std::nullopt;
-  return static_cast<uint8_t>(*id);
+  if (!id || *id < kMinExtensionId) return;
+  (fields[1] == kAudioLevelUri ? extmaps.ssrc : extmaps.csrc) = static_cast<uint8_t>(*id);
 }
 
 // RFC 8866 5.14: m=<media> <port>[/<number of ports>] <proto> <fmt> ...
@@ -313,7 +321,12 @@ ApiResult<SdpOffer> finish(SdpOffer offer, std::vector<MediaSection>& sections, 
       if (!request.remote) return bad_sdp(section.line_number, "address '" + text + "'");
     }
     if (*medium == Medium::kAudio) {
-      request.audio_level_ext_id = section.audio_level_ext_id ? section.audio_level_ext_id : session.audio_level_ext_id;
+      request.audio_level_ext_id = section.extmaps.ssrc ? section.extmaps.ssrc : session.extmaps.ssrc;
+      request.csrc_audio_level_ext_id = section.extmaps.csrc ? section.extmaps.csrc : session.extmaps.csrc;
+      // One ID names one extension (RFC 8285 5); an offer mapping both to it is ambiguous.
+      if (request.csrc_audio_level_ext_id && request.csrc_audio_level_ext_id == request.audio_level_ext_id) {
+        return bad_sdp(section.line_number, "one a=extmap ID for both audio-level extensions");
+      }
     }
     std::optional<std::string>& fmtp = *medium == Medium::kAudio ? offer.audio_fmtp : offer.video_fmtp;
     for (const Fmtp& f : section.fmtps) {
@@ -433,10 +446,8 @@ ApiResult<SdpOffer> parse_sdp_offer(std::string_view text) {
       }
       case 'a': {
         const std::optional<SdpDirection> direction = parse_direction(value);
-        const std::optional<uint8_t> level =
-            value.starts_with("extmap:") ? parse_audio_level_extmap(value.substr(7)) : std::nullopt;
         if (direction) (media ? media->direction : session.direction) = direction;
-        if (level) (media ? media->audio_level_ext_id : session.audio_level_ext_id) = level;
+        if (value.starts_with("extmap:")) parse_audio_level_extmap(value.substr(7), media ? media->extmaps : session.extmaps);
         if (media) {
           auto done = parse_media_attribute(value, *media, line_number);
           if (!done) return transport::Err<ApiError>{done.error()};
@@ -499,6 +510,9 @@ std::string write_sdp_answer(const SdpOffer& offer, const ParticipantInfo& answe
     add_line(out, {"a=", to_string(complement(line.direction))});
     if (audio && requested && requested->audio_level_ext_id) {
       add_line(out, {"a=extmap:", std::to_string(*requested->audio_level_ext_id), " ", kAudioLevelUri});
+    }
+    if (audio && requested && requested->csrc_audio_level_ext_id) {
+      add_line(out, {"a=extmap:", std::to_string(*requested->csrc_audio_level_ext_id), " ", kCsrcAudioLevelUri});
     }
     // RFC 5576 4.1: the SSRC we send with, so the participant can tell our stream apart.
     add_line(out, {"a=ssrc:", std::to_string(stream->ssrc), " cname:confab"});

@@ -42,7 +42,8 @@ struct SdpOffer {
   // m= line with a supported rtpmap (opus/48000[/2], PCMU/8000, PCMA/8000, H264/90000; static 0
   // and 8 need none), remote = c= (media-level over session-level) + m= port, or nullopt for an
   // unspecified c= (0.0.0.0, ::: the address is learned from the first packet, RFC 4961),
-  // audio_level_ext_id from a=extmap:<id> urn:ietf:params:rtp-hdrext:ssrc-audio-level.
+  // audio_level_ext_id from a=extmap:<id> urn:ietf:params:rtp-hdrext:ssrc-audio-level (RFC 6464),
+  // csrc_audio_level_ext_id from ...:csrc-audio-level (RFC 6465; then we send the speakers' levels).
   ParticipantRequest request;
   std::optional<std::string> audio_fmtp;  // a=fmtp value of the chosen audio payload type
   std::optional<std::string> video_fmtp;  // e.g. "profile-level-id=42e01f;packetization-mode=1"
@@ -60,7 +61,7 @@ ApiResult<SdpOffer> parse_sdp_offer(std::string_view text);
 // port, payload type and SSRC of the matching stream of `answer` (ParticipantInfo::audio/video;
 // its `local` IP goes into o= and c=), a=rtpmap, the offered a=fmtp, a=rtcp and a=rtcp-mux (our
 // RTCP shares the RTP port), the direction complementing the offer's, a=ssrc cname, and the
-// offered audio-level a=extmap with its id. Other lines, and taken lines whose stream `answer`
+// offered audio-level a=extmap lines (RFC 6464, RFC 6465) with their ids. Other lines, and taken lines whose stream `answer`
 // lacks, get port 0 with their offered format list. `session_version` is o='s version (RFC 3264 8:
 // increment it for each new answer in the session).
 std::string write_sdp_answer(const SdpOffer& offer, const ParticipantInfo& answer, uint64_t session_id,

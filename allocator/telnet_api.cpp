@@ -18,6 +18,7 @@ constexpr std::string_view kHelp =
     "  rename ID NAME\r\n"
     "  destroy ID\r\n"
     "  join ID [name=TEXT] [audio=opus|pcmu|pcma[/PT][@IP:PORT]] [video=h264[/PT][@IP:PORT]] [audio_level_ext_id=N]\r\n"
+    "       [csrc_audio_level_ext_id=N]\r\n"
     "  leave ID PID\r\n"
     "  mute ID PID | unmute ID PID | deaf ID PID | undeaf ID PID\r\n"
     "  stats\r\n"
@@ -182,7 +183,7 @@ Reply do_update(ConferenceService& service, const TelnetCommand& command) {
 
 Reply do_join(ConferenceService& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
-  if (auto ok = only_options(command, {"name", "audio", "video", "audio_level_ext_id"}); !ok) {
+  if (auto ok = only_options(command, {"name", "audio", "video", "audio_level_ext_id", "csrc_audio_level_ext_id"}); !ok) {
     return transport::Err{ok.error()};
   }
   auto id = integer(command.positional[0], "ID");
@@ -196,11 +197,18 @@ Reply do_join(ConferenceService& service, const TelnetCommand& command) {
     if (!media) return transport::Err{media.error()};
     (medium == Medium::kAudio ? request.audio : request.video) = std::move(*media);
   }
-  if (auto text = command.option("audio_level_ext_id")) {
-    auto ext = integer(*text, "audio_level_ext_id");
-    if (!request.audio) return bad_field("audio_level_ext_id", "only with audio=...");
-    if (!ext || *ext < 1 || *ext > 14) return bad_field("audio_level_ext_id", "must be 1..14 (RFC 8285)");
-    request.audio->audio_level_ext_id = static_cast<uint8_t>(*ext);
+  for (const char* option : {"audio_level_ext_id", "csrc_audio_level_ext_id"}) {
+    const auto text = command.option(option);
+    if (!text) continue;
+    auto ext = integer(*text, option);
+    if (!request.audio) return bad_field(option, "only with audio=...");
+    if (!ext || *ext < 1 || *ext > 14) return bad_field(option, "must be 1..14 (RFC 8285)");
+    (option == std::string_view("audio_level_ext_id") ? request.audio->audio_level_ext_id
+                                                      : request.audio->csrc_audio_level_ext_id) = static_cast<uint8_t>(*ext);
+  }
+  if (request.audio && request.audio->audio_level_ext_id &&
+      request.audio->audio_level_ext_id == request.audio->csrc_audio_level_ext_id) {
+    return bad_field("csrc_audio_level_ext_id", "must differ from audio_level_ext_id");
   }
   if (!request.audio && !request.video) return api_error(400, "BAD_FIELD", "audio, video: give at least one medium");
   auto joined = service.join(*id, request);

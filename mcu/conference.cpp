@@ -13,4 +13,10 @@ allocator::ParticipantInfo Participant::info() const {
   return info;
 }
 
+allocator::ParticipantInfo Conference::participant_info(const Participant& participant) const {
+  allocator::ParticipantInfo info = participant.info();
+  if (info.audio) info.audio->stats.playout = audio_.playout(participant.id);
+  return info;
+}
+
 }  // namespace confab::mcu

@@ -31,6 +31,8 @@ class Conference {
   const std::map<uint64_t, Participant>& participants() const { return participants_; }
   ConferenceAudio& audio() { return audio_; }
   const ConferenceAudio& audio() const { return audio_; }
+  // `participant`'s info with how its audio plays out in this conference's mix.
+  allocator::ParticipantInfo participant_info(const Participant& participant) const;
 
  private:
   uint64_t id_;

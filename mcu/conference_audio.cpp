@@ -48,9 +48,39 @@ bool ConferenceAudio::add(uint64_t participant, MediaStream* stream, std::string
 void ConferenceAudio::remove(uint64_t participant) {
   const auto it = inputs_.find(participant);
   if (it == inputs_.end()) return;
+  add_input_counters(it->second, stats_);
   it->second.stream->set_listener(nullptr, 0);
   inputs_.erase(it);
   mixer_.remove(participant);
+}
+
+void ConferenceAudio::add_input_counters(const Input& input, ConferenceAudioStats& stats) {
+  stats.decode_errors += input.decoder->counters().errors;
+  stats.late_frames += input.jitter->counters().late;
+}
+
+ConferenceAudioStats ConferenceAudio::stats() const {
+  ConferenceAudioStats total = stats_;
+  for (const auto& [id, input] : inputs_) add_input_counters(input, total);
+  return total;
+}
+
+std::optional<allocator::AudioPlayout> ConferenceAudio::playout(uint64_t participant) const {
+  const auto it = inputs_.find(participant);
+  if (it == inputs_.end()) return std::nullopt;
+  const mixer::AudioDecoderCounters& d = it->second.decoder->counters();
+  const transport::JitterBufferCounters j = it->second.jitter->counters();
+  allocator::AudioPlayout p;
+  p.frames_decoded = d.decoded;
+  p.frames_concealed = d.concealed;
+  p.frames_fec_recovered = d.fec_recovered;
+  p.decode_errors = d.errors;
+  p.late = j.late;
+  p.duplicates = j.duplicates;
+  p.overflows = j.overflow;
+  p.resets = j.resets;
+  p.delay_ms = j.target_delay_ms;
+  return p;
 }
 
 void ConferenceAudio::set_deaf(uint64_t participant, bool deaf) {
@@ -100,8 +130,24 @@ void ConferenceAudio::fill(Input& input, transport::Clock::time_point now, bool 
       if (written > 0) ++stats_.frames_decoded;
     } else if (popped.status == transport::JitterPopStatus::kMissing) {
       const int samples = static_cast<int>(std::min<size_t>(popped.duration * input.samples_per_rtp_tick, room.size()));
-      written = samples > 0 ? input.decoder->conceal(samples, room) : 0;
-      if (written > 0) ++stats_.frames_concealed;
+      if (samples <= 0) break;
+      if (!decode) {
+        // Not heard this tick: silence keeps time without running the decoder's concealment.
+        std::fill_n(room.begin(), samples, 0.0F);
+        written = samples;
+      } else if (popped.next_available && !popped.payload.empty()) {
+        // RFC 6716 2.1.7: the next frame (already here) carries this one at a lower rate; libopus
+        // conceals instead when it carries none (CELT, or FEC off at the sender).
+        const uint64_t recovered = input.decoder->counters().fec_recovered;
+        written = input.decoder->decode_fec(popped.payload, samples, room);
+        if (written > 0) {
+          ++(input.decoder->counters().fec_recovered > recovered ? stats_.frames_fec_recovered
+                                                                 : stats_.frames_concealed);
+        }
+      } else {
+        written = input.decoder->conceal(samples, room);
+        if (written > 0) ++stats_.frames_concealed;
+      }
     } else {
       break;  // nothing due: the participant is silent this tick
     }
@@ -114,7 +160,8 @@ void ConferenceAudio::send(Input& input, const mixer::MixOutput& mix, std::span<
   // The receiver's own sequence and timestamp advance every tick whatever it hears (speaker or
   // listener mix), so its stream stays continuous when its role changes.
   if (!payload.empty()) {
-    input.stream->send_rtp(input.out_sequence++, input.out_timestamp, !input.sent_before, mix.csrc_list(), payload);
+    input.stream->send_rtp(input.out_sequence++, input.out_timestamp, !input.sent_before, mix.csrc_list(), payload,
+                           mix.levels());
     input.sent_before = true;
   }
   input.out_timestamp += static_cast<uint32_t>(mixer::kSamplesPerTick) / input.samples_per_rtp_tick;

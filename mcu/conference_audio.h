@@ -22,12 +22,28 @@
 
 namespace confab::mcu {
 
+// Totals over the conference's life, participants gone included.
 struct ConferenceAudioStats {
   uint64_t ticks = 0;
   uint64_t frames_decoded = 0;
   uint64_t frames_concealed = 0;
-  uint64_t encodes = 0;  // Opus/G.711 encodes run (the cost that decides capacity)
+  uint64_t frames_fec_recovered = 0;
+  uint64_t decode_errors = 0;
+  uint64_t late_frames = 0;  // came after their time was played (jitter buffer: late)
+  uint64_t encodes = 0;      // Opus/G.711 encodes run (the cost that decides capacity)
   uint64_t speaker_changes = 0;
+
+  ConferenceAudioStats& operator+=(const ConferenceAudioStats& o) {
+    ticks += o.ticks;
+    frames_decoded += o.frames_decoded;
+    frames_concealed += o.frames_concealed;
+    frames_fec_recovered += o.frames_fec_recovered;
+    decode_errors += o.decode_errors;
+    late_frames += o.late_frames;
+    encodes += o.encodes;
+    speaker_changes += o.speaker_changes;
+    return *this;
+  }
 };
 
 class ConferenceAudio final : public MediaListener {
@@ -46,7 +62,9 @@ class ConferenceAudio final : public MediaListener {
   // Pulls 20 ms from every input, mixes, encodes and sends. No heap allocation.
   void tick(transport::Clock::time_point now);
 
-  const ConferenceAudioStats& stats() const { return stats_; }
+  ConferenceAudioStats stats() const;
+  // How `participant`'s incoming audio plays out; nullopt when it is not in the mix.
+  std::optional<allocator::AudioPlayout> playout(uint64_t participant) const;
   std::span<const uint64_t> speakers() const { return mixer_.speakers(); }
 
  private:
@@ -73,6 +91,9 @@ class ConferenceAudio final : public MediaListener {
   void send(Input& input, const mixer::MixOutput& mix, std::span<const uint8_t> payload);
   size_t codec_index(allocator::Codec codec) const { return static_cast<size_t>(codec); }
 
+  // Adds the counters kept by `input`'s jitter buffer and decoder to `stats`.
+  static void add_input_counters(const Input& input, ConferenceAudioStats& stats);
+
   mixer::AudioMixer mixer_;
   std::map<uint64_t, Input> inputs_;
   // One encoder per codec for the shared mix (index: allocator::Codec), made at the first join
@@ -80,7 +101,7 @@ class ConferenceAudio final : public MediaListener {
   std::array<std::unique_ptr<mixer::AudioEncoder>, 3> shared_encoders_;
   std::array<std::array<uint8_t, mixer::kMaxEncodedFrameBytes>, 3> shared_payload_{};
   std::array<uint8_t, mixer::kMaxEncodedFrameBytes> encoded_{};
-  ConferenceAudioStats stats_;
+  ConferenceAudioStats stats_;  // kept per tick, plus the input counters of participants gone
 };
 
 }  // namespace confab::mcu

@@ -159,6 +159,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
       config.codec = (*media)->codec;
       config.payload_type = (*media)->payload_type;
       config.audio_level_ext_id = (*media)->audio_level_ext_id;
+      config.csrc_audio_level_ext_id = (*media)->csrc_audio_level_ext_id;
       config.local = options_.media_ip;
       config.local.set_port(port.port);
       config.remote = (*media)->remote;
@@ -185,7 +186,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
           (medium == allocator::Medium::kAudio ? p.audio : p.video) = std::move(stream);
         }
         if (p.audio && !it->second->audio().add(participant, p.audio.get(), &result.error)) return result;
-        result.value = p.info();
+        result.value = it->second->participant_info(p);
         it->second->participants().emplace(participant, std::move(p));
         return result;
       },
@@ -284,7 +285,9 @@ ApiResult<allocator::ConferenceMedia> LocalNode::media_state(uint64_t conference
         allocator::ConferenceMedia media;
         const auto it = w.conferences().find(conference);
         if (it == w.conferences().end()) return media;
-        for (const auto& [id, participant] : it->second->participants()) media.participants.push_back(participant.info());
+        for (const auto& [id, participant] : it->second->participants()) {
+          media.participants.push_back(it->second->participant_info(participant));
+        }
         const ConferenceAudio& audio = it->second->audio();
         media.speakers.assign(audio.speakers().begin(), audio.speakers().end());
         media.speaker_changes = audio.stats().speaker_changes;

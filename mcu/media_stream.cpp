@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <array>
 
+#include "transport/audio_level.h"
 #include "transport/rtcp_sender_report.h"
+#include "transport/rtp_header_extension.h"
 #include "transport/rtp_writer.h"
 #include "transport/time_units.h"
 
@@ -89,7 +91,8 @@ void MediaStream::on_rtp(transport::SocketId, const transport::RtpPacket& packet
 }
 
 bool MediaStream::send_rtp(uint16_t sequence_number, uint32_t timestamp, bool marker, std::span<const uint32_t> csrcs,
-                           std::span<const uint8_t> payload, transport::Clock::time_point sent_at) {
+                           std::span<const uint8_t> payload, std::span<const uint8_t> csrc_levels,
+                           transport::Clock::time_point sent_at) {
   if (!remote_) return false;
   transport::RtpHeader header;
   header.marker = marker;
@@ -99,8 +102,23 @@ bool MediaStream::send_rtp(uint16_t sequence_number, uint32_t timestamp, bool ma
   header.ssrc = config_.ssrc;
   header.csrc_count = static_cast<uint8_t>(std::min(csrcs.size(), header.csrcs.size()));
   std::copy_n(csrcs.begin(), header.csrc_count, header.csrcs.begin());
+  // RFC 6465 3: one level octet per CSRC, in CSRC order; one-byte form (RFC 8285 4.2), so at most
+  // 15 levels fit one element, as many as there can be CSRCs.
+  std::array<uint8_t, transport::kRtpMaxCsrcs> level_octets;
+  std::array<uint8_t, transport::kRtpMaxCsrcs + 4> extension_block;
+  size_t extension_size = 0;
+  uint16_t extension_profile = 0;
+  if (config_.csrc_audio_level_ext_id && header.csrc_count > 0 && csrc_levels.size() == header.csrc_count) {
+    const size_t n = transport::write_csrc_audio_levels(csrc_levels, level_octets);
+    transport::RtpHeaderExtensionWriter writer;
+    if (n > 0 && writer.add(*config_.csrc_audio_level_ext_id, std::span<const uint8_t>(level_octets.data(), n))) {
+      extension_size = writer.write(extension_block);
+      extension_profile = writer.profile();
+    }
+  }
   std::array<uint8_t, kMaxRtpPacket> buffer;
-  const size_t size = transport::write_rtp_packet(header, {}, 0, payload, buffer);
+  const size_t size = transport::write_rtp_packet(
+      header, std::span<const uint8_t>(extension_block.data(), extension_size), extension_profile, payload, buffer);
   if (size == 0 || !reactor_.send(socket_id_, *remote_, std::span<const uint8_t>(buffer.data(), size))) {
     ++send_failed_;
     return false;
@@ -238,6 +256,7 @@ allocator::StreamInfo MediaStream::info() const {
   info.codec = config_.codec;
   info.payload_type = config_.payload_type;
   info.audio_level_ext_id = config_.audio_level_ext_id;
+  info.csrc_audio_level_ext_id = config_.csrc_audio_level_ext_id;
   info.local = config_.local;
   info.remote = remote_;
   info.learned = learned_;

@@ -26,7 +26,8 @@ struct StreamConfig {
   allocator::Medium medium = allocator::Medium::kAudio;
   allocator::Codec codec = allocator::Codec::kOpus;
   uint8_t payload_type = 111;
-  std::optional<uint8_t> audio_level_ext_id;
+  std::optional<uint8_t> audio_level_ext_id;       // RFC 6464, in what the participant sends
+  std::optional<uint8_t> csrc_audio_level_ext_id;  // RFC 6465, in what we send
   transport::SocketAddress local;
   std::optional<transport::SocketAddress> remote;  // none: learned from the first valid packet
   uint32_t ssrc = 0;                               // what this stream's outgoing media carries
@@ -72,11 +73,13 @@ class MediaStream final : public transport::MediaSink {
   }
 
   // Sends one RTP packet of this stream's outgoing media to the remote (if known): our SSRC, the
-  // negotiated payload type, the caller's sequence number, timestamp, marker and CSRCs. False when
-  // it was not sent (no remote yet, too large, send queue full). `sent_at` is the instant the next
-  // SR's RTP timestamp is extrapolated from.
+  // negotiated payload type, the caller's sequence number, timestamp, marker and CSRCs, and, when
+  // the receiver negotiated csrc_audio_level_ext_id and `csrc_levels` has one level per CSRC, those
+  // levels in an RFC 6465 extension. False when it was not sent (no remote yet, too large, send
+  // queue full). `sent_at` is the instant the next SR's RTP timestamp is extrapolated from.
   bool send_rtp(uint16_t sequence_number, uint32_t timestamp, bool marker, std::span<const uint32_t> csrcs,
-                std::span<const uint8_t> payload, transport::Clock::time_point sent_at = transport::Clock::now());
+                std::span<const uint8_t> payload, std::span<const uint8_t> csrc_levels = {},
+                transport::Clock::time_point sent_at = transport::Clock::now());
 
   // The worker's 20 ms tick. Sends an RTCP report (RFC 3550 6.4: SR + SDES CNAME if this stream
   // sent RTP since its last report, else RR + SDES CNAME; either with one report block for the

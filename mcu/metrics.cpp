@@ -40,7 +40,7 @@ void single(std::string& out, std::string_view name, std::string_view type, std:
 std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
                            const allocator::TelnetServer* telnet) {
   std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
-      rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes;
+      rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes, concealed, fec_recovered, decode_errors, late_frames;
   for (size_t i = 0; i < pool.size(); ++i) {
     Worker& w = pool.worker(i);
     const TickStats& t = w.tick_stats();
@@ -62,9 +62,13 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
     bytes_out.push_back({id, static_cast<double>(m.bytes_out)});
     rtcp_out.push_back({id, static_cast<double>(m.rtcp_out)});
     send_failed.push_back({id, static_cast<double>(m.send_failed)});
-    speaker_changes.push_back({id, static_cast<double>(m.speaker_changes)});
-    encodes.push_back({id, static_cast<double>(m.encodes)});
-    decodes.push_back({id, static_cast<double>(m.frames_decoded)});
+    speaker_changes.push_back({id, static_cast<double>(m.audio.speaker_changes)});
+    encodes.push_back({id, static_cast<double>(m.audio.encodes)});
+    decodes.push_back({id, static_cast<double>(m.audio.frames_decoded)});
+    concealed.push_back({id, static_cast<double>(m.audio.frames_concealed)});
+    fec_recovered.push_back({id, static_cast<double>(m.audio.frames_fec_recovered)});
+    decode_errors.push_back({id, static_cast<double>(m.audio.decode_errors)});
+    late_frames.push_back({id, static_cast<double>(m.audio.late_frames)});
     auto drop = [&](std::string_view reason, uint64_t count) {
       drops.push_back({fmt::format("{},reason=\"{}\"", id, reason), static_cast<double>(count)});
     };
@@ -122,6 +126,13 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
   family(text, "confab_audio_encodes_total", "counter", "Audio frames encoded (one per codec for all listeners).",
          encodes);
   family(text, "confab_audio_frames_decoded_total", "counter", "Audio frames decoded.", decodes);
+  family(text, "confab_audio_frames_concealed_total", "counter",
+         "Lost or late audio frames replaced by packet-loss concealment.", concealed);
+  family(text, "confab_audio_frames_fec_recovered_total", "counter",
+         "Lost audio frames rebuilt from the next packet's in-band FEC.", fec_recovered);
+  family(text, "confab_audio_decode_errors_total", "counter", "Audio payloads the decoder refused.", decode_errors);
+  family(text, "confab_audio_late_frames_total", "counter", "Audio frames that arrived after their time was played.",
+         late_frames);
   family(text, "confab_echo_rtp_packets_in_total", "counter", "Valid RTP packets received on echo ports.", echo_in);
   family(text, "confab_echo_packets_out_total", "counter", "RTP packets sent back by echo ports.", echo_out);
   family(text, "confab_echo_dropped_total", "counter", "Malformed or truncated datagrams dropped on echo ports.",

@@ -154,9 +154,7 @@ WorkerMediaTotals Worker::media_totals() const {
   total.conferences = conferences_.size();
   for (const auto& [id, conference] : conferences_) {
     total.participants += conference->participants().size();
-    total.speaker_changes += conference->audio().stats().speaker_changes;
-    total.encodes += conference->audio().stats().encodes;
-    total.frames_decoded += conference->audio().stats().frames_decoded;
+    total.audio += conference->audio().stats();
     for (const auto& [pid, participant] : conference->participants()) {
       if (participant.audio) add_stream(total, *participant.audio);
       if (participant.video) add_stream(total, *participant.video);
@@ -168,9 +166,7 @@ WorkerMediaTotals Worker::media_totals() const {
 bool Worker::close_conference(uint64_t id) {
   const auto it = conferences_.find(id);
   if (it == conferences_.end()) return false;
-  retired_.speaker_changes += it->second->audio().stats().speaker_changes;
-  retired_.encodes += it->second->audio().stats().encodes;
-  retired_.frames_decoded += it->second->audio().stats().frames_decoded;
+  retired_.audio += it->second->audio().stats();
   for (auto& [pid, participant] : it->second->participants()) {
     for (MediaStream* stream : {participant.audio.get(), participant.video.get()}) {
       if (!stream) continue;

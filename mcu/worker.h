@@ -88,9 +88,7 @@ struct WorkerMediaTotals {
   uint64_t rtcp_out = 0;  // RTCP compounds sent (reports, BYE)
   uint64_t bytes_in = 0;
   uint64_t send_failed = 0;
-  uint64_t speaker_changes = 0;  // summed over conferences, closed ones included
-  uint64_t encodes = 0;          // audio encodes run (listeners share one per codec)
-  uint64_t frames_decoded = 0;
+  ConferenceAudioStats audio;  // summed over conferences, closed ones included
 };
 
 // A worker's counters as one task reads them, for the stats log and /metrics.

@@ -372,6 +372,8 @@ JitterPopResult JitterBuffer::pop(TimePoint now) {
     const int64_t frames_before = (first->ts - next_ts_ + last_duration_ - 1) / last_duration_;
     result.seq = std::max(next_seq_, first->seq - frames_before);
     result.next_available = first->seq == result.seq + 1;
+    // RFC 6716 2.1.7: the next frame's LBRR data rebuilds this one; it stays buffered for its pop.
+    if (result.next_available) result.payload = std::span<const uint8_t>(storage_for(*first), first->size);
     next_seq_ = result.seq + 1;
     conceal_run_ticks_ = 0;
   }

@@ -64,7 +64,9 @@ enum class JitterPopStatus {
 
 struct JitterPopResult {
   JitterPopStatus status = JitterPopStatus::kNotReady;
-  // kFrame: the frame's bytes, valid until the next non-const call on the buffer.
+  // kFrame: the frame's bytes. kMissing with next_available: the next frame's bytes, for its in-band
+  // FEC (that frame stays buffered and comes out of a later pop()). Valid until the next non-const
+  // call on the buffer.
   std::span<const uint8_t> payload;
   // kFrame: the frame's. kMissing: the seq presumed missing and the RTP timestamp and length of the
   // span to conceal; while nothing is buffered (a pause) each tick names the same awaited seq.

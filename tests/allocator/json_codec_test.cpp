@@ -181,7 +181,8 @@ TEST(ConferencePatchTest, FieldsAreOptional) {
 TEST(ParticipantRequestTest, EveryField) {
   const auto request = decode_participant_request(
       R"({"name": "alice",
-          "audio": {"codec": "opus", "payload_type": 100, "remote": "127.0.0.1:5004", "audio_level_ext_id": 1},
+          "audio": {"codec": "opus", "payload_type": 100, "remote": "127.0.0.1:5004", "audio_level_ext_id": 1,
+                    "csrc_audio_level_ext_id": 2},
           "video": {"codec": "h264", "payload_type": 97, "remote": "[::1]:5006"}})");
   ASSERT_TRUE(request.ok()) << request.error().message;
   EXPECT_EQ(request->name, "alice");
@@ -190,6 +191,7 @@ TEST(ParticipantRequestTest, EveryField) {
   EXPECT_EQ(request->audio->payload_type, 100);
   EXPECT_EQ(request->audio->remote, SocketAddress::parse("127.0.0.1:5004"));
   EXPECT_EQ(request->audio->audio_level_ext_id, std::optional<uint8_t>(1));
+  EXPECT_EQ(request->audio->csrc_audio_level_ext_id, std::optional<uint8_t>(2));
   ASSERT_TRUE(request->video);
   EXPECT_EQ(request->video->codec, Codec::kH264);
   EXPECT_EQ(request->video->payload_type, 97);
@@ -272,6 +274,11 @@ TEST(ParticipantRequestTest, EveryErrorNamesItsField) {
       {R"({"audio": {"codec": "opus", "audio_level_ext_id": 15}})", "audio.audio_level_ext_id: must be an integer 1..14"},
       {R"({"audio": {"codec": "opus", "audio_level_ext_id": 1.5}})", "audio.audio_level_ext_id: must be"},
       {R"({"video": {"codec": "h264", "audio_level_ext_id": 1}})", "video.audio_level_ext_id: only for audio"},
+      {R"({"audio": {"codec": "opus", "csrc_audio_level_ext_id": 15}})",
+       "audio.csrc_audio_level_ext_id: must be an integer 1..14"},
+      {R"({"video": {"codec": "h264", "csrc_audio_level_ext_id": 1}})", "video.csrc_audio_level_ext_id: only for audio"},
+      {R"({"audio": {"codec": "opus", "audio_level_ext_id": 3, "csrc_audio_level_ext_id": 3}})",
+       "audio.csrc_audio_level_ext_id: must differ from audio_level_ext_id"},
       {R"({"audio": {"codec": "opus", "bogus": 1}})", "audio.bogus: unknown field"},
       {R"({"video": {"codec": "h264", "ssrc": 1}})", "video.ssrc: unknown field"},
       {R"({"audio": {"codec": "opus"}, "data": {}})", "data: unknown field"},
@@ -368,7 +375,8 @@ StreamInfo sample_stream() {
                   .wrong_source = 8,
                   .lost = 9,
                   .jitter_ms = 1.5,
-                  .remote_ssrc = std::nullopt};
+                  .remote_ssrc = std::nullopt,
+                  .playout = std::nullopt};
   return stream;
 }
 
@@ -409,15 +417,33 @@ TEST(JsonAnswerTest, StreamShape) {
   stream.remote = SocketAddress::parse("[::1]:5004");
   stream.learned = true;
   stream.audio_level_ext_id = 3;
+  stream.csrc_audio_level_ext_id = 4;
   stream.stats.remote_ssrc = 0xA11CE;
   out = to_json(stream);
   auto with_ext = kStreamKeys;
   with_ext.insert("audio_level_ext_id");
+  with_ext.insert("csrc_audio_level_ext_id");
   EXPECT_EQ(keys_of(out), with_ext);
   EXPECT_EQ(out["remote"], "[::1]:5004");
   EXPECT_EQ(out["remote_learned"], true);
   EXPECT_EQ(out["audio_level_ext_id"], 3);
+  EXPECT_EQ(out["csrc_audio_level_ext_id"], 4);
   EXPECT_EQ(out["stats"]["remote_ssrc"], 0xA11CE);
+  EXPECT_FALSE(out["stats"].contains("playout"));
+  // An audio stream in a mix adds how it plays out.
+  stream.stats.playout = AudioPlayout{.frames_decoded = 100,
+                                      .frames_concealed = 3,
+                                      .frames_fec_recovered = 2,
+                                      .decode_errors = 1,
+                                      .late = 4,
+                                      .duplicates = 5,
+                                      .overflows = 6,
+                                      .resets = 7,
+                                      .delay_ms = 40};
+  const json playout = to_json(stream)["stats"]["playout"];
+  EXPECT_EQ(playout, json::parse(R"({"frames_decoded": 100, "frames_concealed": 3, "frames_fec_recovered": 2,
+                                     "decode_errors": 1, "late": 4, "duplicates": 5, "overflows": 6, "resets": 7,
+                                     "delay_ms": 40})"));
   // Counters past 2^53 keep every bit (JSON integers, not doubles).
   stream.stats.bytes_in = UINT64_MAX;
   EXPECT_EQ(to_json(stream).dump().find("\"bytes_in\":18446744073709551615") != std::string::npos, true);

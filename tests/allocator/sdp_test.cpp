@@ -155,6 +155,7 @@ ParticipantInfo streams_for(const ParticipantRequest& request, const std::string
     stream.codec = (*media)->codec;
     stream.payload_type = (*media)->payload_type;
     stream.audio_level_ext_id = (*media)->audio_level_ext_id;
+    stream.csrc_audio_level_ext_id = (*media)->csrc_audio_level_ext_id;
     const bool ip6 = local_ip.find(':') != std::string::npos;
     stream.local = *SocketAddress::parse((ip6 ? "[" + local_ip + "]" : local_ip) + ":" + std::to_string(port));
     port = static_cast<uint16_t>(port + 2);
@@ -453,6 +454,29 @@ TEST(SdpOfferTest, AudioLevelExtmap) {
   EXPECT_FALSE(offer.request.audio->audio_level_ext_id);
 }
 
+TEST(SdpOfferTest, CsrcAudioLevelExtmapIsAnsweredBesideTheClientLevel) {
+  // RFC 6465: a receiver that wants the speakers' levels maps the mixer-to-client extension.
+  SdpOffer offer = parse_ok(with_head("m=audio 4000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n"
+                                      "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+                                      "a=extmap:3/recvonly urn:ietf:params:rtp-hdrext:csrc-audio-level\r\n"));
+  EXPECT_EQ(offer.request.audio->audio_level_ext_id, std::optional<uint8_t>(1));
+  EXPECT_EQ(offer.request.audio->csrc_audio_level_ext_id, std::optional<uint8_t>(3));
+  const std::string answer = write_sdp_answer(offer, streams_for(offer.request), 1);
+  EXPECT_NE(answer.find("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("a=extmap:3 urn:ietf:params:rtp-hdrext:csrc-audio-level\r\n"), std::string::npos) << answer;
+  // Only the one offered is answered.
+  offer = parse_ok(with_head("m=audio 4000 RTP/AVP 0\r\na=extmap:7 urn:ietf:params:rtp-hdrext:csrc-audio-level\r\n"));
+  EXPECT_FALSE(offer.request.audio->audio_level_ext_id);
+  EXPECT_EQ(offer.request.audio->csrc_audio_level_ext_id, std::optional<uint8_t>(7));
+  EXPECT_EQ(write_sdp_answer(offer, streams_for(offer.request), 1).find("ssrc-audio-level"), std::string::npos);
+  // One ID for both extensions is ambiguous (RFC 8285 5): the offer is refused, naming the line.
+  const auto both = parse_sdp_offer(with_head("m=audio 4000 RTP/AVP 0\r\n"
+                                              "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+                                              "a=extmap:2 urn:ietf:params:rtp-hdrext:csrc-audio-level\r\n"));
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().code, "BAD_SDP");
+}
+
 TEST(SdpOfferTest, NamesAreTrimmedToTheLimit) {
   const std::string name(200, 'x');
   EXPECT_EQ(parse_ok("v=0\r\ns=" + name + "\r\nc=IN IP4 127.0.0.1\r\nm=audio 1 RTP/AVP 0\r\n").request.name.size(),
@@ -624,8 +648,8 @@ TEST(SdpOfferTest, AnswerWithStreamsOnTwoAddresses) {
 
 ParticipantInfo receiving_participant() {
   ParticipantRequest request;
-  request.audio = MediaRequest{Codec::kOpus, 111, SocketAddress::parse("127.0.0.1:46204"), std::nullopt};
-  request.video = MediaRequest{Codec::kH264, 96, SocketAddress::parse("127.0.0.1:46206"), std::nullopt};
+  request.audio = MediaRequest{Codec::kOpus, 111, SocketAddress::parse("127.0.0.1:46204"), std::nullopt, std::nullopt};
+  request.video = MediaRequest{Codec::kH264, 96, SocketAddress::parse("127.0.0.1:46206"), std::nullopt, std::nullopt};
   return streams_for(request, "127.0.0.1");
 }
 

@@ -106,7 +106,7 @@ TEST_F(TelnetApiTest, EveryVerbWorksOnTheSameServiceAsRest) {
   const std::string pid = field(joined, "id");
   EXPECT_TRUE(transport::SocketAddress::parse(field(joined, "audio"))) << joined;
   EXPECT_TRUE(transport::SocketAddress::parse(field(joined, "video"))) << joined;
-  const std::string pcmu = t.ask("join " + id + " audio=pcmu@127.0.0.1:5008 audio_level_ext_id=1");
+  const std::string pcmu = t.ask("join " + id + " audio=pcmu@127.0.0.1:5008 audio_level_ext_id=1 csrc_audio_level_ext_id=2");
   ASSERT_EQ(pcmu.rfind("OK id=", 0), 0u) << pcmu;
   EXPECT_EQ(field(pcmu, "video"), "");
 
@@ -124,6 +124,13 @@ TEST_F(TelnetApiTest, EveryVerbWorksOnTheSameServiceAsRest) {
   EXPECT_NE(first.find("remote=127.0.0.1:5006"), std::string::npos) << first;
   const std::string second = *t.line();
   EXPECT_NE(second.find("audio=pcmu/0"), std::string::npos) << second;
+  // The extension IDs given on the line, as REST shows them.
+  rest = http.Get(("/v1/conferences/" + id + "/participants/" + field(pcmu, "id")).c_str());
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->status, 200) << rest->body;
+  const auto pcmu_audio = nlohmann::json::parse(rest->body)["audio"];
+  EXPECT_EQ(pcmu_audio["audio_level_ext_id"], 1) << rest->body;
+  EXPECT_EQ(pcmu_audio["csrc_audio_level_ext_id"], 2) << rest->body;
 
   EXPECT_NE(t.ask("mute " + id + " " + pid).find("muted=1"), std::string::npos);
   EXPECT_NE(t.ask("deaf " + id + " " + pid).find("deaf=1"), std::string::npos);
@@ -170,6 +177,10 @@ TEST_F(TelnetApiTest, ErrorsAreOneLineWithACode) {
       {"join " + id + " audio=opus/80", "ERR BAD_FIELD audio: payload type"},
       {"join " + id + " audio=opus@nowhere:1", "ERR BAD_FIELD audio: expected"},
       {"join " + id + " audio=opus audio=pcmu", "ERR BAD_LINE "},
+      {"join " + id + " audio=opus csrc_audio_level_ext_id=15", "ERR BAD_FIELD csrc_audio_level_ext_id: must be 1..14"},
+      {"join " + id + " video=h264 csrc_audio_level_ext_id=2", "ERR BAD_FIELD csrc_audio_level_ext_id: only with audio"},
+      {"join " + id + " audio=opus audio_level_ext_id=2 csrc_audio_level_ext_id=2",
+       "ERR BAD_FIELD csrc_audio_level_ext_id: must differ"},
       {"join " + id + " name=\"unterminated", "ERR BAD_LINE unterminated quote"},
       {"leave " + id, "ERR BAD_ARGUMENTS usage: leave ID PID"},
   };

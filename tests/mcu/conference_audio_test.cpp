@@ -1,12 +1,15 @@
 // ConferenceAudio on a real epoll reactor and loopback sockets: the cost rules of the mixer tick —
 // one encode of the shared mix per codec plus one per speaker's mix-minus, no decoding of senders
-// whose RFC 6464 level says silence, and zero heap allocations per tick after warm-up.
+// whose RFC 6464 level says silence, zero heap allocations per tick after warm-up, and the CSRCs
+// and RFC 6465 levels of the speakers on what a receiver gets.
 #include "mcu/conference_audio.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <numbers>
+#include <optional>
 #include <thread>
 
 #include "mixer/audio_encoder.h"
@@ -22,6 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr uint8_t kLevelExtId = 1;
+constexpr uint8_t kCsrcLevelExtId = 2;
 
 // One participant: the MCU's stream (socket bound here, adopted by the reactor) and the peer that
 // sends it Opus with an RFC 6464 level and receives its mix.
@@ -33,9 +37,14 @@ struct Member {
   std::unique_ptr<mixer::AudioEncoder> encoder;
   double hz = 0;
   bool talking = false;
+  uint16_t drop_every = 0;  // lose every n-th packet on the way (0: none)
   uint16_t seq = 0;
   uint32_t ts = 0;
   uint64_t received = 0;
+  // What the last RTP packet received carried (members that asked for RFC 6465 levels).
+  std::vector<uint32_t> last_csrcs;
+  std::optional<transport::CsrcAudioLevels> last_levels;
+  uint64_t packets_with_levels = 0;
 };
 
 transport::SocketAddress loopback() { return *transport::SocketAddress::parse("127.0.0.1:0"); }
@@ -48,7 +57,7 @@ class ConferenceAudioTest : public ::testing::Test {
     ASSERT_TRUE(reactor_) << error;
   }
 
-  void add_member(uint64_t id, double hz, bool talking) {
+  void add_member(uint64_t id, double hz, bool talking, std::optional<uint8_t> csrc_level_ext_id = std::nullopt) {
     std::string error;
     Member m;
     m.peer = transport::UniqueFd(transport::open_udp_socket(loopback(), &error));
@@ -58,12 +67,18 @@ class ConferenceAudioTest : public ::testing::Test {
     StreamConfig config;
     config.payload_type = 111;
     config.audio_level_ext_id = kLevelExtId;
+    config.csrc_audio_level_ext_id = csrc_level_ext_id;
     config.local = m.stream_address;
     config.remote = m.peer_address;
     config.ssrc = static_cast<uint32_t>(0x1000 + id);
     m.stream = MediaStream::open(*reactor_, std::move(fd), config, &error);
     ASSERT_TRUE(m.stream) << error;
-    m.encoder = mixer::AudioEncoder::create(allocator::Codec::kOpus, mixer::OpusSettings{}, &error);
+    // Like a phone's voice encoder: SILK at 20 kbit/s with in-band FEC for 10 % loss (at 32 kbit/s
+    // libopus codes these tones in fullband hybrid, whose packets it gives no LBRR).
+    mixer::OpusSettings sender;
+    sender.bitrate = 20000;
+    sender.packet_loss_percent = 10;
+    m.encoder = mixer::AudioEncoder::create(allocator::Codec::kOpus, sender, &error);
     m.hz = hz;
     m.talking = talking;
     ASSERT_TRUE(audio_.add(id, m.stream.get(), &error)) << error;
@@ -91,6 +106,7 @@ class ConferenceAudioTest : public ::testing::Test {
       header.timestamp = m.ts;
       header.ssrc = 0xABC0 + static_cast<uint32_t>(id);
       m.ts += mixer::kSamplesPerTick;
+      if (m.drop_every != 0 && header.sequence_number % m.drop_every == m.drop_every - 1) continue;
       std::array<uint8_t, 1500> packet{};
       const size_t n = transport::write_rtp_packet(header, std::span<const uint8_t>(block.data(), block_size),
                                                    ext.profile(), std::span<const uint8_t>(payload.data(), size), packet);
@@ -104,7 +120,16 @@ class ConferenceAudioTest : public ::testing::Test {
   void drain_peers() {
     std::array<uint8_t, 1500> buffer{};
     for (auto& [id, m] : members_) {
-      while (::recv(m.peer.get(), buffer.data(), buffer.size(), MSG_DONTWAIT) > 0) ++m.received;
+      for (ssize_t n; (n = ::recv(m.peer.get(), buffer.data(), buffer.size(), MSG_DONTWAIT)) > 0;) {
+        ++m.received;
+        const auto packet = transport::RtpPacket::parse(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
+        // RTCP on the muxed port parses as RTP too; its second octet is 200..204 (RFC 5761 4).
+        if (!packet || buffer[1] >= 200) continue;
+        m.last_csrcs.clear();
+        for (size_t i = 0; i < packet->csrc_count(); ++i) m.last_csrcs.push_back(packet->csrc(i));
+        m.last_levels = transport::read_csrc_audio_levels(*packet, kCsrcLevelExtId);
+        if (m.last_levels) ++m.packets_with_levels;
+      }
     }
   }
 
@@ -120,7 +145,7 @@ TEST_F(ConferenceAudioTest, EncodesOncePerOutputSkipsSilentSendersAndAllocatesNo
   add_member(1, 440, true);
   add_member(2, 660, true);
   add_member(3, 990, true);
-  add_member(4, 0, false);
+  add_member(4, 0, false, kCsrcLevelExtId);  // asks for the speakers' levels (RFC 6465)
   add_member(5, 0, false);
 
   // Real time: the jitter buffer plays out against arrival times.
@@ -158,6 +183,61 @@ TEST_F(ConferenceAudioTest, EncodesOncePerOutputSkipsSilentSendersAndAllocatesNo
   EXPECT_EQ(speakers, (std::vector<uint64_t>{1, 2, 3}));
   // Everyone received its mix every tick it was playing.
   for (const auto& [id, m] : members_) EXPECT_GE(m.received, static_cast<uint64_t>(kMeasured)) << "member " << id;
+  // A listener's mix names the three speakers (their streams' SSRCs) as CSRCs; the one that asked
+  // also gets each one's level (0.2 full scale sine: RMS -17 dBov), in CSRC order; the one that
+  // did not gets no extension.
+  const Member& listener = members_.at(4);
+  std::vector<uint32_t> csrcs = listener.last_csrcs;
+  std::sort(csrcs.begin(), csrcs.end());
+  EXPECT_EQ(csrcs, (std::vector<uint32_t>{0x1001, 0x1002, 0x1003}));
+  EXPECT_GE(listener.packets_with_levels, static_cast<uint64_t>(kMeasured));
+  ASSERT_TRUE(listener.last_levels);
+  ASSERT_EQ(listener.last_levels->count, listener.last_csrcs.size());
+  for (uint8_t level : listener.last_levels->view()) EXPECT_NEAR(level, 17, 2);
+  EXPECT_EQ(members_.at(5).last_csrcs.size(), 3u);
+  EXPECT_EQ(members_.at(5).packets_with_levels, 0u);
+}
+
+TEST_F(ConferenceAudioTest, LostFramesAreRebuiltFromTheNextPacketsFecAndCounted) {
+  add_member(1, 440, true);
+  add_member(2, 660, true);
+  add_member(3, 0, false);
+  members_.at(1).drop_every = 10;  // seqs 9, 19, 29, ... never arrive
+  constexpr int kTicks = 100;
+  for (int tick = 0; tick < kTicks; ++tick) {
+    send_frames();
+    audio_.tick(transport::Clock::now());
+    reactor_->flush();
+    drain_peers();
+    std::this_thread::sleep_for(20ms);
+  }
+  // The senders' SILK packets carry the previous frame at a lower rate (LBRR) for most frames:
+  // member 1's lost frames come back from the packet after them, which the jitter buffer holds by
+  // then (it plays at least 20 ms behind); the others are concealed.
+  const auto lossy = audio_.playout(1);
+  ASSERT_TRUE(lossy);
+  std::printf("member 1: decoded %llu, fec %llu, concealed %llu, delay %llu ms\n",
+              static_cast<unsigned long long>(lossy->frames_decoded),
+              static_cast<unsigned long long>(lossy->frames_fec_recovered),
+              static_cast<unsigned long long>(lossy->frames_concealed), static_cast<unsigned long long>(lossy->delay_ms));
+  const uint64_t lost = kTicks / 10;
+  EXPECT_GE(lossy->frames_fec_recovered + lossy->frames_concealed, lost - 2);
+  EXPECT_GE(lossy->frames_fec_recovered, lost / 3);
+  EXPECT_EQ(lossy->decode_errors, 0u);
+  EXPECT_EQ(lossy->late, 0u);
+  const auto clean = audio_.playout(2);
+  ASSERT_TRUE(clean);
+  EXPECT_EQ(clean->frames_fec_recovered, 0u);
+  EXPECT_EQ(clean->frames_concealed, 0u);
+  EXPECT_GE(clean->frames_decoded, static_cast<uint64_t>(kTicks) * 9 / 10);
+  EXPECT_FALSE(audio_.playout(99));
+  // The conference's totals agree, and keep member 1's counts after it leaves.
+  const ConferenceAudioStats before = audio_.stats();
+  EXPECT_EQ(before.frames_fec_recovered, lossy->frames_fec_recovered);
+  audio_.remove(1);
+  EXPECT_EQ(audio_.stats().frames_fec_recovered, before.frames_fec_recovered);
+  EXPECT_EQ(audio_.stats().decode_errors, before.decode_errors);
+  EXPECT_FALSE(audio_.playout(1));
 }
 
 }  // namespace

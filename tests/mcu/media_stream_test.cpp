@@ -294,7 +294,7 @@ TEST_F(MediaStreamTest, SenderReportCountsWhatWasSentAndMapsRtpToNtp) {
 
   // 50 packets, one per 20 ms of fake time.
   for (uint32_t i = 0; i < 50; ++i) {
-    ASSERT_TRUE(stream->send_rtp(static_cast<uint16_t>(i), kFirstTimestamp + kTimestampStep * i, i == 0, {}, payload,
+    ASSERT_TRUE(stream->send_rtp(static_cast<uint16_t>(i), kFirstTimestamp + kTimestampStep * i, i == 0, {}, payload, {},
                                  t0 + kTick * i));
   }
   Clock::time_point t = t0 + kTick * 49;
@@ -322,7 +322,7 @@ TEST_F(MediaStreamTest, SenderReportCountsWhatWasSentAndMapsRtpToNtp) {
   // 100 more packets continuing the stream, then the next SR: counts grow, and RTP and NTP advance
   // together at 48 kHz.
   for (uint32_t i = 50; i < 150; ++i) {
-    ASSERT_TRUE(stream->send_rtp(static_cast<uint16_t>(i), kFirstTimestamp + kTimestampStep * i, false, {}, payload,
+    ASSERT_TRUE(stream->send_rtp(static_cast<uint16_t>(i), kFirstTimestamp + kTimestampStep * i, false, {}, payload, {},
                                  t0 + kTick * i));
   }
   const Clock::time_point first_at = t;
@@ -351,7 +351,7 @@ TEST_F(MediaStreamTest, SenderReportCountsWhatWasSentAndMapsRtpToNtp) {
   EXPECT_EQ(stream->rr_sent(), 1u);
 
   // BYE after sending again: SR + SDES + BYE in one compound.
-  ASSERT_TRUE(stream->send_rtp(150, kFirstTimestamp + kTimestampStep * 150, false, {}, payload, Clock::now()));
+  ASSERT_TRUE(stream->send_rtp(150, kFirstTimestamp + kTimestampStep * 150, false, {}, payload, {}, Clock::now()));
   stream->send_bye("done");
   auto bye = receive_report();
   ASSERT_TRUE(bye);

@@ -306,6 +306,8 @@ TEST(JitterBufferTest, FrameArrivingAfterItsConcealmentIsLate) {
   ASSERT_EQ(m.status, JitterPopStatus::kMissing);
   EXPECT_EQ(m.seq, 1);
   EXPECT_TRUE(m.next_available);
+  // The next frame's bytes come with it (for Opus FEC), and that frame is still played after.
+  EXPECT_TRUE(std::equal(m.payload.begin(), m.payload.end(), b2.begin(), b2.end()));
   EXPECT_EQ(jb.insert(1, k20Ms, b1, kT0 + 45ms), JitterInsertResult::kLate);
   EXPECT_EQ(jb.counters().late, 1u);
   const JitterPopResult f = jb.pop(kT0 + 60ms);
@@ -324,6 +326,7 @@ TEST(JitterBufferTest, DelayedFrameAfterConcealingWithNothingBufferedIsLateByTim
   ASSERT_EQ(m.status, JitterPopStatus::kMissing);
   EXPECT_EQ(m.seq, 1);
   EXPECT_FALSE(m.next_available);
+  EXPECT_TRUE(m.payload.empty());
   // Seq 1 is still awaited, but its 20 ms were concealed: late. Seq 2 is still in time.
   EXPECT_EQ(jb.insert(1, k20Ms, b1, kT0 + 50ms), JitterInsertResult::kLate);
   EXPECT_EQ(jb.insert(2, 2 * k20Ms, b2, kT0 + 55ms), JitterInsertResult::kInserted);
