@@ -23,6 +23,7 @@ constexpr uint64_t kFirstRoom = 7000;
 constexpr int kHttpOk = 200;
 constexpr time_t kRequestTimeoutSeconds = 40;  // a long poll answers after ~30 s without events
 constexpr int kMaxEventsPerPoll = 100;
+constexpr const char* kRoomExistsCode = "JANUS_486";  // AudioBridge: "Room N already exists"
 
 class JanusTarget final : public LoadTarget {
  public:
@@ -53,6 +54,11 @@ class JanusTarget final : public LoadTarget {
                            {"audiolevel_ext", true},    {"audiolevel_event", false},
                            {"record", false}};
       auto created = message(admin_, create);
+      if (!created && created.error().code == kRoomExistsCode) {
+        // A room left by a run that did not end cleanly (rooms outlive sessions): replace it.
+        (void)message(admin_, {{"request", "destroy"}, {"room", room}, {"permanent", false}});
+        created = message(admin_, create);
+      }
       if (!created) return Err{created.error()};
       rooms_.push_back(room);
       send_to[c].resize(receive_at[c].size());
