@@ -55,13 +55,34 @@ uint8_t default_payload_type(Codec codec);
 uint32_t clock_rate(Codec codec);
 
 constexpr uint32_t kDefaultMaxParticipants = 16;
-constexpr uint32_t kMaxParticipantsLimit = 256;
+constexpr uint32_t kMaxParticipantsLimit = 1000;
 constexpr size_t kMaxNameLength = 128;
+
+// A conference's audio: how many speakers are mixed at once and how the mixes are encoded with
+// Opus (G.711 has no settings). Fixed when the conference is created. The daemon's defaults
+// (--opus-complexity ...) apply to what a create request leaves out.
+struct AudioSettings {
+  uint32_t max_speakers = 3;  // K, the loudest mixed at once: 1..kMaxSpeakers
+  // libopus 0..10. A conference encodes one mix per speaker plus one shared per codec each tick,
+  // so this sets how many participants a core serves: on speech, complexity 5 costs under half
+  // of 10 (BENCHMARKS.md), a loss hard to hear at 32 kbit/s.
+  uint32_t complexity = 5;
+  uint32_t bitrate = 32000;  // bit/s, kMinOpusBitrate..kMaxOpusBitrate; RFC 7587 3.1.1: 28-40k for fullband speech
+  bool dtx = false;          // RFC 7587 3.1.3: send nothing while the mix is silent
+  bool fec = true;           // RFC 6716 2.1.7: in-band FEC in the mixes
+
+  friend bool operator==(const AudioSettings&, const AudioSettings&) = default;
+};
+constexpr uint32_t kMaxSpeakers = 15;  // RFC 3550 5.1: a packet names at most 15 CSRCs
+constexpr uint32_t kMaxOpusComplexity = 10;
+constexpr uint32_t kMinOpusBitrate = 6000;    // RFC 6716 2.1.1
+constexpr uint32_t kMaxOpusBitrate = 510000;  // RFC 6716 2.1.1
 
 struct ConferenceSettings {
   std::string name;
   Layout layout = Layout::k2x2;
   uint32_t max_participants = kDefaultMaxParticipants;
+  AudioSettings audio;
 };
 
 struct ConferencePatch {
@@ -153,6 +174,7 @@ struct ConferenceInfo {
   std::string name;
   Layout layout = Layout::k2x2;
   uint32_t max_participants = kDefaultMaxParticipants;
+  AudioSettings audio;
   std::string node;      // which MCU node hosts it
   std::string media_ip;  // where its participants send media
   std::vector<ParticipantInfo> participants;

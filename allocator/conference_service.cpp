@@ -19,6 +19,17 @@ ApiResult<Done> check_settings(const ConferenceSettings& settings) {
   if (settings.max_participants < 1 || settings.max_participants > kMaxParticipantsLimit) {
     return bad_field("max_participants", "must be 1.." + std::to_string(kMaxParticipantsLimit));
   }
+  const AudioSettings& audio = settings.audio;
+  if (audio.max_speakers < 1 || audio.max_speakers > kMaxSpeakers) {
+    return bad_field("audio.max_speakers", "must be 1.." + std::to_string(kMaxSpeakers));
+  }
+  if (audio.complexity > kMaxOpusComplexity) {
+    return bad_field("audio.complexity", "must be 0.." + std::to_string(kMaxOpusComplexity));
+  }
+  if (audio.bitrate < kMinOpusBitrate || audio.bitrate > kMaxOpusBitrate) {
+    return bad_field("audio.bitrate", "must be " + std::to_string(kMinOpusBitrate) + ".." +
+                                          std::to_string(kMaxOpusBitrate) + " bit/s");
+  }
   return Done{};
 }
 
@@ -83,6 +94,7 @@ ApiResult<ConferenceInfo> ConferenceService::create(const ConferenceSettings& se
   record->info.name = settings.name;
   record->info.layout = settings.layout;
   record->info.max_participants = settings.max_participants;
+  record->info.audio = settings.audio;
   record->info.node = node->name();
   record->info.media_ip = node->media_ip();
   if (auto opened = node->open_conference(id, settings); !opened) return transport::Err{refuse(opened.error())};

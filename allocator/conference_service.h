@@ -29,7 +29,11 @@ struct ServiceStats {
 
 class ConferenceService {
  public:
-  explicit ConferenceService(Placement& placement) : placement_(placement) {}
+  // `defaults`: what a create request leaves out (the daemon's configured audio settings).
+  explicit ConferenceService(Placement& placement, ConferenceSettings defaults = {})
+      : placement_(placement), defaults_(std::move(defaults)) {}
+
+  const ConferenceSettings& defaults() const { return defaults_; }
 
   ApiResult<ConferenceInfo> create(const ConferenceSettings& settings);
   // Every conference with its participants, without per-stream counters (no worker round trips).
@@ -76,6 +80,7 @@ class ConferenceService {
   ApiError refuse(ApiError error);
 
   Placement& placement_;
+  const ConferenceSettings defaults_;
   mutable std::mutex mutex_;  // guards conferences_; never held across node calls
   std::map<uint64_t, std::shared_ptr<ConferenceRecord>> conferences_;
   std::atomic<uint64_t> next_conference_id_{1};

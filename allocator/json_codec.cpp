@@ -141,12 +141,41 @@ json address_or_null(const std::optional<transport::SocketAddress>& address) {
 
 }  // namespace
 
-ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body) {
+ApiResult<Done> decode_audio_settings(const json& object, AudioSettings& audio) {
+  if (!object.is_object()) return bad_field("audio", "must be an object");
+  if (auto ok = only_fields(object, {"max_speakers", "complexity", "bitrate", "dtx", "fec"}, "audio."); !ok) {
+    return transport::Err{ok.error()};
+  }
+  const std::tuple<const char*, uint32_t*, uint64_t, uint64_t> integers[] = {
+      {"max_speakers", &audio.max_speakers, 1, kMaxSpeakers},
+      {"complexity", &audio.complexity, 0, kMaxOpusComplexity},
+      {"bitrate", &audio.bitrate, kMinOpusBitrate, kMaxOpusBitrate},
+  };
+  for (const auto& [field, slot, lo, hi] : integers) {
+    if (!object.contains(field)) continue;
+    auto value = get_integer(object, field, std::string("audio.") + field, lo, hi);
+    if (!value) return transport::Err{value.error()};
+    *slot = static_cast<uint32_t>(*value);
+  }
+  for (const auto& [field, slot] : {std::pair{"dtx", &audio.dtx}, std::pair{"fec", &audio.fec}}) {
+    if (!object.contains(field)) continue;
+    if (!object.at(field).is_boolean()) return bad_field(std::string("audio.") + field, "must be true or false");
+    *slot = object.at(field).get<bool>();
+  }
+  return Done{};
+}
+
+ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body, const ConferenceSettings& defaults) {
   auto parsed = parse_object(body);
   if (!parsed) return transport::Err{parsed.error()};
   const json& object = *parsed;
-  if (auto ok = only_fields(object, {"name", "layout", "max_participants"}, ""); !ok) return transport::Err{ok.error()};
-  ConferenceSettings settings;
+  if (auto ok = only_fields(object, {"name", "layout", "max_participants", "audio"}, ""); !ok) {
+    return transport::Err{ok.error()};
+  }
+  ConferenceSettings settings = defaults;
+  if (object.contains("audio")) {
+    if (auto ok = decode_audio_settings(object.at("audio"), settings.audio); !ok) return transport::Err{ok.error()};
+  }
   if (object.contains("name")) {
     auto name = get_name(object, "name");
     if (!name) return transport::Err{name.error()};
@@ -169,6 +198,7 @@ ApiResult<ConferencePatch> decode_conference_patch(std::string_view body) {
   auto parsed = parse_object(body);
   if (!parsed) return transport::Err{parsed.error()};
   const json& object = *parsed;
+  if (object.contains("audio")) return bad_field("audio", "is fixed when the conference is created");
   if (auto ok = only_fields(object, {"name", "layout"}, ""); !ok) return transport::Err{ok.error()};
   ConferencePatch patch;
   if (object.contains("name")) {
@@ -274,6 +304,14 @@ json to_json(const ParticipantInfo& participant) {
   return out;
 }
 
+json to_json(const AudioSettings& audio) {
+  return {{"max_speakers", audio.max_speakers},
+          {"complexity", audio.complexity},
+          {"bitrate", audio.bitrate},
+          {"dtx", audio.dtx},
+          {"fec", audio.fec}};
+}
+
 json to_json(const ConferenceInfo& conference) {
   json participants = json::array();
   for (const ParticipantInfo& p : conference.participants) participants.push_back(to_json(p));
@@ -281,6 +319,7 @@ json to_json(const ConferenceInfo& conference) {
           {"name", conference.name},
           {"layout", to_string(conference.layout)},
           {"max_participants", conference.max_participants},
+          {"audio", to_json(conference.audio)},
           {"node", conference.node},
           {"media_ip", conference.media_ip},
           {"participants", std::move(participants)},

@@ -19,11 +19,14 @@ constexpr size_t kMaxJsonDepth = 16;
 
 // Each accepts an empty body as "all defaults" (a POST with no body creates a plain conference).
 // Unknown fields are errors: a misspelt field would otherwise be silently ignored.
-ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body);
+// A create request: what it leaves out comes from `defaults` (the daemon's).
+ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body,
+                                                         const ConferenceSettings& defaults = {});
 ApiResult<ConferencePatch> decode_conference_patch(std::string_view body);
 ApiResult<ParticipantRequest> decode_participant_request(std::string_view body);
 ApiResult<ParticipantPatch> decode_participant_patch(std::string_view body);
 
+nlohmann::json to_json(const AudioSettings& audio);
 nlohmann::json to_json(const StreamInfo& stream);
 nlohmann::json to_json(const ParticipantInfo& participant);
 nlohmann::json to_json(const ConferenceInfo& conference);

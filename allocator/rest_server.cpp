@@ -267,7 +267,7 @@ void RestServer::install_routes() {
 void RestServer::install_conference_routes() {
   httplib::Server& s = *server_;
   s.Post("/v1/conferences", [this](const httplib::Request& req, httplib::Response& res) {
-    auto settings = decode_conference_settings(req.body);
+    auto settings = decode_conference_settings(req.body, service_.defaults());
     if (!settings) return send_error(res, settings.error());
     auto created = service_.create(*settings);
     if (!created) return send_error(res, created.error());

@@ -12,6 +12,7 @@ namespace {
 // participants=, help: lines=), so a program knows where a reply ends.
 constexpr std::string_view kHelp =
     "  create [name=TEXT] [layout=1x1|2x2|3x3|4x4|speaker_thumbnails] [max_participants=N]\r\n"
+    "         [max_speakers=N] [complexity=0-10] [bitrate=BPS] [dtx=0|1] [fec=0|1]\r\n"
     "  list\r\n"
     "  show ID\r\n"
     "  layout ID LAYOUT\r\n"
@@ -105,17 +106,40 @@ std::string describe(const ParticipantInfo& p) {
 }
 
 std::string describe(const ConferenceInfo& c) {
+  const AudioSettings& a = c.audio;
   return "id=" + std::to_string(c.id) + " name=" + quoted(c.name) + " layout=" + std::string(to_string(c.layout)) +
          " max_participants=" + std::to_string(c.max_participants) + " node=" + c.node + " media_ip=" + c.media_ip +
-         " participants=" + std::to_string(c.participants.size());
+         " participants=" + std::to_string(c.participants.size()) + " max_speakers=" + std::to_string(a.max_speakers) +
+         " complexity=" + std::to_string(a.complexity) + " bitrate=" + std::to_string(a.bitrate) +
+         " dtx=" + (a.dtx ? "1" : "0") + " fec=" + (a.fec ? "1" : "0");
 }
 
 using Reply = ApiResult<std::string>;
 
 Reply do_create(ConferenceService& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
-  if (auto ok = only_options(command, {"name", "layout", "max_participants"}); !ok) return transport::Err{ok.error()};
-  ConferenceSettings settings;
+  if (auto ok = only_options(command, {"name", "layout", "max_participants", "max_speakers", "complexity", "bitrate",
+                                       "dtx", "fec"});
+      !ok) {
+    return transport::Err{ok.error()};
+  }
+  ConferenceSettings settings = service.defaults();
+  // The service checks the ranges (and names audio.<field> when one is out).
+  for (auto [option, slot] : {std::pair{"max_speakers", &settings.audio.max_speakers},
+                              std::pair{"complexity", &settings.audio.complexity},
+                              std::pair{"bitrate", &settings.audio.bitrate}}) {
+    const auto text = command.option(option);
+    if (!text) continue;
+    auto value = integer(*text, option);
+    if (!value) return transport::Err{value.error()};
+    *slot = static_cast<uint32_t>(std::min<uint64_t>(*value, UINT32_MAX));
+  }
+  for (auto [option, slot] : {std::pair{"dtx", &settings.audio.dtx}, std::pair{"fec", &settings.audio.fec}}) {
+    const auto text = command.option(option);
+    if (!text) continue;
+    if (*text != "0" && *text != "1") return bad_field(option, "must be 0 or 1");
+    *slot = *text == "1";
+  }
   if (auto name = command.option("name")) settings.name = std::string(*name);
   if (auto text = command.option("layout")) {
     const auto layout = parse_layout(*text);

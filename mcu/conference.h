@@ -23,7 +23,8 @@ struct Participant {
 
 class Conference {
  public:
-  explicit Conference(uint64_t id) : id_(id) {}
+  Conference(uint64_t id, const allocator::ConferenceSettings& settings)
+      : id_(id), audio_(settings.audio, settings.max_participants) {}
 
   uint64_t id() const { return id_; }
   // Ordered by ID, which is join order: stable output for the API.

@@ -15,9 +15,33 @@ transport::JitterBufferOptions jitter_options(allocator::Codec codec) {
   return options;
 }
 
+// The API's defaults are the encoder's and the mixer's.
+static_assert(static_cast<int>(allocator::AudioSettings{}.complexity) == mixer::OpusSettings{}.complexity);
+static_assert(static_cast<int>(allocator::AudioSettings{}.bitrate) == mixer::OpusSettings{}.bitrate);
+static_assert(allocator::AudioSettings{}.dtx == mixer::OpusSettings{}.dtx);
+static_assert(allocator::AudioSettings{}.fec == mixer::OpusSettings{}.inband_fec);
+static_assert(allocator::AudioSettings{}.max_speakers == mixer::MixerSettings{}.max_speakers);
+
+mixer::OpusSettings opus_settings(const allocator::AudioSettings& audio) {
+  mixer::OpusSettings opus;
+  opus.complexity = static_cast<int>(audio.complexity);
+  opus.bitrate = static_cast<int>(audio.bitrate);
+  opus.dtx = audio.dtx;
+  opus.inband_fec = audio.fec;
+  return opus;
+}
+
+mixer::MixerSettings mixer_settings(const allocator::AudioSettings& audio, size_t max_participants) {
+  mixer::MixerSettings mixer;
+  mixer.max_speakers = audio.max_speakers;
+  mixer.max_participants = max_participants;
+  return mixer;
+}
+
 }  // namespace
 
-ConferenceAudio::ConferenceAudio() : mixer_(mixer::MixerSettings{}) {}
+ConferenceAudio::ConferenceAudio(const allocator::AudioSettings& settings, size_t max_participants)
+    : opus_(opus_settings(settings)), mixer_(mixer_settings(settings, max_participants)) {}
 ConferenceAudio::~ConferenceAudio() {
   for (auto& [id, input] : inputs_) input.stream->set_listener(nullptr, 0);
 }
@@ -28,12 +52,12 @@ bool ConferenceAudio::add(uint64_t participant, MediaStream* stream, std::string
   input.stream = stream;
   input.jitter = std::make_unique<transport::JitterBuffer>(jitter_options(codec));
   input.decoder = mixer::AudioDecoder::create(codec, error);
-  input.own_encoder = mixer::AudioEncoder::create(codec, mixer::OpusSettings{}, error);
+  input.own_encoder = mixer::AudioEncoder::create(codec, opus_, error);
   if (!input.decoder || !input.own_encoder) return false;
   input.samples_per_rtp_tick = mixer::kSampleRate / allocator::clock_rate(codec);
   auto& shared = shared_encoders_[codec_index(codec)];
   if (!shared) {
-    shared = mixer::AudioEncoder::create(codec, mixer::OpusSettings{}, error);
+    shared = mixer::AudioEncoder::create(codec, opus_, error);
     if (!shared) return false;
   }
   if (!mixer_.add(participant, stream->config().ssrc)) {

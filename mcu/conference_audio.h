@@ -48,7 +48,8 @@ struct ConferenceAudioStats {
 
 class ConferenceAudio final : public MediaListener {
  public:
-  ConferenceAudio();
+  // `max_participants` sizes the mixer's bookkeeping (fixed: nothing grows per tick).
+  ConferenceAudio(const allocator::AudioSettings& settings, size_t max_participants);
   ~ConferenceAudio() override;
 
   // Joins `stream` (an audio MediaStream owned by the participant) to the mix. Allocates (join
@@ -94,6 +95,7 @@ class ConferenceAudio final : public MediaListener {
   // Adds the counters kept by `input`'s jitter buffer and decoder to `stats`.
   static void add_input_counters(const Input& input, ConferenceAudioStats& stats);
 
+  const mixer::OpusSettings opus_;  // for every encoder of the conference
   mixer::AudioMixer mixer_;
   std::map<uint64_t, Input> inputs_;
   // One encoder per codec for the shared mix (index: allocator::Codec), made at the first join

@@ -73,7 +73,7 @@ transport::Err<allocator::ApiError> LocalNode::worker_failure(const std::string&
   return api_error(503, "WORKER_UNAVAILABLE", what + ": " + error);
 }
 
-ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator::ConferenceSettings&) {
+ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator::ConferenceSettings& settings) {
   size_t worker = 0;
   {
     std::lock_guard lock(mutex_);
@@ -94,8 +94,8 @@ ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator:
   }
   // Nothing on the worker can refuse a new conference, so this is not waited for: tasks run in
   // order, and every later call for the conference waits for its own answer.
-  const bool posted = pool_.worker(worker).post_fn([conference](Worker& w) {
-    w.conferences().emplace(conference, std::make_unique<Conference>(conference));
+  const bool posted = pool_.worker(worker).post_fn([conference, settings](Worker& w) {
+    w.conferences().emplace(conference, std::make_unique<Conference>(conference, settings));
   });
   if (!posted) {
     std::lock_guard lock(mutex_);

@@ -180,6 +180,20 @@ int main(int argc, char** argv) {
       });
   app.add_option("--max-conferences", max_conferences, "Conferences this node hosts at most (then 503 AT_CAPACITY)")
       ->default_val(1000)->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  confab::allocator::ConferenceSettings defaults;
+  confab::allocator::AudioSettings& audio_defaults = defaults.audio;
+  app.add_option("--opus-complexity", audio_defaults.complexity,
+                 "libopus complexity (0-10) of conferences' mixes unless a create request says; the encodes per "
+                 "tick are what CPU goes to")
+      ->default_val(audio_defaults.complexity)
+      ->check(CLI::Range(0U, confab::allocator::kMaxOpusComplexity));
+  app.add_option("--opus-bitrate", audio_defaults.bitrate, "Opus bit rate (bit/s) of conferences' mixes by default")
+      ->default_val(audio_defaults.bitrate)
+      ->check(CLI::Range(confab::allocator::kMinOpusBitrate, confab::allocator::kMaxOpusBitrate));
+  app.add_option("--max-speakers", audio_defaults.max_speakers,
+                 "Loudest speakers mixed at once in a conference by default (K)")
+      ->default_val(audio_defaults.max_speakers)
+      ->check(CLI::Range(1U, confab::allocator::kMaxSpeakers));
   app.add_option("--token", token,
                  "Secret for the control APIs: REST needs \"Authorization: Bearer TOKEN\" (all but /healthz), "
                  "telnet \"auth TOKEN\" first. Without one, the APIs listen on loopback only");
@@ -239,7 +253,7 @@ int main(int argc, char** argv) {
   node_options.max_conferences = max_conferences;
   confab::mcu::LocalNode node(pool, node_options);
   confab::allocator::LeastLoadedPlacement placement({&node});
-  confab::allocator::ConferenceService service(placement);
+  confab::allocator::ConferenceService service(placement, defaults);
 
   // The control APIs: telnet and REST over the same service. Both stay on loopback without a token.
   const auto telnet_address = control_address("telnet-listen", telnet_listen, !token.empty());

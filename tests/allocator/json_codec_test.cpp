@@ -117,11 +117,11 @@ TEST(ConferenceSettingsTest, EveryField) {
 
 TEST(ConferenceSettingsTest, MaxParticipantsBoundsAndTypes) {
   EXPECT_EQ(decode_conference_settings(R"({"max_participants": 1})")->max_participants, 1u);
-  EXPECT_EQ(decode_conference_settings(R"({"max_participants": 256})")->max_participants, kMaxParticipantsLimit);
-  for (const std::string value : {"0", "257", "-1", "2.5", "5.0", "1e2", "\"5\"", "true", "[]", "{}", "null",
+  EXPECT_EQ(decode_conference_settings(R"({"max_participants": 1000})")->max_participants, kMaxParticipantsLimit);
+  for (const std::string value : {"0", "1001", "-1", "2.5", "5.0", "1e2", "\"5\"", "true", "[]", "{}", "null",
                                   "18446744073709551615", "18446744073709551616", "-9223372036854775808"}) {
     const std::string body = "{\"max_participants\": " + value + "}";
-    expect_error(decode_conference_settings(body), "BAD_FIELD", "max_participants: must be an integer 1..256", body);
+    expect_error(decode_conference_settings(body), "BAD_FIELD", "max_participants: must be an integer 1..1000", body);
   }
 }
 
@@ -157,6 +157,46 @@ TEST(ConferenceSettingsTest, BadLayoutsAndUnknownFields) {
   // A patch cannot change max_participants.
   expect_error(decode_conference_patch(R"({"max_participants": 5})"), "BAD_FIELD", "max_participants: unknown",
                "patch max");
+}
+
+TEST(ConferenceSettingsTest, AudioSettingsOverTheDaemonsDefaults) {
+  ConferenceSettings defaults;
+  defaults.audio.complexity = 4;
+  defaults.audio.bitrate = 24000;
+  // Left out: the defaults given (the daemon's), field by field.
+  auto settings = decode_conference_settings("", defaults);
+  ASSERT_TRUE(settings.ok());
+  EXPECT_EQ(settings->audio, defaults.audio);
+  settings = decode_conference_settings(R"({"audio": {"bitrate": 40000}})", defaults);
+  ASSERT_TRUE(settings.ok()) << settings.error().message;
+  EXPECT_EQ(settings->audio.complexity, 4u);
+  EXPECT_EQ(settings->audio.bitrate, 40000u);
+  settings = decode_conference_settings(
+      R"({"audio": {"max_speakers": 5, "complexity": 10, "bitrate": 64000, "dtx": true, "fec": false}})", defaults);
+  ASSERT_TRUE(settings.ok()) << settings.error().message;
+  EXPECT_EQ(settings->audio, (AudioSettings{.max_speakers = 5, .complexity = 10, .bitrate = 64000, .dtx = true,
+                                            .fec = false}));
+  // The edges of each range.
+  for (const char* body : {R"({"audio": {"max_speakers": 1, "complexity": 0, "bitrate": 6000}})",
+                           R"({"audio": {"max_speakers": 15, "complexity": 10, "bitrate": 510000}})"}) {
+    EXPECT_TRUE(decode_conference_settings(body).ok()) << body;
+  }
+  const std::pair<const char*, const char*> errors[] = {
+      {R"({"audio": 5})", "audio: must be an object"},
+      {R"({"audio": {"max_speakers": 0}})", "audio.max_speakers: must be an integer 1..15"},
+      {R"({"audio": {"max_speakers": 16}})", "audio.max_speakers: must be an integer 1..15"},
+      {R"({"audio": {"complexity": 11}})", "audio.complexity: must be an integer 0..10"},
+      {R"({"audio": {"complexity": -1}})", "audio.complexity: must be an integer 0..10"},
+      {R"({"audio": {"bitrate": 5999}})", "audio.bitrate: must be an integer 6000..510000"},
+      {R"({"audio": {"bitrate": 510001}})", "audio.bitrate: must be an integer 6000..510000"},
+      {R"({"audio": {"dtx": 1}})", "audio.dtx: must be true or false"},
+      {R"({"audio": {"fec": "yes"}})", "audio.fec: must be true or false"},
+      {R"({"audio": {"complexty": 3}})", "audio.complexty: unknown field"},
+  };
+  for (const auto& [body, message] : errors) expect_error(decode_conference_settings(body), "BAD_FIELD", message, body);
+  // Fixed at creation: a patch says so.
+  expect_error(decode_conference_patch(R"({"audio": {"complexity": 3}})"), "BAD_FIELD",
+               "audio: is fixed when the conference is created", "patch audio");
 }
 
 TEST(ConferencePatchTest, FieldsAreOptional) {
@@ -481,8 +521,10 @@ TEST(JsonAnswerTest, ConferenceShape) {
   conference.media_ip = "127.0.0.1";
   json out = to_json(conference);
   EXPECT_EQ(keys_of(out),
-            (std::set<std::string>{"id", "name", "layout", "max_participants", "node", "media_ip", "participants",
-                                   "speakers", "speaker_changes"}));
+            (std::set<std::string>{"id", "name", "layout", "max_participants", "audio", "node", "media_ip",
+                                   "participants", "speakers", "speaker_changes"}));
+  EXPECT_EQ(out["audio"],
+            json::parse(R"({"max_speakers": 3, "complexity": 5, "bitrate": 32000, "dtx": false, "fec": true})"));
   EXPECT_EQ(out["id"], 7);
   EXPECT_EQ(out["name"], "weekly");
   EXPECT_EQ(out["layout"], "speaker_thumbnails");

@@ -158,6 +158,35 @@ TEST_F(TelnetApiTest, EveryVerbWorksOnTheSameServiceAsRest) {
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
 }
 
+TEST_F(TelnetApiTest, AudioSettingsPerConferenceOverTheDaemonsDefaults) {
+  start({"--opus-complexity", "4", "--opus-bitrate", "24000"});
+  TelnetClient t(daemon_->telnet_port());
+  ASSERT_TRUE(t.connected());
+  // A plain create takes the daemon's defaults; the options override them one by one.
+  const std::string plain = field(t.ask("create"), "id");
+  const std::string tuned = field(t.ask("create max_speakers=2 complexity=9 dtx=1 fec=0"), "id");
+  ASSERT_FALSE(plain.empty());
+  ASSERT_FALSE(tuned.empty());
+  const std::string shown_plain = t.ask("show " + plain);
+  EXPECT_NE(shown_plain.find(" max_speakers=3 complexity=4 bitrate=24000 dtx=0 fec=1"), std::string::npos)
+      << shown_plain;
+  const std::string shown_tuned = t.ask("show " + tuned);
+  EXPECT_NE(shown_tuned.find(" max_speakers=2 complexity=9 bitrate=24000 dtx=1 fec=0"), std::string::npos)
+      << shown_tuned;
+  // REST shows the same, and creates over the same defaults.
+  httplib::Client http("127.0.0.1", daemon_->rest_port());
+  auto rest = http.Get(("/v1/conferences/" + tuned).c_str());
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(nlohmann::json::parse(rest->body)["audio"],
+            nlohmann::json::parse(R"({"max_speakers": 2, "complexity": 9, "bitrate": 24000, "dtx": true, "fec": false})"));
+  rest = http.Post("/v1/conferences", R"({"audio": {"bitrate": 40000}})", "application/json");
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->status, 201) << rest->body;
+  EXPECT_EQ(nlohmann::json::parse(rest->body)["audio"],
+            nlohmann::json::parse(R"({"max_speakers": 3, "complexity": 4, "bitrate": 40000, "dtx": false, "fec": true})"));
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
 TEST_F(TelnetApiTest, ErrorsAreOneLineWithACode) {
   start();
   TelnetClient t(daemon_->telnet_port());
@@ -171,6 +200,10 @@ TEST_F(TelnetApiTest, ErrorsAreOneLineWithACode) {
       {"create layout=5x5", "ERR BAD_FIELD layout"},
       {"create colour=red", "ERR BAD_FIELD colour: unknown option"},
       {"create max_participants=0", "ERR BAD_FIELD max_participants"},
+      {"create complexity=11", "ERR BAD_FIELD audio.complexity: must be 0..10"},
+      {"create bitrate=100", "ERR BAD_FIELD audio.bitrate: must be 6000..510000"},
+      {"create max_speakers=16", "ERR BAD_FIELD audio.max_speakers: must be 1..15"},
+      {"create dtx=yes", "ERR BAD_FIELD dtx: must be 0 or 1"},
       {"join " + id, "ERR BAD_FIELD audio, video"},
       {"join " + id + " audio=g729", "ERR BAD_FIELD audio: codec"},
       {"join " + id + " video=opus", "ERR BAD_FIELD video: codec"},

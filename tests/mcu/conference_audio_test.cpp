@@ -81,7 +81,7 @@ class ConferenceAudioTest : public ::testing::Test {
     m.encoder = mixer::AudioEncoder::create(allocator::Codec::kOpus, sender, &error);
     m.hz = hz;
     m.talking = talking;
-    ASSERT_TRUE(audio_.add(id, m.stream.get(), &error)) << error;
+    ASSERT_TRUE(audio_->add(id, m.stream.get(), &error)) << error;
     members_.emplace(id, std::move(m));
   }
 
@@ -117,6 +117,17 @@ class ConferenceAudioTest : public ::testing::Test {
     for (int i = 0; i < 10; ++i) reactor_->run_once(0ns);
   }
 
+  // `n` real-time ticks: every member sends a frame, the conference mixes, members receive.
+  void run_ticks(int n) {
+    for (int tick = 0; tick < n; ++tick) {
+      send_frames();
+      audio_->tick(transport::Clock::now());
+      reactor_->flush();
+      drain_peers();
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
   void drain_peers() {
     std::array<uint8_t, 1500> buffer{};
     for (auto& [id, m] : members_) {
@@ -137,7 +148,8 @@ class ConferenceAudioTest : public ::testing::Test {
   // before the reactor goes.
   std::unique_ptr<transport::Reactor> reactor_;
   std::map<uint64_t, Member> members_;
-  ConferenceAudio audio_;
+  // A test wanting other settings replaces it before adding members.
+  std::unique_ptr<ConferenceAudio> audio_ = std::make_unique<ConferenceAudio>(allocator::AudioSettings{}, 16);
 };
 
 TEST_F(ConferenceAudioTest, EncodesOncePerOutputSkipsSilentSendersAndAllocatesNothingPerTick) {
@@ -155,17 +167,17 @@ TEST_F(ConferenceAudioTest, EncodesOncePerOutputSkipsSilentSendersAndAllocatesNo
   constexpr int kMeasured = 100;
   for (int tick = 0; tick < kWarmup + kMeasured; ++tick) {
     send_frames();
-    if (tick == kWarmup) before = audio_.stats();
+    if (tick == kWarmup) before = audio_->stats();
     {
       test_support::ScopedAllocationCount count;
-      audio_.tick(transport::Clock::now());
+      audio_->tick(transport::Clock::now());
       if (tick >= kWarmup) allocations += count.count();
     }
     reactor_->flush();
     drain_peers();
     std::this_thread::sleep_for(20ms);
   }
-  const ConferenceAudioStats after = audio_.stats();
+  const ConferenceAudioStats after = audio_->stats();
   EXPECT_EQ(allocations, 0u);
   // Per tick once playing: 3 mix-minus encodes (the speakers) + 1 shared encode for the two
   // listeners, never one per receiver (5); at most 3 decodes, the silent two never decoded. (A
@@ -178,7 +190,7 @@ TEST_F(ConferenceAudioTest, EncodesOncePerOutputSkipsSilentSendersAndAllocatesNo
   EXPECT_GE(encodes, 4 * ticks * 9 / 10);
   EXPECT_LE(decodes, 3 * ticks);
   EXPECT_GE(decodes, 3 * ticks * 9 / 10);
-  std::vector<uint64_t> speakers(audio_.speakers().begin(), audio_.speakers().end());
+  std::vector<uint64_t> speakers(audio_->speakers().begin(), audio_->speakers().end());
   std::sort(speakers.begin(), speakers.end());
   EXPECT_EQ(speakers, (std::vector<uint64_t>{1, 2, 3}));
   // Everyone received its mix every tick it was playing.
@@ -204,17 +216,11 @@ TEST_F(ConferenceAudioTest, LostFramesAreRebuiltFromTheNextPacketsFecAndCounted)
   add_member(3, 0, false);
   members_.at(1).drop_every = 10;  // seqs 9, 19, 29, ... never arrive
   constexpr int kTicks = 100;
-  for (int tick = 0; tick < kTicks; ++tick) {
-    send_frames();
-    audio_.tick(transport::Clock::now());
-    reactor_->flush();
-    drain_peers();
-    std::this_thread::sleep_for(20ms);
-  }
+  run_ticks(kTicks);
   // The senders' SILK packets carry the previous frame at a lower rate (LBRR) for most frames:
   // member 1's lost frames come back from the packet after them, which the jitter buffer holds by
   // then (it plays at least 20 ms behind); the others are concealed.
-  const auto lossy = audio_.playout(1);
+  const auto lossy = audio_->playout(1);
   ASSERT_TRUE(lossy);
   std::printf("member 1: decoded %llu, fec %llu, concealed %llu, delay %llu ms\n",
               static_cast<unsigned long long>(lossy->frames_decoded),
@@ -225,19 +231,40 @@ TEST_F(ConferenceAudioTest, LostFramesAreRebuiltFromTheNextPacketsFecAndCounted)
   EXPECT_GE(lossy->frames_fec_recovered, lost / 3);
   EXPECT_EQ(lossy->decode_errors, 0u);
   EXPECT_EQ(lossy->late, 0u);
-  const auto clean = audio_.playout(2);
+  const auto clean = audio_->playout(2);
   ASSERT_TRUE(clean);
   EXPECT_EQ(clean->frames_fec_recovered, 0u);
   EXPECT_EQ(clean->frames_concealed, 0u);
   EXPECT_GE(clean->frames_decoded, static_cast<uint64_t>(kTicks) * 9 / 10);
-  EXPECT_FALSE(audio_.playout(99));
+  EXPECT_FALSE(audio_->playout(99));
   // The conference's totals agree, and keep member 1's counts after it leaves.
-  const ConferenceAudioStats before = audio_.stats();
+  const ConferenceAudioStats before = audio_->stats();
   EXPECT_EQ(before.frames_fec_recovered, lossy->frames_fec_recovered);
-  audio_.remove(1);
-  EXPECT_EQ(audio_.stats().frames_fec_recovered, before.frames_fec_recovered);
-  EXPECT_EQ(audio_.stats().decode_errors, before.decode_errors);
-  EXPECT_FALSE(audio_.playout(1));
+  audio_->remove(1);
+  EXPECT_EQ(audio_->stats().frames_fec_recovered, before.frames_fec_recovered);
+  EXPECT_EQ(audio_->stats().decode_errors, before.decode_errors);
+  EXPECT_FALSE(audio_->playout(1));
+}
+
+TEST_F(ConferenceAudioTest, ConferenceSettingsReachTheMixerAndTheEncoders) {
+  // K = 2 of three talkers; DTX on: a silent mix is not sent (libopus keeps one frame in 20).
+  audio_ = std::make_unique<ConferenceAudio>(allocator::AudioSettings{.max_speakers = 2, .dtx = true}, 16);
+  add_member(1, 440, true);
+  add_member(2, 660, true);
+  add_member(3, 990, true);
+  add_member(4, 0, false);
+  constexpr int kTicks = 60;
+  run_ticks(kTicks);
+  EXPECT_EQ(audio_->speakers().size(), 2u);
+  EXPECT_EQ(members_.at(4).last_csrcs.size(), 2u);
+  EXPECT_GE(members_.at(4).received, static_cast<uint64_t>(kTicks) * 8 / 10);
+  // Everyone stops talking: after libopus's DTX hangover, the mixes go quiet on the wire.
+  for (auto& [id, m] : members_) m.talking = false;
+  run_ticks(40);  // the speakers' 400 ms hold, then silence
+  const uint64_t before = members_.at(4).received;
+  run_ticks(kTicks);
+  // Without DTX a listener gets 60 packets (and RTCP); with it a handful.
+  EXPECT_LT(members_.at(4).received - before, static_cast<uint64_t>(kTicks) / 4);
 }
 
 }  // namespace
