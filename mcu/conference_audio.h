@@ -76,7 +76,7 @@ class ConferenceAudio final : public MediaListener {
     std::optional<uint32_t> ssrc;           // the sender's current SSRC
     std::unique_ptr<mixer::AudioDecoder> decoder;
     std::unique_ptr<mixer::AudioEncoder> own_encoder;  // for its mix-minus while it speaks
-    std::array<float, mixer::kMaxOpusFrameSamples + mixer::kSamplesPerTick> pcm{};  // decoded, not yet mixed
+    std::array<float, mixer::kMaxDecodedFrameSamples + mixer::kSamplesPerTick> pcm{};  // decoded, not yet mixed
     size_t pcm_size = 0;
     uint32_t samples_per_rtp_tick = 1;  // 48 kHz samples per RTP timestamp unit (1 Opus, 6 G.711)
     uint16_t out_sequence = 0;

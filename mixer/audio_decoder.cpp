@@ -48,10 +48,10 @@ bool packet_carries_fec(std::span<const uint8_t> packet) {
   return lbrr;
 }
 
-// PLC and FEC durations: RFC 6716 2.1.4 frames are multiples of 2.5 ms.
-bool valid_conceal_length(int samples, std::span<float> out) {
-  return samples > 0 && samples % kOpusMinFrameSamples == 0 && samples <= kMaxOpusFrameSamples &&
-         static_cast<size_t>(samples) <= out.size();
+// PLC and FEC durations: whole multiples of `granule` (RFC 6716 2.1.4: Opus frames are multiples of
+// 2.5 ms; G.711 one 8 kHz sample), at most `longest`, and room for them in `out`.
+bool valid_conceal_length(int samples, std::span<float> out, int granule, int longest) {
+  return samples > 0 && samples % granule == 0 && samples <= longest && static_cast<size_t>(samples) <= out.size();
 }
 
 struct OpusDecoderDeleter {
@@ -79,7 +79,7 @@ class OpusAudioDecoder final : public AudioDecoder {
   }
 
   int conceal(int samples, std::span<float> out) override {
-    if (!valid_conceal_length(samples, out)) return fail();
+    if (!valid_conceal_length(samples, out, kOpusMinFrameSamples, kMaxOpusFrameSamples)) return fail();
     const int written = opus_decode_float(decoder_.get(), nullptr, 0, out.data(), samples, 0);
     if (written < 0) return fail();
     soft_clip(out.first(written));
@@ -88,7 +88,10 @@ class OpusAudioDecoder final : public AudioDecoder {
   }
 
   int decode_fec(std::span<const uint8_t> next_payload, int samples, std::span<float> out) override {
-    if (next_payload.empty() || next_payload.size() > INT_MAX || !valid_conceal_length(samples, out)) return fail();
+    if (next_payload.empty() || next_payload.size() > INT_MAX ||
+        !valid_conceal_length(samples, out, kOpusMinFrameSamples, kMaxOpusFrameSamples)) {
+      return fail();
+    }
     const auto len = static_cast<opus_int32>(next_payload.size());
     if (opus_packet_get_nb_samples(next_payload.data(), len, kSampleRate) <= 0) return fail();
     // With decode_fec = 1 libopus decodes the LBRR copy, or conceals when there is none.
@@ -154,7 +157,7 @@ class G711AudioDecoder final : public AudioDecoder {
   // Repeat-fade: plays the last decoded 20 ms again, looping, while a linear fade takes the gain
   // from 1 to 0 over kG711ConcealFadeFrames frames of consecutive loss; then silence.
   int conceal(int samples, std::span<float> out) override {
-    if (!valid_conceal_length(samples, out)) return fail();
+    if (!valid_conceal_length(samples, out, kG711UpsampleFactor, kMaxDecodedFrameSamples)) return fail();
     constexpr int kFadeSamples = kG711ConcealFadeFrames * kSamplesPerTick;
     for (int i = 0; i < samples; ++i) {
       const int faded = lost_run_samples_ + i;

@@ -23,7 +23,7 @@ struct AudioDecoderCounters {
 //
 // After create(), no call allocates, throws or logs. Every call writes 48 kHz mono float into the
 // caller's `out` and returns the number of samples written, or -1 (counted in errors) with `out`
-// unspecified. Give `out` kMaxOpusFrameSamples (120 ms) to take any packet a sender may send.
+// unspecified. Give `out` kMaxDecodedFrameSamples to take any packet a sender may send.
 // Output is always within [-1, 1] (Opus through libopus's soft clipper, G.711 by construction).
 class AudioDecoder {
  public:
@@ -39,8 +39,9 @@ class AudioDecoder {
   // byte becoming 6 output samples. -1 for an empty or corrupt payload, or one longer than `out`.
   virtual int decode(std::span<const uint8_t> payload, std::span<float> out) = 0;
 
-  // Stands in for `samples` samples of a lost frame (a positive multiple of 2.5 ms = 120 samples,
-  // at most out.size()). Opus runs its own packet-loss concealment. G.711 repeats the last 20 ms
+  // Stands in for `samples` samples of a lost frame (at most out.size(); Opus: a positive multiple
+  // of 2.5 ms = 120 samples up to 120 ms; G.711: of 6 (one 8 kHz sample) up to
+  // kMaxDecodedFrameSamples). Opus runs its own packet-loss concealment. G.711 repeats the last 20 ms
   // it decoded with a fade, falling to silence after kG711ConcealFadeFrames lost frames in a row,
   // and plays zeros if nothing was decoded yet.
   virtual int conceal(int samples, std::span<float> out) = 0;

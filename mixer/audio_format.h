@@ -1,6 +1,7 @@
 // Audio format constants shared by the codec layer and the mixer: 48 kHz mono float, 20 ms ticks.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 namespace confab::mixer {
@@ -21,8 +22,12 @@ constexpr size_t kMaxEncodedFrameBytes = 1275;
 constexpr int kG711SampleRate = 8000;
 constexpr int kG711UpsampleFactor = kSampleRate / kG711SampleRate;  // 6
 constexpr int kG711SamplesPerTick = kSamplesPerTick / kG711UpsampleFactor;  // 160
-// Longest G.711 payload we decode: 120 ms, so that the output fits kMaxOpusFrameSamples.
-constexpr size_t kMaxG711PayloadBytes = kMaxOpusFrameSamples / kG711UpsampleFactor;  // 960
+// Longest G.711 payload we decode: a whole Ethernet-MTU datagram's worth (187.5 ms), as much as
+// the jitter buffer keeps. Phones send 20-60 ms, but ffmpeg's RTP muxer, for one, fills 1024 bytes.
+constexpr size_t kMaxG711PayloadBytes = 1500;
+// Longest frame any decoder writes: give decode()'s `out` this much.
+constexpr int kMaxDecodedFrameSamples =
+    std::max(kMaxOpusFrameSamples, static_cast<int>(kMaxG711PayloadBytes) * kG711UpsampleFactor);  // 9000
 
 // libopus: an encoder in DTX mode returns 1 or 2 bytes (TOC only) for a frame that need not be
 // sent (opus_encode documentation).

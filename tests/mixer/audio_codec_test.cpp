@@ -501,14 +501,17 @@ TEST_P(G711CodecTest, ToneSurvivesTheEightKilohertzRoundTrip) {
 
 TEST_P(G711CodecTest, PayloadLengthsAndLimits) {
   auto decoder = make_decoder(GetParam());
-  std::array<float, kMaxOpusFrameSamples> out{};
+  std::array<float, kMaxDecodedFrameSamples> out{};
   const uint8_t silence = GetParam() == Codec::kPcmu ? 0xFF : 0xD5;
-  for (size_t bytes : {size_t{80}, size_t{160}, size_t{240}, kMaxG711PayloadBytes}) {
+  // 1024 bytes: what ffmpeg's RTP muxer puts in a packet (128 ms).
+  for (size_t bytes : {size_t{80}, size_t{160}, size_t{240}, size_t{1024}, kMaxG711PayloadBytes}) {
     SCOPED_TRACE(bytes);
     const Packet p(bytes, silence);
     EXPECT_EQ(decoder->decode(p, out), static_cast<int>(bytes * kG711UpsampleFactor));
   }
-  EXPECT_EQ(decoder->counters().decoded, 4u);
+  EXPECT_EQ(decoder->counters().decoded, 5u);
+  // A lost 128 ms frame is concealed whole (any whole number of 8 kHz samples).
+  EXPECT_EQ(decoder->conceal(1024 * kG711UpsampleFactor, out), 1024 * kG711UpsampleFactor);
   EXPECT_EQ(decoder->decode(Packet(kMaxG711PayloadBytes + 1, silence), out), -1);
   EXPECT_EQ(decoder->decode(Packet(), out), -1);
   EXPECT_EQ(decoder->decode(Packet(161, silence), std::span<float>(out.data(), kSamplesPerTick)), -1);

@@ -114,7 +114,7 @@ inline std::vector<float> decode(const Received& received) {
   std::string error;
   auto decoder = mixer::AudioDecoder::create(allocator::Codec::kOpus, &error);
   std::vector<float> pcm;
-  std::array<float, mixer::kMaxOpusFrameSamples> frame{};
+  std::array<float, mixer::kMaxDecodedFrameSamples> frame{};
   for (const auto& [seq, payload] : received.payloads) {
     const int n = decoder->decode(payload, frame);
     if (n > 0) pcm.insert(pcm.end(), frame.begin(), frame.begin() + n);
