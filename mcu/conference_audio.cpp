@@ -2,6 +2,7 @@
 #include "mcu/conference_audio.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "transport/audio_level.h"
 
@@ -41,7 +42,17 @@ mixer::MixerSettings mixer_settings(const allocator::AudioSettings& audio, size_
 }  // namespace
 
 ConferenceAudio::ConferenceAudio(const allocator::AudioSettings& settings, size_t max_participants)
-    : opus_(opus_settings(settings)), mixer_(mixer_settings(settings, max_participants)) {}
+    : opus_(opus_settings(settings)), mixer_(mixer_settings(settings, max_participants)) {
+  // The silent frame: digital silence after the encoder has settled (libopus starts DTX after
+  // ten silent frames, and then returns nothing to send, which is what silence becomes with DTX).
+  constexpr int kSettleFrames = 20;
+  std::string error;
+  const auto encoder = mixer::AudioEncoder::create(allocator::Codec::kOpus, opus_, &error);
+  const std::array<float, mixer::kSamplesPerTick> silence{};
+  for (int i = 0; encoder && i < kSettleFrames; ++i) {
+    silent_frame_size_ = static_cast<size_t>(std::max(0, encoder->encode(silence, silent_frame_)));
+  }
+}
 ConferenceAudio::~ConferenceAudio() {
   for (auto& [id, input] : inputs_) input.stream->set_listener(nullptr, 0);
 }
@@ -150,8 +161,16 @@ void ConferenceAudio::fill(Input& input, transport::Clock::time_point now, bool 
       written = static_cast<int>(std::min(duration, room.size()));
       std::fill_n(room.begin(), written, 0.0F);
     } else if (popped.status == transport::JitterPopStatus::kFrame) {
+      const bool fresh = input.pcm_size == 0;
       written = input.decoder->decode(popped.payload, room);
       if (written > 0) ++stats_.frames_decoded;
+      // Exactly this tick's audio in one Opus packet: an output of this speaker alone can be it.
+      if (fresh && written == mixer::kSamplesPerTick && input.decoder->codec() == allocator::Codec::kOpus &&
+          popped.payload.size() <= input.packet.size()) {
+        std::copy(popped.payload.begin(), popped.payload.end(), input.packet.begin());
+        input.packet_size = popped.payload.size();
+        input.packet_tick = stats_.ticks;
+      }
     } else if (popped.status == transport::JitterPopStatus::kMissing) {
       const int samples = static_cast<int>(std::min<size_t>(popped.duration * input.samples_per_rtp_tick, room.size()));
       if (samples <= 0) break;
@@ -215,26 +234,58 @@ void ConferenceAudio::tick(transport::Clock::time_point now) {
   mixer_.mix();
   stats_.speaker_changes = mixer_.speaker_changes();
 
-  // The shared mix is encoded at most once per codec, and only if some listener uses that codec.
+  // The shared mix is encoded at most once per codec, and only if some listener uses that codec;
+  // for Opus listeners not at all when it is silent or one speaker's packet.
   std::array<int, 3> shared_size{-1, -1, -1};
+  const auto shared_opus = without_encode(mixer_.shared_mix());
+  bool shared_opus_counted = false;
+  const auto count_without_encode = [this](const mixer::MixOutput& mix) {
+    ++(mix.silent() ? stats_.silent_frames : stats_.passed_through);
+  };
   for (auto& [id, input] : inputs_) {
     const mixer::MixOutput* out = mixer_.mix_for(id);
     if (!out || input.deaf) continue;
+    const allocator::Codec codec = input.stream->config().codec;
+    const bool opus = codec == allocator::Codec::kOpus;
     if (out == &mixer_.shared_mix()) {
-      const size_t c = codec_index(input.stream->config().codec);
+      if (opus && shared_opus) {
+        if (!std::exchange(shared_opus_counted, true)) count_without_encode(*out);
+        send(input, *out, *shared_opus);
+        continue;
+      }
+      const size_t c = codec_index(codec);
       if (shared_size[c] < 0) {
-        shared_size[c] = shared_encoders_[c]->encode(out->audio(), shared_payload_[c]);
-        ++stats_.encodes;
+        shared_size[c] = encode(*shared_encoders_[c], &shared_encoder_tick_[c], *out, shared_payload_[c]);
       }
       if (shared_size[c] >= 0) {
         send(input, *out, std::span<const uint8_t>(shared_payload_[c].data(), static_cast<size_t>(shared_size[c])));
       }
+    } else if (const auto own = opus ? without_encode(*out) : std::nullopt) {
+      count_without_encode(*out);
+      send(input, *out, *own);
     } else {
-      const int size = input.own_encoder->encode(out->audio(), encoded_);
-      ++stats_.encodes;
+      const int size = encode(*input.own_encoder, &input.own_encoder_tick, *out, encoded_);
       if (size >= 0) send(input, *out, std::span<const uint8_t>(encoded_.data(), static_cast<size_t>(size)));
     }
   }
+}
+
+std::optional<std::span<const uint8_t>> ConferenceAudio::without_encode(const mixer::MixOutput& mix) {
+  if (mix.silent()) return std::span<const uint8_t>(silent_frame_.data(), silent_frame_size_);
+  if (mix.contributor_count != 1) return std::nullopt;
+  // The mixer adds a lone speaker's frame at unity gain, so its own packet is the same audio
+  // (short of the limiter, which only touches samples above -3 dBFS).
+  const auto it = inputs_.find(mix.contributor_ids[0]);
+  if (it == inputs_.end() || it->second.packet_tick != stats_.ticks) return std::nullopt;
+  return std::span<const uint8_t>(it->second.packet.data(), it->second.packet_size);
+}
+
+int ConferenceAudio::encode(mixer::AudioEncoder& encoder, uint64_t* last_tick, const mixer::MixOutput& mix,
+                            std::span<uint8_t> out) {
+  if (*last_tick != 0 && *last_tick + 1 != stats_.ticks) encoder.reset();
+  *last_tick = stats_.ticks;
+  ++stats_.encodes;
+  return encoder.encode(mix.audio(), out);
 }
 
 }  // namespace confab::mcu

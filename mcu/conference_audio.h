@@ -1,7 +1,9 @@
 // ConferenceAudio: one conference's audio on its worker — per participant a jitter buffer and a
 // decoder feeding the AudioMixer every 20 ms tick, then one encode of the shared mix per codec
 // for every listener and one encode of each speaker's mix-minus, sent with each receiver's own
-// SSRC, sequence numbers and timestamps.
+// SSRC, sequence numbers and timestamps. An Opus output that holds one speaker alone is that
+// speaker's own packet, passed through without an encode; a silent one is a silent frame encoded
+// once per conference.
 #pragma once
 
 #include <array>
@@ -31,6 +33,8 @@ struct ConferenceAudioStats {
   uint64_t decode_errors = 0;
   uint64_t late_frames = 0;  // came after their time was played (jitter buffer: late)
   uint64_t encodes = 0;      // Opus/G.711 encodes run (the cost that decides capacity)
+  uint64_t passed_through = 0;  // Opus outputs sent as their lone speaker's own packet, no encode
+  uint64_t silent_frames = 0;   // Opus outputs with no speaker, sent as the conference's silent frame
   uint64_t speaker_changes = 0;
 
   ConferenceAudioStats& operator+=(const ConferenceAudioStats& o) {
@@ -41,6 +45,8 @@ struct ConferenceAudioStats {
     decode_errors += o.decode_errors;
     late_frames += o.late_frames;
     encodes += o.encodes;
+    passed_through += o.passed_through;
+    silent_frames += o.silent_frames;
     speaker_changes += o.speaker_changes;
     return *this;
   }
@@ -76,6 +82,12 @@ class ConferenceAudio final : public MediaListener {
     std::optional<uint32_t> ssrc;           // the sender's current SSRC
     std::unique_ptr<mixer::AudioDecoder> decoder;
     std::unique_ptr<mixer::AudioEncoder> own_encoder;  // for its mix-minus while it speaks
+    uint64_t own_encoder_tick = 0;                     // the tick it last encoded (0: never)
+    // This tick's packet as received, when it decoded to exactly this tick's 20 ms of Opus: what
+    // an output holding this participant alone sends instead of an encode of it.
+    std::array<uint8_t, mixer::kMaxEncodedFrameBytes> packet{};
+    size_t packet_size = 0;
+    uint64_t packet_tick = 0;
     std::array<float, mixer::kMaxDecodedFrameSamples + mixer::kSamplesPerTick> pcm{};  // decoded, not yet mixed
     size_t pcm_size = 0;
     uint32_t samples_per_rtp_tick = 1;  // 48 kHz samples per RTP timestamp unit (1 Opus, 6 G.711)
@@ -90,6 +102,13 @@ class ConferenceAudio final : public MediaListener {
   // samples waits in input.pcm.
   void fill(Input& input, transport::Clock::time_point now, bool decode);
   void send(Input& input, const mixer::MixOutput& mix, std::span<const uint8_t> payload);
+  // An Opus output that needs no encode: the silent frame for a mix with no speaker (empty when
+  // DTX sends nothing), a lone speaker's own packet of this tick; nullopt when it must be encoded.
+  std::optional<std::span<const uint8_t>> without_encode(const mixer::MixOutput& mix);
+  // Encodes `mix` with `encoder`, which last ran at `*last_tick`: one that skipped ticks (its
+  // output was passed through or silent meanwhile) starts over rather than continue from audio
+  // long gone. -1 on failure.
+  int encode(mixer::AudioEncoder& encoder, uint64_t* last_tick, const mixer::MixOutput& mix, std::span<uint8_t> out);
   size_t codec_index(allocator::Codec codec) const { return static_cast<size_t>(codec); }
 
   // Adds the counters kept by `input`'s jitter buffer and decoder to `stats`.
@@ -102,7 +121,11 @@ class ConferenceAudio final : public MediaListener {
   // with that codec.
   std::array<std::unique_ptr<mixer::AudioEncoder>, 3> shared_encoders_;
   std::array<std::array<uint8_t, mixer::kMaxEncodedFrameBytes>, 3> shared_payload_{};
+  std::array<uint64_t, 3> shared_encoder_tick_{};
   std::array<uint8_t, mixer::kMaxEncodedFrameBytes> encoded_{};
+  // 20 ms of digital silence in Opus with the conference's settings (empty with DTX: not sent).
+  std::array<uint8_t, mixer::kMaxEncodedFrameBytes> silent_frame_{};
+  size_t silent_frame_size_ = 0;
   ConferenceAudioStats stats_;  // kept per tick, plus the input counters of participants gone
 };
 

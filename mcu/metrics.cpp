@@ -40,7 +40,8 @@ void single(std::string& out, std::string_view name, std::string_view type, std:
 std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
                            const allocator::TelnetServer* telnet) {
   std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
-      rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes, concealed, fec_recovered, decode_errors, late_frames;
+      rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes, concealed, fec_recovered, decode_errors, late_frames, passed_through,
+      silent_frames;
   for (size_t i = 0; i < pool.size(); ++i) {
     Worker& w = pool.worker(i);
     const TickStats& t = w.tick_stats();
@@ -69,6 +70,8 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
     fec_recovered.push_back({id, static_cast<double>(m.audio.frames_fec_recovered)});
     decode_errors.push_back({id, static_cast<double>(m.audio.decode_errors)});
     late_frames.push_back({id, static_cast<double>(m.audio.late_frames)});
+    passed_through.push_back({id, static_cast<double>(m.audio.passed_through)});
+    silent_frames.push_back({id, static_cast<double>(m.audio.silent_frames)});
     auto drop = [&](std::string_view reason, uint64_t count) {
       drops.push_back({fmt::format("{},reason=\"{}\"", id, reason), static_cast<double>(count)});
     };
@@ -126,6 +129,10 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
   family(text, "confab_audio_encodes_total", "counter", "Audio frames encoded (one per codec for all listeners).",
          encodes);
   family(text, "confab_audio_frames_decoded_total", "counter", "Audio frames decoded.", decodes);
+  family(text, "confab_audio_passed_through_total", "counter",
+         "Opus outputs sent as their lone speaker's own packet instead of an encode.", passed_through);
+  family(text, "confab_audio_silent_frames_total", "counter",
+         "Opus outputs with no speaker, sent as the conference's silent frame instead of an encode.", silent_frames);
   family(text, "confab_audio_frames_concealed_total", "counter",
          "Lost or late audio frames replaced by packet-loss concealment.", concealed);
   family(text, "confab_audio_frames_fec_recovered_total", "counter",

@@ -295,6 +295,7 @@ void AudioMixer::mix_into(MixOutput& out, uint32_t skip_place) {
     for (size_t i = 0; i < kSamplesPerTick; ++i) out.samples[i] += frame[i];
     out.csrcs[out.contributor_count] = p.ssrc;
     out.csrc_levels[out.contributor_count] = p.frame_level;
+    out.contributor_ids[out.contributor_count] = p.id;
     ++out.contributor_count;
   }
   soft_limit(out.samples);

@@ -58,6 +58,7 @@ struct MixOutput {
   std::array<float, kSamplesPerTick> samples{};
   std::array<uint32_t, kMaxContributors> csrcs{};
   std::array<uint8_t, kMaxContributors> csrc_levels{};
+  std::array<uint64_t, kMaxContributors> contributor_ids{};  // participant ids, for csrcs[i]
   size_t contributor_count = 0;
 
   std::span<const float> audio() const { return samples; }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <numbers>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "mixer/audio_encoder.h"
@@ -45,6 +46,8 @@ struct Member {
   std::vector<uint32_t> last_csrcs;
   std::optional<transport::CsrcAudioLevels> last_levels;
   uint64_t packets_with_levels = 0;
+  std::set<std::vector<uint8_t>> sent;             // every payload it sent
+  std::vector<std::vector<uint8_t>> payloads;      // every RTP payload it received, in order
 };
 
 transport::SocketAddress loopback() { return *transport::SocketAddress::parse("127.0.0.1:0"); }
@@ -110,6 +113,7 @@ class ConferenceAudioTest : public ::testing::Test {
       std::array<uint8_t, 1500> packet{};
       const size_t n = transport::write_rtp_packet(header, std::span<const uint8_t>(block.data(), block_size),
                                                    ext.profile(), std::span<const uint8_t>(payload.data(), size), packet);
+      m.sent.emplace(payload.begin(), payload.begin() + size);
       ASSERT_EQ(::sendto(m.peer.get(), packet.data(), n, 0, m.stream_address.sockaddr_ptr(), m.stream_address.length()),
                 static_cast<ssize_t>(n));
     }
@@ -139,6 +143,7 @@ class ConferenceAudioTest : public ::testing::Test {
         m.last_csrcs.clear();
         for (size_t i = 0; i < packet->csrc_count(); ++i) m.last_csrcs.push_back(packet->csrc(i));
         m.last_levels = transport::read_csrc_audio_levels(*packet, kCsrcLevelExtId);
+        m.payloads.emplace_back(packet->payload().begin(), packet->payload().end());
         if (m.last_levels) ++m.packets_with_levels;
       }
     }
@@ -265,6 +270,61 @@ TEST_F(ConferenceAudioTest, ConferenceSettingsReachTheMixerAndTheEncoders) {
   run_ticks(kTicks);
   // Without DTX a listener gets 60 packets (and RTCP); with it a handful.
   EXPECT_LT(members_.at(4).received - before, static_cast<uint64_t>(kTicks) / 4);
+}
+
+// How many of `payloads` (from `from` on) are byte for byte among `sent`.
+size_t count_among(const std::vector<std::vector<uint8_t>>& payloads, size_t from, const std::set<std::vector<uint8_t>>& sent) {
+  size_t n = 0;
+  for (size_t i = from; i < payloads.size(); ++i) n += sent.count(payloads[i]);
+  return n;
+}
+
+TEST_F(ConferenceAudioTest, ALoneSpeakersOwnPacketsArePassedThroughAndSilenceIsNeverEncoded) {
+  // One talker: the listeners' mix is the talker alone, its mix-minus is silent. Nothing is encoded.
+  add_member(1, 440, true);
+  add_member(2, 0, false);
+  add_member(3, 0, false);
+  run_ticks(30);
+  const size_t from_listener = members_.at(2).payloads.size();
+  const size_t from_talker = members_.at(1).payloads.size();
+  const ConferenceAudioStats before = audio_->stats();
+  constexpr int kTicks = 50;
+  run_ticks(kTicks);
+  const ConferenceAudioStats after = audio_->stats();
+  const uint64_t ticks = after.ticks - before.ticks;
+  EXPECT_EQ(after.encodes - before.encodes, 0u);
+  EXPECT_GE(after.passed_through - before.passed_through, ticks * 9 / 10);
+  EXPECT_GE(after.silent_frames - before.silent_frames, ticks * 9 / 10);
+  // A listener gets the talker's packets byte for byte; the talker gets one silent frame, repeated.
+  const Member& listener = members_.at(2);
+  EXPECT_GE(count_among(listener.payloads, from_listener, members_.at(1).sent), static_cast<size_t>(kTicks) * 9 / 10);
+  const Member& talker = members_.at(1);
+  ASSERT_GT(talker.payloads.size(), from_talker + 10);
+  const std::set<std::vector<uint8_t>> heard(talker.payloads.begin() + static_cast<ptrdiff_t>(from_talker),
+                                             talker.payloads.end());
+  EXPECT_EQ(heard.size(), 1u);
+  EXPECT_EQ(count_among(talker.payloads, from_talker, talker.sent), 0u);  // never its own voice
+
+  // A second talker: each talker hears the other's packets, passed through; only the listeners'
+  // mix of both is encoded, once per tick.
+  members_.at(2).talking = true;
+  members_.at(2).hz = 660;
+  run_ticks(30);
+  const size_t from_first = members_.at(1).payloads.size();
+  const size_t from_second = members_.at(2).payloads.size();
+  const ConferenceAudioStats two_before = audio_->stats();
+  run_ticks(kTicks);
+  const ConferenceAudioStats two_after = audio_->stats();
+  const uint64_t two_ticks = two_after.ticks - two_before.ticks;
+  EXPECT_LE(two_after.encodes - two_before.encodes, two_ticks);
+  EXPECT_GE(two_after.encodes - two_before.encodes, two_ticks * 9 / 10);
+  EXPECT_GE(two_after.passed_through - two_before.passed_through, 2 * two_ticks * 9 / 10);
+  EXPECT_GE(count_among(members_.at(1).payloads, from_first, members_.at(2).sent), static_cast<size_t>(kTicks) * 9 / 10);
+  EXPECT_GE(count_among(members_.at(2).payloads, from_second, members_.at(1).sent), static_cast<size_t>(kTicks) * 9 / 10);
+  // The listener's mix holds both: an encode of ours, neither talker's packet.
+  EXPECT_EQ(count_among(members_.at(3).payloads, members_.at(3).payloads.size() - kTicks / 2, members_.at(1).sent) +
+                count_among(members_.at(3).payloads, members_.at(3).payloads.size() - kTicks / 2, members_.at(2).sent),
+            0u);
 }
 
 }  // namespace
