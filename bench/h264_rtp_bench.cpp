@@ -117,3 +117,5 @@ BENCHMARK(BM_H264PacketizeDepacketize)->Arg(1)->Arg(0)->ArgName("idr");
 
 }  // namespace
 }  // namespace confab::transport
+
+BENCHMARK_MAIN();

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus for fuzz/h264_depacketizer_fuzz.cpp (its input framing is described there)."""
+"""Writes the seed corpora for fuzz/h264_depacketizer_fuzz.cpp and fuzz/h264_packetizer_fuzz.cpp (input formats described there)."""
 import os
 import struct
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus", "h264_depacketizer")
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus")
 
 MARKER, NEXT_TS, SKIP_SEQ, REPEAT_SEQ, RESET, FLUSH = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 # options byte: bit 0 drop_until_keyframe, bits 1-3: max access unit size 64 << n
@@ -36,10 +36,11 @@ def fu_a(nal, size):
     return out
 
 
-def write(name, data):
-    os.makedirs(ROOT, exist_ok=True)
+def write(name, data, target="h264_depacketizer"):
+    root = os.path.join(CORPUS, target)
+    os.makedirs(root, exist_ok=True)
     assert len(data) < 2048, name
-    with open(os.path.join(ROOT, name), "wb") as f:
+    with open(os.path.join(root, name), "wb") as f:
         f.write(data)
 
 
@@ -88,3 +89,14 @@ write("malformed.bin", bytes([OPTIONS_KEEP_8K]) + bad)
 big = chunk(stap_a(SPS, PPS)) + chunk(IDR[:120], MARKER)
 big += chunk(stap_a(SPS, PPS, IDR[:20]), NEXT_TS | MARKER)
 write("oversize.bin", bytes([OPTIONS_DROP_64]) + big)
+
+# h264_packetizer: options byte (bits 0-5: max payload 8 + 8n, bit 6: mode 0, bit 7: no
+# aggregation), then an Annex B access unit.
+SC4, SC3 = b"\x00\x00\x00\x01", b"\x00\x00\x01"
+BIG_IDR = bytes([0x65, 0x88, 0x84]) + bytes(range(1, 256)) * 2
+write("keyframe.bin", bytes([16]) + SC4 + SPS + SC4 + PPS + SC3 + BIG_IDR, "h264_packetizer")
+write("p_frame_small_mtu.bin", bytes([1]) + SC3 + SLICE + SC3 + bytes([0x06, 0x05, 0x80]) + SC3 + BIG_IDR[:100],
+      "h264_packetizer")
+write("mode0.bin", bytes([0x40 | 40]) + SC4 + SPS + SC4 + PPS + SC4 + SLICE, "h264_packetizer")
+write("no_aggregation_trailing_zeros.bin",
+      bytes([0x80 | 8]) + b"\x00\x00" + SC4 + SPS + b"\x00\x00" + SC3 + PPS + b"\x00\x00", "h264_packetizer")

@@ -22,6 +22,7 @@ std::string_view to_string(H264PacketizeError error) {
     case H264PacketizeError::kNoStartCode: return "no_start_code";
     case H264PacketizeError::kNoNalUnits: return "no_nal_units";
     case H264PacketizeError::kNalTooLarge: return "nal_too_large";
+    case H264PacketizeError::kBadNalUnit: return "bad_nal_unit";
   }
   return "unknown";
 }
@@ -45,6 +46,13 @@ Result<size_t, H264PacketizeError> H264Packetizer::start(std::span<const uint8_t
   }
   size_t count = 0;
   while (auto nal = check.next()) {
+    // An encoder never writes these; sent as they are, a receiver would take a type 24-31 NAL unit
+    // for a STAP or FU, and RFC 6184 5.3 has it drop one with F set.
+    const uint8_t header = (*nal)[0];
+    if (h264_forbidden_bit(header) || !h264_is_single_nal_type(h264_nal_type(header))) {
+      ++counters_.errors;
+      return Err{H264PacketizeError::kBadNalUnit};
+    }
     if (mode_ == H264PacketizationMode::kSingleNalUnit && nal->size() > max_payload_) {
       ++counters_.errors;
       return Err{H264PacketizeError::kNalTooLarge};

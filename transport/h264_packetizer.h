@@ -23,6 +23,7 @@ enum class H264PacketizeError : uint8_t {
   kNoStartCode,    // the buffer does not begin with (zero bytes and) a start code
   kNoNalUnits,     // only start codes and zeros
   kNalTooLarge,    // mode 0 and a NAL unit over max_payload_size
+  kBadNalUnit,     // F set, or type 0 or 24-31, which RTP would read as its own structures (RFC 6184 5.2)
 };
 std::string_view to_string(H264PacketizeError error);
 
@@ -64,7 +65,8 @@ struct H264PacketizerCounters {
 // a run of consecutive NAL units that fit in one payload together (1 + sum(2 + size) octets)
 // becomes one STAP-A (RFC 6184 5.7.1), a NAL unit that fits alone a single NAL unit packet
 // (5.6), a larger one FU-A fragments (5.8) of max_payload_size octets, the last one shorter.
-// Mode 0 checks every size in start() and fails the whole access unit rather than send part of it.
+// start() checks every NAL unit first (its header; in mode 0 its size) and fails the whole access
+// unit rather than send part of it.
 //
 // The only allocation is the max_payload_size buffer at construction; nothing throws or logs.
 class H264Packetizer {

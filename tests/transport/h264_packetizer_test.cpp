@@ -238,7 +238,14 @@ TEST(H264PacketizerTest, RejectsBuffersWithoutNalUnits) {
   const Bytes start_codes_only = {0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x00};
   EXPECT_EQ(p.start(start_codes_only).error(), H264PacketizeError::kNoNalUnits);
   EXPECT_FALSE(p.next().has_value());
-  EXPECT_EQ(p.counters().errors, 3u);
+  // NAL units an RTP receiver would misread: type 24 (STAP-A), type 28 (FU-A), type 0, F set.
+  for (uint8_t header : {0x78, 0x7C, 0x00, 0xC1}) {
+    SCOPED_TRACE(static_cast<int>(header));
+    const Bytes bad = with_start_codes({kSps, {header, 0x01, 0x02}});
+    EXPECT_EQ(p.start(bad).error(), H264PacketizeError::kBadNalUnit);
+    EXPECT_FALSE(p.next().has_value());
+  }
+  EXPECT_EQ(p.counters().errors, 7u);
 }
 
 // ---- Round trips ----
