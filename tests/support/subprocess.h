@@ -3,7 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,24 +13,33 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
 namespace confab::test_support {
 
 class Subprocess {
  public:
   // Runs argv[0] (searched in PATH) with stdout and stderr sent to `log_path` (or /dev/null).
+  // The child is killed when the test process dies, even without running destructors (a failed
+  // ASSERT in a helper thread, an ASan abort): PR_SET_PDEATHSIG, which follows the thread that
+  // started it, so start subprocesses from the test's own thread, not from a short-lived one.
   explicit Subprocess(const std::vector<std::string>& argv, const std::string& log_path = "/dev/null") {
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    if (posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      // In the child: only async-signal-safe calls until exec.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+      const int in = ::open("/dev/null", O_RDONLY);
+      const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (in < 0 || out < 0 || ::dup2(in, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 ||
+          ::dup2(out, STDERR_FILENO) < 0) {
+        ::_exit(127);
+      }
+      ::execvp(args[0], args.data());
+      ::_exit(127);
+    }
   }
   ~Subprocess() {
     if (pid_ > 0 && !exit_code_) {
