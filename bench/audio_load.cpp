@@ -37,7 +37,7 @@ constexpr int64_t kTicksPerSecond = 1000 / mixer::kTickMs;
 // while the server's counters are read.
 constexpr int64_t kStartDelayNs = 200'000'000;
 constexpr int64_t kStopAfterWindowNs = 500'000'000;
-constexpr uint32_t kMaxConferenceSize = 256;  // the REST API's max_participants limit
+constexpr uint32_t kMaxConferenceSize = 1000;  // the REST API's max_participants limit
 // /proc/PID/stat: utime and stime are fields 14 and 15; counted from the state (field 3), which
 // follows the ")" that ends the command name (itself free to hold spaces and parentheses).
 constexpr size_t kStatUtimeAfterComm = 14 - 3;
@@ -97,6 +97,7 @@ struct Options {
   std::string rest = "127.0.0.1:8080";
   std::string janus;
   int janus_quality = 4;
+  int mcu_complexity = -1;  // -1: the daemon's --opus-complexity
   std::string token;
   std::string speech;
   std::string local_ip = "127.0.0.1";
@@ -155,7 +156,8 @@ int run(const Options& o) {
 
   std::unique_ptr<LoadTarget> target;
   if (o.janus.empty()) {
-    target = make_confab_target(*rest, o.token);
+    target = make_confab_target(*rest, o.token,
+                                o.mcu_complexity >= 0 ? std::optional<int>(o.mcu_complexity) : std::nullopt);
   } else {
     auto janus = make_janus_target(o.janus, o.janus_quality);
     if (!janus) {
@@ -242,6 +244,7 @@ int run(const Options& o) {
       {"conferences", o.conferences},
       {"size", o.size},
       {"participants", total},
+      {"server_complexity", o.janus.empty() ? o.mcu_complexity : o.janus_quality},
       {"talkers_per_conference", std::min(o.talkers, o.size)},
       {"duration_s", o.duration},
       {"warmup_s", o.warmup},
@@ -322,10 +325,15 @@ int main(int argc, char** argv) {
   app.add_option("--janus", o.janus, "load Janus AudioBridge instead: its HTTP API, e.g. http://127.0.0.1:18088/janus");
   app.add_option("--janus-quality", o.janus_quality, "Janus: Opus complexity (1..10) of the mix it encodes per participant")
       ->capture_default_str();
+  app.add_option("--mcu-complexity", o.mcu_complexity,
+                 "confab: Opus complexity (0..10) of the conferences' mixes, sent on create; -1 leaves the daemon's "
+                 "--opus-complexity")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 10));
   app.add_option("--speech", o.speech, "16-bit PCM WAV of speech, mono, any rate (bench/make_speech.sh FILE)")
       ->required();
   app.add_option("--conferences", o.conferences, "conferences to create")->capture_default_str();
-  app.add_option("--size", o.size, "participants per conference (1..256)")->capture_default_str();
+  app.add_option("--size", o.size, "participants per conference (1..1000)")->capture_default_str();
   app.add_option("--talkers", o.talkers, "participants per conference that talk; the rest send silence")
       ->capture_default_str();
   app.add_option("--duration", o.duration, "seconds measured")->capture_default_str()->check(CLI::PositiveNumber);

@@ -120,6 +120,14 @@ bool AudioLoadMedia::init(std::string* error) {
     return false;
   }
   for (size_t i = 0; i < participants_.size(); ++i) {
+    // The kernel then delivers only the server's datagrams: on a shared machine a port released
+    // by another process's test can still be the target of its stream, whose foreign sequence
+    // numbers would count as loss.
+    const transport::SocketAddress& peer = participants_[i].send_to;
+    if (::connect(participants_[i].socket.get(), peer.sockaddr_ptr(), peer.length()) != 0) {
+      *error = "connect to " + peer.to_string() + ": " + std::strerror(errno);
+      return false;
+    }
     event.data.u64 = i;
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, participants_[i].socket.get(), &event) != 0) {
       *error = std::string("epoll_ctl: ") + std::strerror(errno);

@@ -24,8 +24,8 @@ constexpr time_t kRequestTimeoutSeconds = 10;
 
 class ConfabTarget final : public LoadTarget {
  public:
-  ConfabTarget(const SocketAddress& rest, const std::string& token)
-      : http_(rest.ip_string(), rest.port()), where_(rest.to_string()) {
+  ConfabTarget(const SocketAddress& rest, const std::string& token, std::optional<int> complexity)
+      : http_(rest.ip_string(), rest.port()), where_(rest.to_string()), complexity_(complexity) {
     http_.set_keep_alive(true);
     http_.set_tcp_nodelay(true);
     http_.set_read_timeout(kRequestTimeoutSeconds, 0);
@@ -39,8 +39,9 @@ class ConfabTarget final : public LoadTarget {
     Endpoints send_to;
     size_t joined = 0;
     for (size_t c = 0; c < receive_at.size(); ++c) {
-      const nlohmann::json create = {{"name", "audio-load-" + std::to_string(c)},
-                                     {"max_participants", receive_at[c].size()}};
+      nlohmann::json create = {{"name", "audio-load-" + std::to_string(c)},
+                               {"max_participants", receive_at[c].size()}};
+      if (complexity_) create["audio"] = {{"complexity", *complexity_}};
       auto conference = post("/v1/conferences", create, kHttpCreated);
       if (!conference) return Err{explain(conference.error(), total, joined)};
       const uint64_t id = (*conference)["id"].get<uint64_t>();
@@ -124,13 +125,15 @@ class ConfabTarget final : public LoadTarget {
 
   httplib::Client http_;
   std::string where_;
+  std::optional<int> complexity_;
   std::vector<uint64_t> conferences_;
 };
 
 }  // namespace
 
-std::unique_ptr<LoadTarget> make_confab_target(const SocketAddress& rest, const std::string& token) {
-  return std::make_unique<ConfabTarget>(rest, token);
+std::unique_ptr<LoadTarget> make_confab_target(const SocketAddress& rest, const std::string& token,
+                                               std::optional<int> complexity) {
+  return std::make_unique<ConfabTarget>(rest, token, complexity);
 }
 
 double sum_metric(const std::string& text, const std::string& family) {

@@ -46,10 +46,12 @@ class LoadTarget {
   virtual std::string name() const = 0;
 };
 
-// confab-mcu: POST /v1/conferences (max_participants = the size), POST .../participants with
+// confab-mcu: POST /v1/conferences (max_participants = the size; {"audio": {"complexity": N}} when
+// `complexity` is set, else the daemon's --opus-complexity), POST .../participants with
 // {"audio": {"codec": "opus", "payload_type": 111, "remote", "audio_level_ext_id": 1}}, DELETE at
 // the end; counters from GET /metrics.
-std::unique_ptr<LoadTarget> make_confab_target(const transport::SocketAddress& rest, const std::string& token);
+std::unique_ptr<LoadTarget> make_confab_target(const transport::SocketAddress& rest, const std::string& token,
+                                               std::optional<int> complexity);
 
 // Janus AudioBridge (/work/notes/janus-api.md): one session, an admin handle that creates the
 // rooms (allow_rtp_participants, audiolevel_ext), one handle per participant joining with

@@ -4,7 +4,8 @@
 #                                        until GET /janus/info answers, prints the PID
 #   bench/janus/run.sh stop [CONFDIR]    SIGTERM to that PID, SIGKILL after 10 s
 #   bench/janus/run.sh status [CONFDIR]  prints the PID if running, exits 1 otherwise
-# CONFDIR defaults to build/janus; JANUS_HTTP_PORT etc. as in setup.sh. The PID is in CONFDIR/janus.pid,
+# CONFDIR defaults to build/janus; JANUS_HTTP_PORT etc. as in setup.sh; JANUS_WRAPPER, words put
+# before the janus command (e.g. "taskset -c 1" to keep it on one CPU: its threads inherit the mask). The PID is in CONFDIR/janus.pid,
 # the log in CONFDIR/janus.log (Janus's own), stdout/stderr in CONFDIR/janus.out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,7 +39,8 @@ case "$cmd" in
     pidfile=$confdir/janus.pid
     : >"$confdir/janus.log"
     # setsid: its own process group, so a Ctrl-C in the caller's terminal doesn't reach it.
-    setsid janus -C "$confdir/janus.jcfg" -F "$confdir" -N >"$confdir/janus.out" 2>&1 </dev/null &
+    # shellcheck disable=SC2086  # JANUS_WRAPPER is a list of words
+    setsid ${JANUS_WRAPPER:-} janus -C "$confdir/janus.jcfg" -F "$confdir" -N >"$confdir/janus.out" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$pidfile"
     deadline=$((SECONDS + 20))
