@@ -12,8 +12,8 @@ extern "C" {
 namespace confab::mixer {
 namespace {
 
-// Bilinear: a clear picture for the 2:1 to 4:1 downscales of grid tiles at a fraction of bicubic's
-// cost (bench/video_bench.cpp).
+// Bilinear: a clear picture for the 2:1 to 4:1 downscales of grid tiles, cheaper than bicubic.
+// bench/video_bench.cpp: four changed 640x360 pictures into a 2x2 1280x720 frame, about 250 us.
 constexpr int kScaleFlags = SWS_BILINEAR;
 constexpr int kSpeakerGrid = 4;   // speaker plus thumbnails cuts the frame into 4x4 cells
 constexpr int kSpeakerCells = 3;  // of which the speaker takes 3x3

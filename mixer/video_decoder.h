@@ -51,8 +51,10 @@ struct VideoDecoderCounters {
 // A stream with B-frames still decodes, with pictures arriving late.
 //
 // Memory: the input copy buffer is allocated at construction and grows only for a larger access
-// unit than any before. Picture buffers come from libavcodec's pools; libavcodec itself mallocs
-// small bookkeeping (buffer references, side data) per picture.
+// unit than any before; decode() itself allocates nothing else. Picture buffers come from
+// libavcodec's pools, but libavcodec mallocs bookkeeping per picture: bench/video_bench.cpp saw
+// about 5.5 KB per 360p picture in small allocations (jemalloc's thread counter), served by
+// jemalloc's thread cache. Decoding a 360p P-frame took about 0.6 ms.
 class VideoDecoder {
  public:
   // nullptr and `error` set when libavcodec has no H.264 decoder or refuses to open it.

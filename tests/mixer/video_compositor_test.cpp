@@ -5,9 +5,12 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "mixer/video_decoder.h"
+#include "mixer/video_encoder.h"
 #include "tests/support/allocation_counter.h"
 
 namespace confab::mixer {
@@ -285,6 +288,33 @@ TEST(VideoCompositorTest, ScalesOnlyWhatChanged) {
   EXPECT_EQ(compositor.counters().scaler_setups, 5u);
   expect_colour(mean_colour(frame.view(), compositor.tiles()[3]), colour_of(9));
   EXPECT_EQ(compositor.counters().errors, 0u);
+}
+
+TEST(VideoCompositorTest, ComposesDecodedPictures) {
+  // Pictures as libavcodec hands them over (its own strides and buffers), through x264 and back.
+  VideoEncoderSettings settings;
+  settings.width = 320;
+  settings.height = 240;  // 4:3, so the 16:9 tiles pillarbox it
+  settings.bitrate_kbps = 300;
+  std::string error;
+  auto encoder = VideoEncoder::create(settings, &error);
+  auto decoder = VideoDecoder::create(VideoDecoderSettings{}, &error);
+  ASSERT_TRUE(encoder && decoder) << error;
+  VideoFrame picture(320, 240);
+  picture.fill(colour_of(5));
+  const auto unit = encoder->encode(picture, 0);
+  ASSERT_TRUE(unit && decoder->decode(unit->annexb, unit->is_keyframe));
+
+  VideoCompositor compositor(CompositorSettings{640, 360, Layout::k2x2});
+  const std::array<TileSource, 2> sources = {TileSource{7, decoder->picture(), decoder->generation()},
+                                             TileSource{8, nullptr, 0}};
+  const VideoFrame& frame = compositor.compose(sources);
+  constexpr int kCodingTolerance = 3;
+  const YuvColour got = mean_colour(frame.view(), fit_rect(320, 240, compositor.tiles()[0]));
+  EXPECT_NEAR(got.y, colour_of(5).y, kCodingTolerance);
+  EXPECT_NEAR(got.u, colour_of(5).u, kCodingTolerance);
+  EXPECT_NEAR(got.v, colour_of(5).v, kCodingTolerance);
+  EXPECT_EQ(mean_colour(frame.view(), compositor.tiles()[1]), kPlainTile);
 }
 
 TEST(VideoCompositorTest, SteadyComposeAllocatesNothing) {
