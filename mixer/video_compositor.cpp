@@ -2,6 +2,7 @@
 #include "mixer/video_compositor.h"
 
 extern "C" {
+#include <libavutil/opt.h>
 #include <libavutil/pixfmt.h>
 #include <libswscale/swscale.h>
 }
@@ -44,6 +45,26 @@ int grid_size(Layout layout) {
       break;
   }
   return 0;
+}
+
+// A YUV 4:2:0 to YUV 4:2:0 scaler; a full-range source is squeezed into limited range (the
+// output's), BT.601 both sides. nullptr if libswscale refuses the sizes.
+SwsContext* make_scaler(int source_width, int source_height, bool full_range, int width, int height) {
+  SwsContext* scaler = sws_alloc_context();
+  if (scaler == nullptr) return nullptr;
+  const bool set = av_opt_set_int(scaler, "srcw", source_width, 0) >= 0 &&
+                   av_opt_set_int(scaler, "srch", source_height, 0) >= 0 &&
+                   av_opt_set_int(scaler, "src_format", AV_PIX_FMT_YUV420P, 0) >= 0 &&
+                   av_opt_set_int(scaler, "src_range", full_range ? 1 : 0, 0) >= 0 &&
+                   av_opt_set_int(scaler, "dstw", width, 0) >= 0 && av_opt_set_int(scaler, "dsth", height, 0) >= 0 &&
+                   av_opt_set_int(scaler, "dst_format", AV_PIX_FMT_YUV420P, 0) >= 0 &&
+                   av_opt_set_int(scaler, "dst_range", 0, 0) >= 0 &&
+                   av_opt_set_int(scaler, "sws_flags", kScaleFlags, 0) >= 0;
+  if (!set || sws_init_context(scaler, nullptr, nullptr) < 0) {
+    sws_freeContext(scaler);
+    return nullptr;
+  }
+  return scaler;
 }
 
 }  // namespace
@@ -152,7 +173,7 @@ void VideoCompositor::draw(size_t index, const TileSource* source) {
   const VideoFrameView& picture = *source->picture;
   if (slot.content == Content::kPicture && slot.participant_id == source->participant_id &&
       slot.generation == source->generation && slot.source_width == picture.width &&
-      slot.source_height == picture.height) {
+      slot.source_height == picture.height && slot.source_full_range == picture.full_range) {
     return;
   }
   if (!scale(slot, picture, tile)) {
@@ -187,10 +208,13 @@ void VideoCompositor::draw(size_t index, const TileSource* source) {
 bool VideoCompositor::scale(Slot& slot, const VideoFrameView& picture, Rect tile) {
   const Rect fitted = fit_rect(picture.width, picture.height, tile);
   if (slot.scaler == nullptr || slot.source_width != picture.width || slot.source_height != picture.height ||
-      slot.fitted.width != fitted.width || slot.fitted.height != fitted.height) {
-    // Makes a new context only when the sizes differ from the slot's last (then frees the old).
-    slot.scaler = sws_getCachedContext(slot.scaler, picture.width, picture.height, AV_PIX_FMT_YUV420P, fitted.width,
-                                       fitted.height, AV_PIX_FMT_YUV420P, kScaleFlags, nullptr, nullptr, nullptr);
+      slot.source_full_range != picture.full_range || slot.fitted.width != fitted.width ||
+      slot.fitted.height != fitted.height) {
+    // A new context only when the sizes or the range differ from the slot's last. Ranges are set
+    // before sws_init_context: it picks a plain copy for same-size, same-format pictures, which
+    // would skip the range conversion set later with sws_setColorspaceDetails.
+    sws_freeContext(slot.scaler);
+    slot.scaler = make_scaler(picture.width, picture.height, picture.full_range, fitted.width, fitted.height);
     ++counters_.scaler_setups;
     // Until a scale succeeds the slot's remembered size must not match anything.
     slot.source_width = 0;
@@ -210,6 +234,7 @@ bool VideoCompositor::scale(Slot& slot, const VideoFrameView& picture, Rect tile
   }
   slot.source_width = picture.width;
   slot.source_height = picture.height;
+  slot.source_full_range = picture.full_range;
   return true;
 }
 

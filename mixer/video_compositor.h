@@ -62,8 +62,8 @@ size_t layout_tiles(Layout layout, int width, int height, std::span<Rect> out);
 // so that libswscale always writes aligned rows.
 //
 // Memory: the constructor and set_layout() allocate; compose() allocates only in libswscale,
-// when a slot meets a source or tile size it has not scaled before (sws_getCachedContext keeps
-// one context per slot, for the last sizes). Steady state, pictures changing or not: nothing.
+// when a slot meets a source size, range or tile size other than its last (one context per slot,
+// for the last sizes). Steady state, pictures changing or not: nothing.
 class VideoCompositor {
  public:
   explicit VideoCompositor(const CompositorSettings& settings);
@@ -91,6 +91,7 @@ class VideoCompositor {
     uint64_t generation = 0;
     int source_width = 0;
     int source_height = 0;
+    bool source_full_range = false;
     Rect fitted;  // the scaled picture's place in the frame, inside the tile
     VideoFrame scaled;  // the tile's size; the picture at its top-left
     SwsContext* scaler = nullptr;

@@ -199,6 +199,7 @@ bool VideoDecoder::publish() {
   }
   view_.width = picture_->width;
   view_.height = picture_->height;
+  view_.full_range = picture_->format == AV_PIX_FMT_YUVJ420P || picture_->color_range == AVCOL_RANGE_JPEG;
   has_picture_ = true;
   ++counters_.decoded;
   return true;

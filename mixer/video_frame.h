@@ -39,6 +39,9 @@ struct VideoFrameView {
   std::array<int, kPlaneCount> strides{};
   int width = 0;
   int height = 0;
+  // Y and C span 0-255 (H.264 E.2.1 video_full_range_flag, as some phone encoders send) instead
+  // of 16-235/240. The compositor converts to limited range, which is what it sends.
+  bool full_range = false;
 };
 
 inline int chroma_size(int luma_size) { return (luma_size + 1) / 2; }

@@ -290,6 +290,28 @@ TEST(VideoCompositorTest, ScalesOnlyWhatChanged) {
   EXPECT_EQ(compositor.counters().errors, 0u);
 }
 
+TEST(VideoCompositorTest, FullRangeSourceIsSqueezedIntoLimitedRange) {
+  VideoCompositor compositor(CompositorSettings{640, 360, Layout::k2x2});
+  VideoFrame black(320, 180);
+  black.fill(YuvColour{0, 128, 128});  // full-range black
+  VideoFrame white(320, 180);
+  white.fill(YuvColour{255, 128, 128});  // full-range white
+  VideoFrameView black_view = black.view();
+  VideoFrameView white_view = white.view();
+  black_view.full_range = true;
+  white_view.full_range = true;
+  const std::array<TileSource, 2> sources = {TileSource{1, &black_view, 1}, TileSource{2, &white_view, 1}};
+  const VideoFrame& frame = compositor.compose(sources);
+  expect_colour(mean_colour(frame.view(), compositor.tiles()[0]), YuvColour{16, 128, 128});
+  expect_colour(mean_colour(frame.view(), compositor.tiles()[1]), YuvColour{235, 128, 128});
+
+  // The same pictures said to be limited range pass unchanged, on a new scaler setup.
+  black_view.full_range = false;
+  compositor.compose(sources);
+  expect_colour(mean_colour(frame.view(), compositor.tiles()[0]), YuvColour{0, 128, 128});
+  EXPECT_EQ(compositor.counters().scaler_setups, 3u);
+}
+
 TEST(VideoCompositorTest, ComposesDecodedPictures) {
   // Pictures as libavcodec hands them over (its own strides and buffers), through x264 and back.
   VideoEncoderSettings settings;
