@@ -13,8 +13,10 @@
 #include <set>
 #include <thread>
 
+#include "mixer/audio_decoder.h"
 #include "mixer/audio_encoder.h"
 #include "tests/support/allocation_counter.h"
+#include "tests/support/tone.h"
 #include "transport/audio_level.h"
 #include "transport/rtp_header_extension.h"
 #include "transport/rtp_writer.h"
@@ -121,14 +123,18 @@ class ConferenceAudioTest : public ::testing::Test {
     for (int i = 0; i < 10; ++i) reactor_->run_once(0ns);
   }
 
-  // `n` real-time ticks: every member sends a frame, the conference mixes, members receive.
+  // `n` real-time ticks: every member sends a frame, the conference mixes, members receive. Paced
+  // on absolute deadlines like a real sender, so arrivals do not drift behind the timestamps
+  // (which the jitter buffer would answer by growing its delay, a gap each time).
   void run_ticks(int n) {
+    if (next_tick_ == transport::Clock::time_point{}) next_tick_ = transport::Clock::now();
     for (int tick = 0; tick < n; ++tick) {
       send_frames();
       audio_->tick(transport::Clock::now());
       reactor_->flush();
       drain_peers();
-      std::this_thread::sleep_for(20ms);
+      next_tick_ += 20ms;
+      std::this_thread::sleep_until(next_tick_);
     }
   }
 
@@ -153,6 +159,7 @@ class ConferenceAudioTest : public ::testing::Test {
   // before the reactor goes.
   std::unique_ptr<transport::Reactor> reactor_;
   std::map<uint64_t, Member> members_;
+  transport::Clock::time_point next_tick_{};
   // A test wanting other settings replaces it before adding members.
   std::unique_ptr<ConferenceAudio> audio_ = std::make_unique<ConferenceAudio>(allocator::AudioSettings{}, 16);
 };
@@ -325,6 +332,64 @@ TEST_F(ConferenceAudioTest, ALoneSpeakersOwnPacketsArePassedThroughAndSilenceIsN
   EXPECT_EQ(count_among(members_.at(3).payloads, members_.at(3).payloads.size() - kTicks / 2, members_.at(1).sent) +
                 count_among(members_.at(3).payloads, members_.at(3).payloads.size() - kTicks / 2, members_.at(2).sent),
             0u);
+}
+
+// Everything `payloads` holds, decoded in order as a client's Opus decoder would.
+std::vector<float> decode_all(const std::vector<std::vector<uint8_t>>& payloads) {
+  std::string error;
+  auto decoder = mixer::AudioDecoder::create(allocator::Codec::kOpus, &error);
+  std::vector<float> pcm;
+  std::array<float, mixer::kMaxDecodedFrameSamples> frame{};
+  for (const auto& payload : payloads) {
+    const int n = decoder->decode(payload, frame);
+    if (n > 0) pcm.insert(pcm.end(), frame.begin(), frame.begin() + n);
+  }
+  return pcm;
+}
+
+TEST_F(ConferenceAudioTest, JoinAndLeaveMidConferenceLeaveNoGapForTheOthers) {
+  // 400 and 700 Hz talk, 3 listens; 1000 Hz joins, then 700 leaves. The listener's mix keeps
+  // 400 Hz without a gap through both, gains 1000 Hz and loses 700 Hz. (Tones on the 100 Hz grid:
+  // whole cycles in every 10 ms window, so neighbours do not leak into each other's measure.)
+  add_member(1, 400, true);
+  add_member(2, 700, true);
+  add_member(3, 0, false);
+  constexpr int kPhase = 50;
+  run_ticks(kPhase);
+  const size_t joined_at = members_.at(3).payloads.size();
+  add_member(4, 1000, true);
+  run_ticks(kPhase);
+  const size_t left_at = members_.at(3).payloads.size();
+  audio_->remove(2);
+  members_.erase(2);
+  run_ticks(kPhase);
+
+  const std::vector<float> pcm = decode_all(members_.at(3).payloads);
+  constexpr size_t kWindow = 480;  // 10 ms
+  const size_t settled = mixer::kSampleRate / 4;
+  ASSERT_GT(pcm.size(), settled + 2 * mixer::kSampleRate);
+  const std::span<const float> heard = std::span<const float>(pcm).subspan(settled, (pcm.size() - settled) / kWindow * kWindow);
+  const test_support::ToneGaps gaps = test_support::tone_gaps(heard, 400, kWindow);
+  std::printf("400 Hz: median %.1f dBFS over %zu windows, longest gap %zu windows at %zu ms (join at %zu ms, leave at %zu ms)\n",
+              gaps.median_db, gaps.windows, gaps.longest_gap, 250 + gaps.longest_gap_at * 10, joined_at * 20, left_at * 20);
+  EXPECT_LE(gaps.longest_gap * 10, 40u) << "ms of gap in the continuing talker";
+  // Phase by phase (whole 20 ms packets; the last 100 ms before each change and after it skipped).
+  const auto phase = [&](size_t from_packet, size_t to_packet) {
+    const size_t from = (from_packet + 5) * mixer::kSamplesPerTick;
+    const size_t to = std::min(pcm.size(), (to_packet - 5) * static_cast<size_t>(mixer::kSamplesPerTick));
+    return std::span<const float>(pcm).subspan(from, to - from);
+  };
+  const auto level = [](std::span<const float> x, double hz) { return test_support::to_db(test_support::tone_amplitude(x, hz)); };
+  const auto before_join = phase(joined_at - 30, joined_at);
+  const auto after_join = phase(joined_at, left_at);
+  const auto after_leave = phase(left_at, members_.at(3).payloads.size());
+  std::printf("before join: 1000 Hz %.1f; after join: 1000 Hz %.1f, 700 Hz %.1f; after leave: 700 Hz %.1f\n",
+              level(before_join, 1000), level(after_join, 1000), level(after_join, 700), level(after_leave, 700));
+  EXPECT_LT(level(before_join, 1000), level(after_join, 1000) - 30);
+  EXPECT_GT(level(after_join, 1000), -20.0);  // 0.2 FS sent: -14 dBFS
+  EXPECT_GT(level(after_join, 700), -20.0);
+  EXPECT_LT(level(after_leave, 700), level(after_join, 700) - 30);
+  EXPECT_GT(level(after_leave, 400), -20.0);
 }
 
 }  // namespace
