@@ -90,7 +90,11 @@ void ConferenceAudio::remove(uint64_t participant) {
 }
 
 void ConferenceAudio::add_input_counters(const Input& input, ConferenceAudioStats& stats) {
-  stats.decode_errors += input.decoder->counters().errors;
+  const mixer::AudioDecoderCounters& decoder = input.decoder->counters();
+  stats.frames_decoded += decoder.decoded;
+  stats.frames_concealed += decoder.concealed;
+  stats.frames_fec_recovered += decoder.fec_recovered;
+  stats.decode_errors += decoder.errors;
   stats.late_frames += input.jitter->counters().late;
 }
 
@@ -163,7 +167,6 @@ void ConferenceAudio::fill(Input& input, transport::Clock::time_point now, bool 
     } else if (popped.status == transport::JitterPopStatus::kFrame) {
       const bool fresh = input.pcm_size == 0;
       written = input.decoder->decode(popped.payload, room);
-      if (written > 0) ++stats_.frames_decoded;
       // Exactly this tick's audio in one Opus packet: an output of this speaker alone can be it.
       if (fresh && written == mixer::kSamplesPerTick && input.decoder->codec() == allocator::Codec::kOpus &&
           popped.payload.size() <= input.packet.size()) {
@@ -180,16 +183,11 @@ void ConferenceAudio::fill(Input& input, transport::Clock::time_point now, bool 
         written = samples;
       } else if (popped.next_available && !popped.payload.empty()) {
         // RFC 6716 2.1.7: the next frame (already here) carries this one at a lower rate; libopus
-        // conceals instead when it carries none (CELT, or FEC off at the sender).
-        const uint64_t recovered = input.decoder->counters().fec_recovered;
+        // conceals instead when it carries none (CELT, or FEC off at the sender); the decoder
+        // counts which.
         written = input.decoder->decode_fec(popped.payload, samples, room);
-        if (written > 0) {
-          ++(input.decoder->counters().fec_recovered > recovered ? stats_.frames_fec_recovered
-                                                                 : stats_.frames_concealed);
-        }
       } else {
         written = input.decoder->conceal(samples, room);
-        if (written > 0) ++stats_.frames_concealed;
       }
     } else {
       break;  // nothing due: the participant is silent this tick

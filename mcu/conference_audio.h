@@ -126,7 +126,9 @@ class ConferenceAudio final : public MediaListener {
   // 20 ms of digital silence in Opus with the conference's settings (empty with DTX: not sent).
   std::array<uint8_t, mixer::kMaxEncodedFrameBytes> silent_frame_{};
   size_t silent_frame_size_ = 0;
-  ConferenceAudioStats stats_;  // kept per tick, plus the input counters of participants gone
+  // Ticks, encodes, pass-through and speaker changes, counted here; the decoder and jitter-buffer
+  // counters of participants gone (those present are added by stats()).
+  ConferenceAudioStats stats_;
 };
 
 }  // namespace confab::mcu

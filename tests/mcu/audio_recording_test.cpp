@@ -88,6 +88,29 @@ std::unique_ptr<Subprocess> recorder(Api& api, uint64_t conference, const Member
       sdp_path, "-t", std::to_string(seconds), "-c:a", "pcm_s16le", "-ac", "1", "-y", wav});
 }
 
+// Starts a recorder of `seconds` for each of members[first..]; wavs[i] is member i's file (`tag`
+// makes the names of a later round differ).
+std::deque<std::unique_ptr<Subprocess>> record(Api& api, uint64_t conference, const std::deque<Member>& members,
+                                               size_t first, int seconds, const std::string& tag,
+                                               std::vector<std::string>* wavs) {
+  wavs->resize(members.size());
+  std::deque<std::unique_ptr<Subprocess>> recorders;
+  for (size_t i = first; i < members.size(); ++i) {
+    (*wavs)[i] = test_support::test_temp_path(tag + std::to_string(i) + ".wav");
+    recorders.push_back(recorder(api, conference, members[i], seconds, (*wavs)[i]));
+  }
+  return recorders;
+}
+
+// The tones of members[first..] but member `self`'s.
+std::vector<int> others_of(const std::deque<Member>& members, size_t first, size_t self) {
+  std::vector<int> tones;
+  for (size_t j = first; j < members.size(); ++j) {
+    if (j != self) tones.push_back(members[j].hz);
+  }
+  return tones;
+}
+
 bool finished(std::deque<std::unique_ptr<Subprocess>>& processes) {
   return test_support::wait_until(
       [&] {
@@ -137,8 +160,10 @@ TEST_F(AudioRecordingTest, EightFfmpegParticipantsEachRecordTheOthersButNotThems
   constexpr int kSeconds = 6;
   start({}, 20, 1);
   Api api(daemon_->rest_port());
-  const auto created = api.post(
-      "/v1/conferences", json{{"name", "eight"}, {"max_participants", 8}, {"audio", {{"max_speakers", 8}, {"bitrate", 128000}, {"complexity", 10}}}}.dump());
+  const json settings = {{"name", "eight"},
+                         {"max_participants", 8},
+                         {"audio", {{"max_speakers", 8}, {"bitrate", 128000}, {"complexity", 10}}}};
+  const auto created = api.post("/v1/conferences", settings.dump());
   ASSERT_EQ(created.status, 201) << created.text;
   const uint64_t conference = created.body["id"].get<uint64_t>();
   std::deque<Member> members;
@@ -147,20 +172,13 @@ TEST_F(AudioRecordingTest, EightFfmpegParticipantsEachRecordTheOthersButNotThems
     ASSERT_NO_FATAL_FAILURE(join(api, conference, &members.back()));
   }
   std::vector<std::string> wavs;
-  std::deque<std::unique_ptr<Subprocess>> recorders;
-  for (const Member& m : members) {
-    wavs.push_back(test_support::test_temp_path("_" + std::to_string(wavs.size()) + ".wav"));
-    recorders.push_back(recorder(api, conference, m, kSeconds, wavs.back()));
-  }
+  auto recorders = record(api, conference, members, 0, kSeconds, "_", &wavs);
   std::deque<std::unique_ptr<Subprocess>> senders;
   for (const Member& m : members) senders.push_back(sender(m, kAmplitude));
   ASSERT_TRUE(finished(recorders)) << daemon_->log();
   for (size_t i = 0; i < members.size(); ++i) {
-    std::vector<int> others;
-    for (size_t j = 0; j < members.size(); ++j) {
-      if (j != i) others.push_back(members[j].hz);
-    }
-    expect_tones(wavs[i], "participant " + std::to_string(i), others, {members[i].hz}, to_db(kAmplitude));
+    expect_tones(wavs[i], "participant " + std::to_string(i), others_of(members, 0, i), {members[i].hz},
+                 to_db(kAmplitude));
   }
 
   // Participant 0 muted: its tone leaves everyone's mix, the others stay.
@@ -168,18 +186,10 @@ TEST_F(AudioRecordingTest, EightFfmpegParticipantsEachRecordTheOthersButNotThems
                       R"({"muted": true})")
                 .status,
             200);
-  recorders.clear();
-  for (size_t i = 1; i < members.size(); ++i) {
-    wavs[i] = test_support::test_temp_path("_muted_" + std::to_string(i) + ".wav");
-    recorders.push_back(recorder(api, conference, members[i], 3, wavs[i]));
-  }
+  recorders = record(api, conference, members, 1, 3, "_muted_", &wavs);
   ASSERT_TRUE(finished(recorders)) << daemon_->log();
   for (size_t i = 1; i < members.size(); ++i) {
-    std::vector<int> others;
-    for (size_t j = 1; j < members.size(); ++j) {
-      if (j != i) others.push_back(members[j].hz);
-    }
-    expect_tones(wavs[i], "participant " + std::to_string(i) + " after the mute", others,
+    expect_tones(wavs[i], "participant " + std::to_string(i) + " after the mute", others_of(members, 1, i),
                  {members[0].hz, members[i].hz}, to_db(kAmplitude));
   }
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
@@ -198,11 +208,7 @@ TEST_F(AudioRecordingTest, PcmuAndPcmaPhonesAndAnOpusClientHearEachOther) {
   std::deque<Member> members = {{"opus", 700}, {"pcmu", 1100}, {"pcma", 1500}};
   for (Member& m : members) ASSERT_NO_FATAL_FAILURE(join(api, conference, &m));
   std::vector<std::string> wavs;
-  std::deque<std::unique_ptr<Subprocess>> recorders;
-  for (const Member& m : members) {
-    wavs.push_back(test_support::test_temp_path("_" + std::to_string(wavs.size()) + ".wav"));
-    recorders.push_back(recorder(api, conference, m, kSeconds, wavs.back()));
-  }
+  auto recorders = record(api, conference, members, 0, kSeconds, "_", &wavs);
   std::deque<std::unique_ptr<Subprocess>> senders;
   for (const Member& m : members) senders.push_back(sender(m, kAmplitude));
   ASSERT_TRUE(finished(recorders)) << daemon_->log();
@@ -210,11 +216,8 @@ TEST_F(AudioRecordingTest, PcmuAndPcmaPhonesAndAnOpusClientHearEachOther) {
     const auto wav = test_support::read_wav(wavs[i]);
     ASSERT_TRUE(wav);
     EXPECT_EQ(wav->sample_rate, members[i].codec == "opus" ? 48000u : 8000u) << members[i].codec;
-    std::vector<int> others;
-    for (size_t j = 0; j < members.size(); ++j) {
-      if (j != i) others.push_back(members[j].hz);
-    }
-    expect_tones(wavs[i], members[i].codec + " participant", others, {members[i].hz}, to_db(kAmplitude));
+    expect_tones(wavs[i], members[i].codec + " participant", others_of(members, 0, i), {members[i].hz},
+                 to_db(kAmplitude));
   }
   // Every packet was taken (payload types 0 and 8 for the phones) and decoded, ffmpeg's 128 ms
   // G.711 packets included.
