@@ -24,6 +24,7 @@
 #include "tests/support/rest_client.h"
 #include "tests/support/rtp_recorder.h"
 #include "tests/support/tone.h"
+#include "tests/support/udp_relay.h"
 #include "transport/rtp_rtcp_demux.h"
 #include "transport/rtp_writer.h"
 
@@ -279,72 +280,15 @@ TEST_F(AudioRobustnessTest, ThreeLoudTalkersTakeOverFromFiveQuietOnes) {
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
 }
 
-// A lossy, reordering link in a thread: forwards what reaches its socket to `to`, except that of
-// every 20 RTP packets it drops the 6th (5 %) and sends the 13th after the 14th. RTCP passes as is.
-class LossyRelay {
+// The lossy, reordering link of the loss tests: of every 20 RTP packets it drops the 6th (5 %) and
+// sends the 13th after the 14th. RTCP passes as is.
+class LossyRelay : public test_support::UdpRelay {
  public:
-  explicit LossyRelay(const transport::SocketAddress& to) : to_(to), thread_([this] { run(); }) {}
-  ~LossyRelay() { stop(); }
-  LossyRelay(const LossyRelay&) = delete;
-  LossyRelay& operator=(const LossyRelay&) = delete;
-
-  void stop() {
-    stop_.store(true);
-    if (thread_.joinable()) thread_.join();
-  }
-  std::string address() const { return socket_.address().to_string(); }
-  uint64_t forwarded() const { return forwarded_.load(); }
-  uint64_t dropped() const { return dropped_.load(); }
-  uint64_t swapped() const { return swapped_.load(); }
-
- private:
   static constexpr uint64_t kPeriod = 20;
   static constexpr uint64_t kDropAt = 5;
   static constexpr uint64_t kHoldAt = 12;  // held, then sent after the next one
-
-  void forward(std::span<const uint8_t> bytes) {
-    if (::sendto(socket_.fd(), bytes.data(), bytes.size(), 0, to_.sockaddr_ptr(), to_.length()) > 0) ++forwarded_;
-  }
-  void run() {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;  // a bound, should stop() never come
-    std::array<uint8_t, 1500> buffer{};
-    std::array<uint8_t, 1500> held{};
-    size_t held_size = 0;
-    uint64_t rtp_index = 0;
-    while (!stop_.load() && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{socket_.fd(), POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      const ssize_t n = ::recv(socket_.fd(), buffer.data(), buffer.size(), 0);
-      if (n <= 0) continue;
-      const std::span<const uint8_t> bytes(buffer.data(), static_cast<size_t>(n));
-      if (transport::looks_like_rtcp(bytes)) {
-        forward(bytes);
-        continue;
-      }
-      const uint64_t phase = rtp_index++ % kPeriod;
-      if (phase == kDropAt) {
-        ++dropped_;
-      } else if (phase == kHoldAt) {
-        std::copy(bytes.begin(), bytes.end(), held.begin());
-        held_size = bytes.size();
-      } else {
-        forward(bytes);
-        if (held_size > 0) {
-          forward(std::span<const uint8_t>(held.data(), held_size));
-          held_size = 0;
-          ++swapped_;
-        }
-      }
-    }
-  }
-
-  Peer socket_;
-  transport::SocketAddress to_;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> forwarded_{0};
-  std::atomic<uint64_t> dropped_{0};
-  std::atomic<uint64_t> swapped_{0};
-  std::thread thread_;  // last: runs on the members above
+  explicit LossyRelay(const transport::SocketAddress& to)
+      : UdpRelay(to, test_support::periodic_pattern(kPeriod, kDropAt, kHoldAt)) {}
 };
 
 // The longest gap of `hz` in `pcm`, printed; and its level (the median 10 ms window) near `level_db`.

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "transport/reactor.h"
 #include "transport/rtcp_bye.h"
 #include "transport/rtcp_packet.h"
 #include "transport/rtp_writer.h"
