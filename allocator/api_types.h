@@ -78,11 +78,29 @@ constexpr uint32_t kMaxOpusComplexity = 10;
 constexpr uint32_t kMinOpusBitrate = 6000;    // RFC 6716 2.1.1
 constexpr uint32_t kMaxOpusBitrate = 510000;  // RFC 6716 2.1.1
 
+// A conference's composite video: the one picture every video receiver gets, encoded once with
+// H.264. Fixed when the conference is created; the layout (ConferenceSettings) may change live.
+struct VideoSettings {
+  uint32_t width = 1280;  // even, kMinVideoSize..kMaxVideoWidth; 640x360 is the light alternative
+  uint32_t height = 720;  // even, kMinVideoSize..kMaxVideoHeight
+  uint32_t fps = 30;      // 1..kMaxVideoFps
+  uint32_t bitrate = 1500000;  // bit/s, kMinVideoBitrate..kMaxVideoBitrate: the encoder's target and VBV ceiling
+
+  friend bool operator==(const VideoSettings&, const VideoSettings&) = default;
+};
+constexpr uint32_t kMinVideoSize = 64;
+constexpr uint32_t kMaxVideoWidth = 1920;
+constexpr uint32_t kMaxVideoHeight = 1080;
+constexpr uint32_t kMaxVideoFps = 60;
+constexpr uint32_t kMinVideoBitrate = 100000;
+constexpr uint32_t kMaxVideoBitrate = 20000000;
+
 struct ConferenceSettings {
   std::string name;
   Layout layout = Layout::k2x2;
   uint32_t max_participants = kDefaultMaxParticipants;
   AudioSettings audio;
+  VideoSettings video;
 };
 
 struct ConferencePatch {
@@ -101,6 +119,9 @@ struct MediaRequest {
   // RFC 6465 extension ID under which the MCU tells this receiver the level of each speaker (CSRC)
   // in its mix (1..14); none: not sent.
   std::optional<uint8_t> csrc_audio_level_ext_id;
+  // Video: ask this sender for keyframes with RFC 5104 FIR instead of RFC 4585 PLI (for senders
+  // that negotiated only "ccm fir").
+  bool fir = false;
 };
 
 struct ParticipantRequest {
@@ -127,6 +148,23 @@ struct AudioPlayout {
   uint64_t delay_ms = 0;   // the jitter buffer's current target delay
 };
 
+// How an incoming video stream is handled: depacketized (RFC 6184), decoded while it is shown,
+// and asked for keyframes (RFC 4585 PLI, RFC 5104 FIR); and what its receiver asked of us.
+struct VideoPlayout {
+  uint64_t access_units = 0;       // whole pictures depacketized
+  uint64_t keyframes = 0;          // among them, with an IDR
+  uint64_t incomplete = 0;         // pictures dropped for missing or malformed packets
+  uint64_t malformed = 0;          // H.264 payloads dropped as malformed or unsupported (e.g. STAP-B)
+  uint64_t waiting_keyframe = 0;   // pictures dropped while a keyframe was awaited
+  uint64_t frames_decoded = 0;
+  uint64_t decode_errors = 0;      // pictures libavcodec refused or decoded with errors (decoder reset)
+  uint64_t keyframe_requests_sent = 0;      // PLI or FIR to this sender
+  uint64_t keyframe_requests_received = 0;  // PLI or FIR from this receiver about the composite
+  bool visible = false;  // shown in the composite now
+  uint32_t width = 0;    // of the last decoded picture
+  uint32_t height = 0;
+};
+
 // Counters of one stream as the worker sees it.
 struct StreamStats {
   uint64_t packets_in = 0;  // valid RTP of the expected payload type
@@ -145,6 +183,7 @@ struct StreamStats {
   double jitter_ms = 0;             // RFC 3550 interarrival jitter of the incoming stream
   std::optional<uint32_t> remote_ssrc;
   std::optional<AudioPlayout> playout;  // audio streams in a conference's mix
+  std::optional<VideoPlayout> video;    // video streams in a conference's composite
 };
 
 struct StreamInfo {
@@ -157,6 +196,7 @@ struct StreamInfo {
   std::optional<transport::SocketAddress> remote;  // configured, or learned (then `learned`)
   bool learned = false;
   uint32_t ssrc = 0;  // the SSRC of what the MCU sends on this stream
+  bool fir = false;   // video: keyframes are asked for with FIR (else PLI)
   StreamStats stats;
 };
 
@@ -175,11 +215,14 @@ struct ConferenceInfo {
   Layout layout = Layout::k2x2;
   uint32_t max_participants = kDefaultMaxParticipants;
   AudioSettings audio;
+  VideoSettings video;
   std::string node;      // which MCU node hosts it
   std::string media_ip;  // where its participants send media
   std::vector<ParticipantInfo> participants;
   std::vector<uint64_t> speakers;  // participants whose voices are in the mix now (audio mixer's choice)
   uint64_t speaker_changes = 0;    // mixer ticks on which that set changed
+  // The dominant speaker (shown by the 1x1 and speaker layouts); none until someone speaks.
+  std::optional<uint64_t> active_speaker;
 };
 
 // What a node reports of a conference's media.
@@ -187,6 +230,7 @@ struct ConferenceMedia {
   std::vector<ParticipantInfo> participants;  // streams and counters; names are the service's
   std::vector<uint64_t> speakers;
   uint64_t speaker_changes = 0;
+  std::optional<uint64_t> active_speaker;
 };
 
 }  // namespace confab::allocator

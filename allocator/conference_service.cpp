@@ -1,6 +1,8 @@
 // ConferenceService: registry, validation of what the decoders cannot check alone, and node calls.
 #include "allocator/conference_service.h"
 
+#include <tuple>
+
 #include <spdlog/spdlog.h>
 
 namespace confab::allocator {
@@ -29,6 +31,19 @@ ApiResult<Done> check_settings(const ConferenceSettings& settings) {
   if (audio.bitrate < kMinOpusBitrate || audio.bitrate > kMaxOpusBitrate) {
     return bad_field("audio.bitrate", "must be " + std::to_string(kMinOpusBitrate) + ".." +
                                           std::to_string(kMaxOpusBitrate) + " bit/s");
+  }
+  const VideoSettings& video = settings.video;
+  // I420: chroma is subsampled 2x2, so the compositor's tiles need even edges.
+  for (const auto& [field, value, hi] : {std::tuple{"video.width", video.width, kMaxVideoWidth},
+                                         std::tuple{"video.height", video.height, kMaxVideoHeight}}) {
+    if (value < kMinVideoSize || value > hi || value % 2 != 0) {
+      return bad_field(field, "must be even, " + std::to_string(kMinVideoSize) + ".." + std::to_string(hi));
+    }
+  }
+  if (video.fps < 1 || video.fps > kMaxVideoFps) return bad_field("video.fps", "must be 1.." + std::to_string(kMaxVideoFps));
+  if (video.bitrate < kMinVideoBitrate || video.bitrate > kMaxVideoBitrate) {
+    return bad_field("video.bitrate", "must be " + std::to_string(kMinVideoBitrate) + ".." +
+                                          std::to_string(kMaxVideoBitrate) + " bit/s");
   }
   return Done{};
 }
@@ -95,6 +110,7 @@ ApiResult<ConferenceInfo> ConferenceService::create(const ConferenceSettings& se
   record->info.layout = settings.layout;
   record->info.max_participants = settings.max_participants;
   record->info.audio = settings.audio;
+  record->info.video = settings.video;
   record->info.node = node->name();
   record->info.media_ip = node->media_ip();
   if (auto opened = node->open_conference(id, settings); !opened) return transport::Err{refuse(opened.error())};
@@ -134,6 +150,7 @@ ApiResult<ConferenceInfo> ConferenceService::get(uint64_t id) {
   ConferenceInfo info = record.info;
   info.speakers = std::move(media->speakers);
   info.speaker_changes = media->speaker_changes;
+  info.active_speaker = media->active_speaker;
   for (ParticipantInfo& streams : media->participants) {
     const auto it = record.participants.find(streams.id);
     if (it == record.participants.end()) continue;

@@ -93,7 +93,11 @@ ApiResult<bool> get_bool(const json& object, const std::string& field) {
 ApiResult<MediaRequest> decode_media(const json& object, Medium medium) {
   const std::string prefix = std::string(to_string(medium)) + ".";
   if (!object.is_object()) return bad_field(std::string(to_string(medium)), "must be an object");
-  if (auto ok = only_fields(object, {"codec", "payload_type", "remote", "audio_level_ext_id", "csrc_audio_level_ext_id"}, prefix); !ok) {
+  if (auto ok = only_fields(object,
+                            {"codec", "payload_type", "remote", "audio_level_ext_id", "csrc_audio_level_ext_id",
+                             "keyframe_request"},
+                            prefix);
+      !ok) {
     return transport::Err{ok.error()};
   }
   MediaRequest media;
@@ -128,6 +132,14 @@ ApiResult<MediaRequest> decode_media(const json& object, Medium medium) {
     auto id = get_integer(object, field, prefix + field, 1, 14);
     if (!id) return transport::Err{id.error()};
     *slot = static_cast<uint8_t>(*id);
+  }
+  if (object.contains("keyframe_request")) {
+    if (medium != Medium::kVideo) return bad_field(prefix + "keyframe_request", "only for video");
+    const json& value = object.at("keyframe_request");
+    if (!value.is_string() || (value != "pli" && value != "fir")) {
+      return bad_field(prefix + "keyframe_request", "must be pli (RFC 4585) or fir (RFC 5104)");
+    }
+    media.fir = value == "fir";
   }
   if (media.audio_level_ext_id && media.audio_level_ext_id == media.csrc_audio_level_ext_id) {
     return bad_field(prefix + "csrc_audio_level_ext_id", "must differ from audio_level_ext_id");
@@ -165,16 +177,40 @@ ApiResult<Done> decode_audio_settings(const json& object, AudioSettings& audio) 
   return Done{};
 }
 
+ApiResult<Done> decode_video_settings(const json& object, VideoSettings& video) {
+  if (!object.is_object()) return bad_field("video", "must be an object");
+  if (auto ok = only_fields(object, {"width", "height", "fps", "bitrate"}, "video."); !ok) {
+    return transport::Err{ok.error()};
+  }
+  const std::tuple<const char*, uint32_t*, uint64_t, uint64_t> integers[] = {
+      {"width", &video.width, kMinVideoSize, kMaxVideoWidth},
+      {"height", &video.height, kMinVideoSize, kMaxVideoHeight},
+      {"fps", &video.fps, 1, kMaxVideoFps},
+      {"bitrate", &video.bitrate, kMinVideoBitrate, kMaxVideoBitrate},
+  };
+  for (const auto& [field, slot, lo, hi] : integers) {
+    if (!object.contains(field)) continue;
+    auto value = get_integer(object, field, std::string("video.") + field, lo, hi);
+    if (!value) return transport::Err{value.error()};
+    *slot = static_cast<uint32_t>(*value);
+  }
+  return Done{};  // the service checks that width and height are even
+
+}
+
 ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body, const ConferenceSettings& defaults) {
   auto parsed = parse_object(body);
   if (!parsed) return transport::Err{parsed.error()};
   const json& object = *parsed;
-  if (auto ok = only_fields(object, {"name", "layout", "max_participants", "audio"}, ""); !ok) {
+  if (auto ok = only_fields(object, {"name", "layout", "max_participants", "audio", "video"}, ""); !ok) {
     return transport::Err{ok.error()};
   }
   ConferenceSettings settings = defaults;
   if (object.contains("audio")) {
     if (auto ok = decode_audio_settings(object.at("audio"), settings.audio); !ok) return transport::Err{ok.error()};
+  }
+  if (object.contains("video")) {
+    if (auto ok = decode_video_settings(object.at("video"), settings.video); !ok) return transport::Err{ok.error()};
   }
   if (object.contains("name")) {
     auto name = get_name(object, "name");
@@ -198,7 +234,9 @@ ApiResult<ConferencePatch> decode_conference_patch(std::string_view body) {
   auto parsed = parse_object(body);
   if (!parsed) return transport::Err{parsed.error()};
   const json& object = *parsed;
-  if (object.contains("audio")) return bad_field("audio", "is fixed when the conference is created");
+  for (const char* fixed : {"audio", "video"}) {
+    if (object.contains(fixed)) return bad_field(fixed, "is fixed when the conference is created");
+  }
   if (auto ok = only_fields(object, {"name", "layout"}, ""); !ok) return transport::Err{ok.error()};
   ConferencePatch patch;
   if (object.contains("name")) {
@@ -289,6 +327,21 @@ json to_json(const StreamInfo& stream) {
                                {"resets", p->resets},
                                {"delay_ms", p->delay_ms}};
   }
+  if (const auto& v = s.video) {
+    out["stats"]["video"] = {{"access_units", v->access_units},
+                             {"keyframes", v->keyframes},
+                             {"incomplete", v->incomplete},
+                             {"malformed", v->malformed},
+                             {"waiting_keyframe", v->waiting_keyframe},
+                             {"frames_decoded", v->frames_decoded},
+                             {"decode_errors", v->decode_errors},
+                             {"keyframe_requests_sent", v->keyframe_requests_sent},
+                             {"keyframe_requests_received", v->keyframe_requests_received},
+                             {"visible", v->visible},
+                             {"width", v->width},
+                             {"height", v->height}};
+  }
+  if (stream.medium == Medium::kVideo) out["keyframe_request"] = stream.fir ? "fir" : "pli";
   if (stream.audio_level_ext_id) out["audio_level_ext_id"] = *stream.audio_level_ext_id;
   if (stream.csrc_audio_level_ext_id) out["csrc_audio_level_ext_id"] = *stream.csrc_audio_level_ext_id;
   return out;
@@ -312,6 +365,10 @@ json to_json(const AudioSettings& audio) {
           {"fec", audio.fec}};
 }
 
+json to_json(const VideoSettings& video) {
+  return {{"width", video.width}, {"height", video.height}, {"fps", video.fps}, {"bitrate", video.bitrate}};
+}
+
 json to_json(const ConferenceInfo& conference) {
   json participants = json::array();
   for (const ParticipantInfo& p : conference.participants) participants.push_back(to_json(p));
@@ -320,11 +377,13 @@ json to_json(const ConferenceInfo& conference) {
           {"layout", to_string(conference.layout)},
           {"max_participants", conference.max_participants},
           {"audio", to_json(conference.audio)},
+          {"video", to_json(conference.video)},
           {"node", conference.node},
           {"media_ip", conference.media_ip},
           {"participants", std::move(participants)},
           {"speakers", conference.speakers},
-          {"speaker_changes", conference.speaker_changes}};
+          {"speaker_changes", conference.speaker_changes},
+          {"active_speaker", conference.active_speaker ? json(*conference.active_speaker) : json(nullptr)}};
 }
 
 json to_json(const ServiceStats& stats) {

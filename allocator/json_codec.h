@@ -27,6 +27,7 @@ ApiResult<ParticipantRequest> decode_participant_request(std::string_view body);
 ApiResult<ParticipantPatch> decode_participant_patch(std::string_view body);
 
 nlohmann::json to_json(const AudioSettings& audio);
+nlohmann::json to_json(const VideoSettings& video);
 nlohmann::json to_json(const StreamInfo& stream);
 nlohmann::json to_json(const ParticipantInfo& participant);
 nlohmann::json to_json(const ConferenceInfo& conference);

@@ -35,6 +35,13 @@ struct Fmtp {
   std::string value;
 };
 
+// RFC 4585 4.2: a=rtcp-fb:<payload type or *> <feedback type>; only PLI and FIR matter here.
+struct RtcpFeedback {
+  std::optional<uint8_t> payload_type;  // none: "*", every format
+  bool pli = false;  // "nack pli"
+  bool fir = false;  // "ccm fir"
+};
+
 struct Connection {
   std::string ip;            // a literal IPv4 or IPv6 address
   bool unspecified = false;  // 0.0.0.0 or ::, "not known yet" (ICE offers, RFC 3264 hold)
@@ -61,6 +68,7 @@ struct MediaSection {
   // formats and rtpmaps a hostile offer lists. The first rtpmap of a payload type counts.
   std::array<int16_t, kMaxPayloadType + 1> rtpmap_index = make_rtpmap_index();
   std::vector<Fmtp> fmtps;
+  std::vector<RtcpFeedback> feedback;
 
   static std::array<int16_t, kMaxPayloadType + 1> make_rtpmap_index() {
     std::array<int16_t, kMaxPayloadType + 1> index{};
@@ -227,6 +235,18 @@ ApiResult<Done> parse_media_attribute(std::string_view attribute, MediaSection& 
   const std::string_view value = colon == std::string_view::npos ? std::string_view() : attribute.substr(colon + 1);
   if (name == "mid" && !value.empty()) {
     section.line.mid = std::string(value);
+  } else if (section.rtp && name == "rtcp-fb") {
+    const std::vector<std::string_view> fields = split_fields(value);
+    if (fields.size() < 2) return Done{};  // ack, trr-int... with odd spacing: not ours to judge
+    RtcpFeedback feedback;
+    if (fields[0] != "*") {
+      const auto pt = parse_number(fields[0], kMaxPayloadType);
+      if (!pt) return bad_sdp(line_number, "a=rtcp-fb needs a payload type 0..127 or *");
+      feedback.payload_type = static_cast<uint8_t>(*pt);
+    }
+    feedback.pli = fields.size() == 3 && fields[1] == "nack" && fields[2] == "pli";
+    feedback.fir = fields.size() == 3 && fields[1] == "ccm" && fields[2] == "fir";
+    if (feedback.pli || feedback.fir) section.feedback.push_back(feedback);
   } else if (section.rtp && (name == "rtpmap" || name == "fmtp")) {
     // RFC 8866 6.6: a=rtpmap:<payload type> <encoding name>/<clock rate>[/<parameters>]
     // RFC 8866 6.15: a=fmtp:<format> <format specific parameters>
@@ -331,6 +351,14 @@ ApiResult<SdpOffer> finish(SdpOffer offer, std::vector<MediaSection>& sections, 
     std::optional<std::string>& fmtp = *medium == Medium::kAudio ? offer.audio_fmtp : offer.video_fmtp;
     for (const Fmtp& f : section.fmtps) {
       if (f.payload_type == request.payload_type) fmtp = f.value;
+    }
+    if (*medium == Medium::kVideo) {
+      for (const RtcpFeedback& f : section.feedback) {
+        if (f.payload_type && f.payload_type != request.payload_type) continue;
+        offer.video_pli = offer.video_pli || f.pli;
+        offer.video_fir = offer.video_fir || f.fir;
+      }
+      request.fir = offer.video_fir && !offer.video_pli;
     }
     slot = request;
     section.line.taken = medium;
@@ -514,6 +542,8 @@ std::string write_sdp_answer(const SdpOffer& offer, const ParticipantInfo& answe
     if (audio && requested && requested->csrc_audio_level_ext_id) {
       add_line(out, {"a=extmap:", std::to_string(*requested->csrc_audio_level_ext_id), " ", kCsrcAudioLevelUri});
     }
+    if (!audio && offer.video_pli) add_line(out, {"a=rtcp-fb:", pt, " nack pli"});
+    if (!audio && offer.video_fir) add_line(out, {"a=rtcp-fb:", pt, " ccm fir"});
     // RFC 5576 4.1: the SSRC we send with, so the participant can tell our stream apart.
     add_line(out, {"a=ssrc:", std::to_string(stream->ssrc), " cname:confab"});
   }

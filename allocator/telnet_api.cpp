@@ -13,13 +13,14 @@ namespace {
 constexpr std::string_view kHelp =
     "  create [name=TEXT] [layout=1x1|2x2|3x3|4x4|speaker_thumbnails] [max_participants=N]\r\n"
     "         [max_speakers=N] [complexity=0-10] [bitrate=BPS] [dtx=0|1] [fec=0|1]\r\n"
+    "         [width=N] [height=N] [fps=N] [video_bitrate=BPS]\r\n"
     "  list\r\n"
     "  show ID\r\n"
     "  layout ID LAYOUT\r\n"
     "  rename ID NAME\r\n"
     "  destroy ID\r\n"
     "  join ID [name=TEXT] [audio=opus|pcmu|pcma[/PT][@IP:PORT]] [video=h264[/PT][@IP:PORT]] [audio_level_ext_id=N]\r\n"
-    "       [csrc_audio_level_ext_id=N]\r\n"
+    "       [csrc_audio_level_ext_id=N] [keyframe_request=pli|fir]\r\n"
     "  leave ID PID\r\n"
     "  mute ID PID | unmute ID PID | deaf ID PID | undeaf ID PID\r\n"
     "  stats\r\n"
@@ -111,7 +112,9 @@ std::string describe(const ConferenceInfo& c) {
          " max_participants=" + std::to_string(c.max_participants) + " node=" + c.node + " media_ip=" + c.media_ip +
          " participants=" + std::to_string(c.participants.size()) + " max_speakers=" + std::to_string(a.max_speakers) +
          " complexity=" + std::to_string(a.complexity) + " bitrate=" + std::to_string(a.bitrate) +
-         " dtx=" + (a.dtx ? "1" : "0") + " fec=" + (a.fec ? "1" : "0");
+         " dtx=" + (a.dtx ? "1" : "0") + " fec=" + (a.fec ? "1" : "0") + " width=" + std::to_string(c.video.width) +
+         " height=" + std::to_string(c.video.height) + " fps=" + std::to_string(c.video.fps) +
+         " video_bitrate=" + std::to_string(c.video.bitrate);
 }
 
 using Reply = ApiResult<std::string>;
@@ -119,7 +122,7 @@ using Reply = ApiResult<std::string>;
 Reply do_create(ConferenceService& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
   if (auto ok = only_options(command, {"name", "layout", "max_participants", "max_speakers", "complexity", "bitrate",
-                                       "dtx", "fec"});
+                                       "dtx", "fec", "width", "height", "fps", "video_bitrate"});
       !ok) {
     return transport::Err{ok.error()};
   }
@@ -127,7 +130,9 @@ Reply do_create(ConferenceService& service, const TelnetCommand& command) {
   // The service checks the ranges (and names audio.<field> when one is out).
   for (auto [option, slot] : {std::pair{"max_speakers", &settings.audio.max_speakers},
                               std::pair{"complexity", &settings.audio.complexity},
-                              std::pair{"bitrate", &settings.audio.bitrate}}) {
+                              std::pair{"bitrate", &settings.audio.bitrate}, std::pair{"width", &settings.video.width},
+                              std::pair{"height", &settings.video.height}, std::pair{"fps", &settings.video.fps},
+                              std::pair{"video_bitrate", &settings.video.bitrate}}) {
     const auto text = command.option(option);
     if (!text) continue;
     auto value = integer(*text, option);
@@ -207,7 +212,9 @@ Reply do_update(ConferenceService& service, const TelnetCommand& command) {
 
 Reply do_join(ConferenceService& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
-  if (auto ok = only_options(command, {"name", "audio", "video", "audio_level_ext_id", "csrc_audio_level_ext_id"}); !ok) {
+  if (auto ok = only_options(command,
+                             {"name", "audio", "video", "audio_level_ext_id", "csrc_audio_level_ext_id", "keyframe_request"});
+      !ok) {
     return transport::Err{ok.error()};
   }
   auto id = integer(command.positional[0], "ID");
@@ -229,6 +236,11 @@ Reply do_join(ConferenceService& service, const TelnetCommand& command) {
     if (!ext || *ext < 1 || *ext > 14) return bad_field(option, "must be 1..14 (RFC 8285)");
     (option == std::string_view("audio_level_ext_id") ? request.audio->audio_level_ext_id
                                                       : request.audio->csrc_audio_level_ext_id) = static_cast<uint8_t>(*ext);
+  }
+  if (const auto text = command.option("keyframe_request")) {
+    if (!request.video) return bad_field("keyframe_request", "only with video=...");
+    if (*text != "pli" && *text != "fir") return bad_field("keyframe_request", "must be pli (RFC 4585) or fir (RFC 5104)");
+    request.video->fir = *text == "fir";
   }
   if (request.audio && request.audio->audio_level_ext_id &&
       request.audio->audio_level_ext_id == request.audio->csrc_audio_level_ext_id) {

@@ -100,3 +100,5 @@ BENCHMARK(BM_HistoryStoreAndNack);
 
 }  // namespace
 }  // namespace confab::transport
+
+BENCHMARK_MAIN();

@@ -9,7 +9,6 @@ allocator::ParticipantInfo Participant::info() const {
   info.muted = muted;
   info.deaf = deaf;
   if (audio) info.audio = audio->info();
-  if (video) info.video = video->info();
   return info;
 }
 

@@ -1,5 +1,6 @@
-// Conference: the worker-side state of one conference — its participants and their media streams.
-// Lives on exactly one worker and is touched only by that worker's thread.
+// Conference: the media worker's part of one conference — its participants, their audio streams and
+// the mix. Lives on exactly one worker and is touched only by that worker's thread; the
+// conference's video lives on that core's video worker (ConferenceVideo).
 #pragma once
 
 #include <cstdint>
@@ -16,15 +17,15 @@ struct Participant {
   bool muted = false;  // not mixed into anyone's audio
   bool deaf = false;   // receives nothing
   std::unique_ptr<MediaStream> audio;
-  std::unique_ptr<MediaStream> video;
 
   allocator::ParticipantInfo info() const;
 };
 
 class Conference {
  public:
-  Conference(uint64_t id, const allocator::ConferenceSettings& settings)
-      : id_(id), audio_(settings.audio, settings.max_participants) {}
+  // The audio mixer's dominant speaker goes to `active_speaker` (for the video compositor).
+  Conference(uint64_t id, const allocator::ConferenceSettings& settings, std::shared_ptr<ActiveSpeaker> active_speaker)
+      : id_(id), audio_(settings.audio, settings.max_participants, std::move(active_speaker)) {}
 
   uint64_t id() const { return id_; }
   // Ordered by ID, which is join order: stable output for the API.

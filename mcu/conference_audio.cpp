@@ -41,8 +41,11 @@ mixer::MixerSettings mixer_settings(const allocator::AudioSettings& audio, size_
 
 }  // namespace
 
-ConferenceAudio::ConferenceAudio(const allocator::AudioSettings& settings, size_t max_participants)
-    : opus_(opus_settings(settings)), mixer_(mixer_settings(settings, max_participants)) {
+ConferenceAudio::ConferenceAudio(const allocator::AudioSettings& settings, size_t max_participants,
+                                 std::shared_ptr<ActiveSpeaker> active_speaker)
+    : opus_(opus_settings(settings)),
+      mixer_(mixer_settings(settings, max_participants)),
+      active_speaker_(std::move(active_speaker)) {
   // The silent frame: digital silence after the encoder has settled (libopus starts DTX after
   // ten silent frames, and then returns nothing to send, which is what silence becomes with DTX).
   constexpr int kSettleFrames = 20;
@@ -87,6 +90,39 @@ void ConferenceAudio::remove(uint64_t participant) {
   it->second.stream->set_listener(nullptr, 0);
   inputs_.erase(it);
   mixer_.remove(participant);
+  if (dominant_ == participant) set_dominant_speaker(ActiveSpeaker::kNone);
+}
+
+void ConferenceAudio::set_dominant_speaker(uint64_t participant) {
+  dominant_ = participant;
+  challenger_ = ActiveSpeaker::kNone;
+  challenger_ticks_ = 0;
+  if (active_speaker_) active_speaker_->set(participant);
+}
+
+void ConferenceAudio::update_dominant_speaker() {
+  constexpr uint8_t kSilence = mixer::MixerSettings{}.silence_level;
+  uint64_t loudest = ActiveSpeaker::kNone;
+  uint8_t loudest_level = kSilence;  // -dBov: lower is louder
+  for (uint64_t id : mixer_.speakers()) {
+    const uint8_t level = mixer_.selection_level(id);
+    if (level < loudest_level) {
+      loudest = id;
+      loudest_level = level;
+    }
+  }
+  if (loudest == ActiveSpeaker::kNone || loudest == dominant_) {
+    challenger_ = ActiveSpeaker::kNone;
+    challenger_ticks_ = 0;
+    return;
+  }
+  if (dominant_ == ActiveSpeaker::kNone) {
+    set_dominant_speaker(loudest);  // the first voice heard needs no contest
+    return;
+  }
+  challenger_ticks_ = challenger_ == loudest ? challenger_ticks_ + 1 : 1;
+  challenger_ = loudest;
+  if (challenger_ticks_ >= kDominantSwitchTicks) set_dominant_speaker(loudest);
 }
 
 void ConferenceAudio::add_input_counters(const Input& input, ConferenceAudioStats& stats) {
@@ -231,6 +267,7 @@ void ConferenceAudio::tick(transport::Clock::time_point now) {
   }
   mixer_.mix();
   stats_.speaker_changes = mixer_.speaker_changes();
+  update_dominant_speaker();
 
   // The shared mix is encoded at most once per codec, and only if some listener uses that codec;
   // for Opus listeners not at all when it is silent or one speaker's packet.

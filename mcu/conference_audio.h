@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "mcu/active_speaker.h"
 #include "mcu/media_stream.h"
 #include "mixer/audio_decoder.h"
 #include "mixer/audio_encoder.h"
@@ -52,10 +53,15 @@ struct ConferenceAudioStats {
   }
 };
 
+// Ticks another speaker must be the loudest before it becomes the dominant one: 500 ms.
+constexpr uint32_t kDominantSwitchTicks = 25;
+
 class ConferenceAudio final : public MediaListener {
  public:
   // `max_participants` sizes the mixer's bookkeeping (fixed: nothing grows per tick).
-  ConferenceAudio(const allocator::AudioSettings& settings, size_t max_participants);
+  // The dominant speaker is published to `active_speaker` (may be null) for the video compositor.
+  ConferenceAudio(const allocator::AudioSettings& settings, size_t max_participants,
+                  std::shared_ptr<ActiveSpeaker> active_speaker = nullptr);
   ~ConferenceAudio() override;
 
   // Joins `stream` (an audio MediaStream owned by the participant) to the mix. Allocates (join
@@ -73,6 +79,10 @@ class ConferenceAudio final : public MediaListener {
   // How `participant`'s incoming audio plays out; nullopt when it is not in the mix.
   std::optional<allocator::AudioPlayout> playout(uint64_t participant) const;
   std::span<const uint64_t> speakers() const { return mixer_.speakers(); }
+  // The dominant speaker: the loudest of the mixed speakers once it has been the loudest for
+  // kDominantSwitchTicks running (one word, not a cough); it stays dominant through silence until
+  // another takes over or it leaves. ActiveSpeaker::kNone until someone speaks.
+  uint64_t dominant_speaker() const { return dominant_; }
 
  private:
   struct Input {
@@ -111,6 +121,9 @@ class ConferenceAudio final : public MediaListener {
   int encode(mixer::AudioEncoder& encoder, uint64_t* last_tick, const mixer::MixOutput& mix, std::span<uint8_t> out);
   size_t codec_index(allocator::Codec codec) const { return static_cast<size_t>(codec); }
 
+  void update_dominant_speaker();
+  void set_dominant_speaker(uint64_t participant);
+
   // Adds the counters kept by `input`'s jitter buffer and decoder to `stats`.
   static void add_input_counters(const Input& input, ConferenceAudioStats& stats);
 
@@ -126,6 +139,10 @@ class ConferenceAudio final : public MediaListener {
   // 20 ms of digital silence in Opus with the conference's settings (empty with DTX: not sent).
   std::array<uint8_t, mixer::kMaxEncodedFrameBytes> silent_frame_{};
   size_t silent_frame_size_ = 0;
+  std::shared_ptr<ActiveSpeaker> active_speaker_;
+  uint64_t dominant_ = ActiveSpeaker::kNone;
+  uint64_t challenger_ = ActiveSpeaker::kNone;  // loudest now, but not yet for long enough
+  uint32_t challenger_ticks_ = 0;
   // Ticks, encodes, pass-through and speaker changes, counted here; the decoder and jitter-buffer
   // counters of participants gone (those present are added by stats()).
   ConferenceAudioStats stats_;

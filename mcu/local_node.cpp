@@ -92,11 +92,19 @@ ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator:
     hosted_.emplace(conference, Hosted{worker, {}});
     ++worker_conferences_[worker];
   }
-  // Nothing on the worker can refuse a new conference, so this is not waited for: tasks run in
-  // order, and every later call for the conference waits for its own answer.
-  const bool posted = pool_.worker(worker).post_fn([conference, settings](Worker& w) {
-    w.conferences().emplace(conference, std::make_unique<Conference>(conference, settings));
+  // Nothing on the workers can refuse a new conference, so this is not waited for: tasks run in
+  // order, and every later call for the conference waits for its own answer. The audio half
+  // publishes its dominant speaker to the video half through `speaker`.
+  auto speaker = std::make_shared<ActiveSpeaker>();
+  bool posted = pool_.worker(worker).post_fn([conference, settings, speaker](Worker& w) {
+    w.conferences().emplace(conference, std::make_unique<Conference>(conference, settings, speaker));
   });
+  if (posted && pool_.has_video()) {
+    posted = pool_.video_worker(worker).post_fn([conference, settings, speaker](Worker& w) {
+      w.video_conferences().emplace(conference, std::make_unique<ConferenceVideo>(conference, settings, speaker));
+    });
+    if (!posted) pool_.worker(worker).post_fn([conference](Worker& w) { w.close_conference(conference); });
+  }
   if (!posted) {
     std::lock_guard lock(mutex_);
     hosted_.erase(conference);
@@ -106,10 +114,20 @@ ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator:
   return Done{};
 }
 
-ApiResult<Done> LocalNode::update_conference(uint64_t conference, const allocator::ConferencePatch&) {
-  std::lock_guard lock(mutex_);
-  if (!find(conference)) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
-  // The layout matters to the video compositor only, which reads it from the service.
+ApiResult<Done> LocalNode::update_conference(uint64_t conference, const allocator::ConferencePatch& patch) {
+  const int worker = worker_of(conference);
+  if (worker < 0) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
+  if (!patch.layout || !pool_.has_video()) return Done{};
+  std::string error;
+  const auto found = pool_.video_worker(static_cast<size_t>(worker)).call(
+      [conference, layout = *patch.layout](Worker& w) {
+        const auto it = w.video_conferences().find(conference);
+        if (it == w.video_conferences().end()) return false;
+        it->second->set_layout(layout);
+        return true;
+      },
+      options_.call_timeout, &error);
+  if (!found) return worker_failure("changing the layout", error);
   return Done{};
 }
 
@@ -125,32 +143,44 @@ void LocalNode::close_conference(uint64_t conference) {
     worker_participants_[hosted.worker] -= hosted.ports.size();
     participants_ -= hosted.ports.size();
   }
-  std::string error;
   // Waited for, so that the ports are closed before they go back to the range.
-  if (!pool_.worker(hosted.worker).call([conference](Worker& w) { return w.close_conference(conference); },
-                                        options_.call_timeout, &error)) {
-    worker_failure("closing conference " + std::to_string(conference), error);
+  for (Worker* w : workers_of(hosted.worker)) {
+    std::string error;
+    if (!w->call([conference](Worker& self) { return self.close_conference(conference); }, options_.call_timeout,
+                 &error)) {
+      worker_failure("closing conference " + std::to_string(conference), error);
+    }
   }
   std::lock_guard lock(mutex_);
   for (const auto& [participant, ports] : hosted.ports) release_ports(ports);
 }
 
+std::vector<Worker*> LocalNode::workers_of(size_t index) {
+  std::vector<Worker*> workers{&pool_.worker(index)};
+  if (pool_.has_video()) workers.push_back(&pool_.video_worker(index));
+  return workers;
+}
+
 ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t conference, uint64_t participant,
                                                                  const allocator::ParticipantRequest& request) {
   size_t worker = 0;
-  std::vector<StreamOpening> openings;
+  std::optional<StreamOpening> audio;
+  std::optional<StreamOpening> video;
   std::vector<uint16_t> ports;
   {
     std::lock_guard lock(mutex_);
     Hosted* hosted = find(conference);
     if (!hosted) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
     worker = hosted->worker;
-    for (const std::optional<allocator::MediaRequest>* media : {&request.audio, &request.video}) {
+    if (request.video && !pool_.has_video()) {
+      return api_error(409, "NO_VIDEO", "this node runs without video workers (--no-video)");
+    }
+    for (const auto& [media, opening] : {std::pair(&request.audio, &audio), std::pair(&request.video, &video)}) {
       if (!*media) continue;
       std::string error;
       const MediaPort port = ports_.allocate(&error);
       if (port.fd < 0) {
-        release_ports(ports);  // the fds already opened close with `openings`
+        release_ports(ports);  // the fds already opened close with `audio`
         return api_error(503, "NO_PORTS", error);
       }
       ports.push_back(port.port);
@@ -160,17 +190,19 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
       config.payload_type = (*media)->payload_type;
       config.audio_level_ext_id = (*media)->audio_level_ext_id;
       config.csrc_audio_level_ext_id = (*media)->csrc_audio_level_ext_id;
+      config.fir = (*media)->fir;
       config.local = options_.media_ip;
       config.local.set_port(port.port);
       config.remote = (*media)->remote;
       config.ssrc = next_ssrc();
-      openings.push_back(StreamOpening{std::move(config), transport::UniqueFd(port.fd)});
+      opening->emplace(StreamOpening{std::move(config), transport::UniqueFd(port.fd)});
     }
   }
 
+  // The audio half: the participant's audio stream (if any) in the mix.
   std::string error;
   auto answer = pool_.worker(worker).call(
-      [conference, participant, openings = std::move(openings)](Worker& w) mutable {
+      [conference, participant, opening = std::move(audio)](Worker& w) mutable {
         TaskAnswer<allocator::ParticipantInfo> result;
         const auto it = w.conferences().find(conference);
         if (it == w.conferences().end()) {
@@ -179,29 +211,49 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
         }
         Participant p;
         p.id = participant;
-        for (StreamOpening& opening : openings) {
-          const allocator::Medium medium = opening.config.medium;
-          auto stream = MediaStream::open(w.reactor(), std::move(opening.fd), std::move(opening.config), &result.error);
-          if (!stream) return result;  // streams opened so far close with `p`
-          (medium == allocator::Medium::kAudio ? p.audio : p.video) = std::move(stream);
+        if (opening) {
+          p.audio = MediaStream::open(w.reactor(), std::move(opening->fd), std::move(opening->config), &result.error);
+          if (!p.audio || !it->second->audio().add(participant, p.audio.get(), &result.error)) return result;
         }
-        if (p.audio && !it->second->audio().add(participant, p.audio.get(), &result.error)) return result;
         result.value = it->second->participant_info(p);
         it->second->participants().emplace(participant, std::move(p));
         return result;
       },
       options_.call_timeout, &error);
+  // The video half: a tile, and the participant's video stream (if any).
+  if (answer && answer->value && pool_.has_video()) {
+    auto video_answer = pool_.video_worker(worker).call(
+        [conference, participant, opening = std::move(video)](Worker& w) mutable {
+          TaskAnswer<std::optional<allocator::StreamInfo>> result;
+          const auto it = w.video_conferences().find(conference);
+          if (it == w.video_conferences().end()) {
+            result.error = "conference not on this video worker";
+            return result;
+          }
+          std::unique_ptr<MediaStream> stream;
+          if (opening) {
+            stream = MediaStream::open(w.reactor(), std::move(opening->fd), std::move(opening->config), &result.error);
+            if (!stream) return result;
+          }
+          it->second->add(participant, std::move(stream));
+          result.value = it->second->stream_info(participant);
+          return result;
+        },
+        options_.call_timeout, &error);
+    if (video_answer && video_answer->value) {
+      answer->value->video = std::move(*video_answer->value);
+    } else {
+      answer->value.reset();
+      if (video_answer) answer->error = video_answer->error;
+      if (!video_answer) answer.reset();
+    }
+  }
 
   std::lock_guard lock(mutex_);
   if (!answer || !answer->value) {
-    if (!answer) {
-      // The task may yet run: have the worker drop whatever it makes, after it.
-      pool_.worker(worker).post_fn([conference, participant](Worker& w) {
-        if (auto it = w.conferences().find(conference); it != w.conferences().end()) {
-          it->second->audio().remove(participant);
-          it->second->participants().erase(participant);
-        }
-      });
+    // A task that timed out may yet run: have both workers drop whatever they made, after it.
+    for (Worker* w : workers_of(worker)) {
+      w->post_fn([conference, participant](Worker& self) { remove_on_worker(self, conference, participant, false); });
     }
     release_ports(ports);
     const std::string reason = answer ? answer->error : error;
@@ -216,57 +268,81 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
   return std::move(*answer->value);
 }
 
+bool LocalNode::remove_on_worker(Worker& w, uint64_t conference, uint64_t participant, bool say_bye) {
+  bool found = false;
+  const auto retire = [&](MediaStream& stream) {
+    if (say_bye) stream.send_bye("left the conference");
+    w.retire(stream);
+  };
+  if (const auto it = w.conferences().find(conference); it != w.conferences().end()) {
+    if (const auto p = it->second->participants().find(participant); p != it->second->participants().end()) {
+      it->second->audio().remove(participant);
+      if (p->second.audio) retire(*p->second.audio);
+      it->second->participants().erase(p);
+      found = true;
+    }
+  }
+  if (const auto it = w.video_conferences().find(conference); it != w.video_conferences().end()) {
+    std::unique_ptr<MediaStream> stream;
+    if (it->second->remove(participant, &stream)) {
+      if (stream) retire(*stream);
+      found = true;
+    }
+  }
+  return found;
+}
+
 ApiResult<Done> LocalNode::update_participant(uint64_t conference, uint64_t participant,
                                               const allocator::ParticipantPatch& patch) {
   const int worker = worker_of(conference);
   if (worker < 0) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
-  std::string error;
-  const auto found = pool_.worker(worker).call(
-      [conference, participant, patch](Worker& w) {
-        const auto it = w.conferences().find(conference);
-        if (it == w.conferences().end()) return false;
-        const auto p = it->second->participants().find(participant);
-        if (p == it->second->participants().end()) return false;
-        if (patch.muted) {
-          p->second.muted = *patch.muted;
-          it->second->audio().set_muted(participant, *patch.muted);
-        }
-        if (patch.deaf) {
-          p->second.deaf = *patch.deaf;
-          it->second->audio().set_deaf(participant, *patch.deaf);
-        }
-        return true;
-      },
-      options_.call_timeout, &error);
-  if (!found) return worker_failure("updating participant", error);
-  if (!*found) return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant));
+  for (Worker* w : workers_of(static_cast<size_t>(worker))) {
+    std::string error;
+    const auto found = w->call(
+        [conference, participant, patch](Worker& self) {
+          bool here = false;
+          if (const auto it = self.conferences().find(conference); it != self.conferences().end()) {
+            const auto p = it->second->participants().find(participant);
+            if (p == it->second->participants().end()) return false;
+            if (patch.muted) {
+              p->second.muted = *patch.muted;
+              it->second->audio().set_muted(participant, *patch.muted);
+            }
+            if (patch.deaf) {
+              p->second.deaf = *patch.deaf;
+              it->second->audio().set_deaf(participant, *patch.deaf);
+            }
+            here = true;
+          }
+          if (const auto it = self.video_conferences().find(conference); it != self.video_conferences().end()) {
+            if (!it->second->contains(participant)) return false;
+            if (patch.deaf) it->second->set_deaf(participant, *patch.deaf);
+            here = true;
+          }
+          return here;
+        },
+        options_.call_timeout, &error);
+    if (!found) return worker_failure("updating participant", error);
+    if (!*found) return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant));
+  }
   return Done{};
 }
 
 ApiResult<Done> LocalNode::remove_participant(uint64_t conference, uint64_t participant) {
   const int worker = worker_of(conference);
   if (worker < 0) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
-  std::string error;
-  const auto found = pool_.worker(worker).call(
-      [conference, participant](Worker& w) {
-        const auto it = w.conferences().find(conference);
-        if (it == w.conferences().end()) return false;
-        const auto p = it->second->participants().find(participant);
-        if (p == it->second->participants().end()) return false;
-        it->second->audio().remove(participant);
-        for (MediaStream* stream : {p->second.audio.get(), p->second.video.get()}) {
-          if (!stream) continue;
-          stream->send_bye("left the conference");
-          w.retire(*stream);
-        }
-        it->second->participants().erase(p);
-        return true;
-      },
-      options_.call_timeout, &error);
-  if (!found) return worker_failure("removing participant", error);
+  bool found = false;
+  for (Worker* w : workers_of(static_cast<size_t>(worker))) {
+    std::string error;
+    const auto here = w->call(
+        [conference, participant](Worker& self) { return remove_on_worker(self, conference, participant, true); },
+        options_.call_timeout, &error);
+    if (!here) return worker_failure("removing participant", error);
+    found = found || *here;
+  }
   std::lock_guard lock(mutex_);
   Hosted* hosted = find(conference);
-  if (!*found || !hosted) return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant));
+  if (!found || !hosted) return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant));
   if (const auto it = hosted->ports.find(participant); it != hosted->ports.end()) {
     release_ports(it->second);
     hosted->ports.erase(it);
@@ -280,7 +356,7 @@ ApiResult<allocator::ConferenceMedia> LocalNode::media_state(uint64_t conference
   const int worker = worker_of(conference);
   if (worker < 0) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
   std::string error;
-  auto state = pool_.worker(worker).call(
+  auto state = pool_.worker(static_cast<size_t>(worker)).call(
       [conference](Worker& w) {
         allocator::ConferenceMedia media;
         const auto it = w.conferences().find(conference);
@@ -291,11 +367,30 @@ ApiResult<allocator::ConferenceMedia> LocalNode::media_state(uint64_t conference
         const ConferenceAudio& audio = it->second->audio();
         media.speakers.assign(audio.speakers().begin(), audio.speakers().end());
         media.speaker_changes = audio.stats().speaker_changes;
+        if (audio.dominant_speaker() != ActiveSpeaker::kNone) media.active_speaker = audio.dominant_speaker();
         return media;
       },
       options_.call_timeout, &error);
   if (!state) return worker_failure("reading conference state", error);
+  if (!pool_.has_video()) return std::move(*state);
+  auto video = pool_.video_worker(static_cast<size_t>(worker)).call(
+      [conference, ids = participant_ids(*state)](Worker& w) {
+        std::vector<std::optional<allocator::StreamInfo>> streams(ids.size());
+        const auto it = w.video_conferences().find(conference);
+        if (it == w.video_conferences().end()) return streams;
+        for (size_t i = 0; i < ids.size(); ++i) streams[i] = it->second->stream_info(ids[i]);
+        return streams;
+      },
+      options_.call_timeout, &error);
+  if (!video) return worker_failure("reading conference video state", error);
+  for (size_t i = 0; i < state->participants.size(); ++i) state->participants[i].video = std::move((*video)[i]);
   return std::move(*state);
+}
+
+std::vector<uint64_t> LocalNode::participant_ids(const allocator::ConferenceMedia& media) {
+  std::vector<uint64_t> ids;
+  for (const allocator::ParticipantInfo& p : media.participants) ids.push_back(p.id);
+  return ids;
 }
 
 }  // namespace confab::mcu

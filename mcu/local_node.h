@@ -60,6 +60,12 @@ class LocalNode final : public allocator::MediaNode {
   uint32_t next_ssrc();
   void release_ports(const std::vector<uint16_t>& ports);
   transport::Err<allocator::ApiError> worker_failure(const std::string& what, const std::string& error) const;
+  // Media worker `index` and, when the pool has them, its video worker: a conference's two halves.
+  std::vector<Worker*> workers_of(size_t index);
+  // On a worker: takes the participant out of the conference's half there (mix or tile), saying
+  // BYE on its streams when `say_bye`. False when it is not there.
+  static bool remove_on_worker(Worker& w, uint64_t conference, uint64_t participant, bool say_bye);
+  static std::vector<uint64_t> participant_ids(const allocator::ConferenceMedia& media);
 
   WorkerPool& pool_;
   const LocalNodeOptions options_;

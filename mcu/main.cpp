@@ -7,10 +7,13 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 
 #include "allocator/conference_service.h"
 #include "allocator/placement.h"
@@ -21,6 +24,7 @@
 #include "mcu/local_node.h"
 #include "mcu/metrics.h"
 #include "mcu/worker_pool.h"
+#include "mixer/video_decoder.h"
 
 namespace {
 
@@ -42,7 +46,36 @@ std::function<std::string(const std::string&)> ip_port_check(std::string example
   };
 }
 
+// "1280x720" -> {1280, 720}: even, within the API's limits.
+std::optional<std::pair<uint32_t, uint32_t>> parse_video_size(const std::string& text) {
+  unsigned width = 0, height = 0;
+  char x = 0, extra = 0;
+  if (std::sscanf(text.c_str(), "%u%c%u%c", &width, &x, &height, &extra) != 3 || x != 'x') return std::nullopt;
+  const auto fits = [](unsigned v, uint32_t hi) { return v >= confab::allocator::kMinVideoSize && v <= hi && v % 2 == 0; };
+  if (!fits(width, confab::allocator::kMaxVideoWidth) || !fits(height, confab::allocator::kMaxVideoHeight)) {
+    return std::nullopt;
+  }
+  return std::pair<uint32_t, uint32_t>(width, height);
+}
+
 void log_stats(WorkerPool& pool) {
+  for (size_t i = 0; pool.has_video() && i < pool.size(); ++i) {
+    auto& w = pool.video_worker(i);
+    const auto& t = w.tick_stats();
+    std::string error;
+    const auto stats = w.call([](Worker& self) { return self.snapshot(); }, kRequestTimeout, &error);
+    if (!stats) {
+      spdlog::warn("event=stats_failed worker=v{} reason=\"{}\"", i, error);
+      continue;
+    }
+    const confab::mcu::ConferenceVideoStats& v = stats->media.video;
+    spdlog::info(
+        "event=video_worker_stats worker=v{} max_lateness_us={} conferences={} frames={} frames_skipped={} "
+        "keyframes={} decoded={} decode_errors={} incomplete={} keyframe_requests_sent={} rtp_in={} rtp_out={}",
+        i, t.max_lateness_us.load(std::memory_order_relaxed), stats->media.conferences, v.frames, v.frames_skipped,
+        v.keyframes, v.frames_decoded, v.decode_errors, v.incomplete, v.keyframe_requests_sent,
+        stats->media.packets_in, stats->media.packets_out);
+  }
   for (size_t i = 0; i < pool.size(); ++i) {
     auto& w = pool.worker(i);
     const auto& t = w.tick_stats();
@@ -194,6 +227,26 @@ int main(int argc, char** argv) {
                  "Loudest speakers mixed at once in a conference by default (K)")
       ->default_val(audio_defaults.max_speakers)
       ->check(CLI::Range(1U, confab::allocator::kMaxSpeakers));
+  confab::allocator::VideoSettings& video_defaults = defaults.video;
+  std::string video_size = "1280x720";
+  bool no_video = false;
+  app.add_option("--video-size", video_size, "WIDTHxHEIGHT (even) of conferences' composite picture by default")
+      ->default_val(video_size)
+      ->check([](const std::string& text) {
+        return parse_video_size(text) ? std::string() : "expected WIDTHxHEIGHT, even, e.g. 640x360";
+      });
+  app.add_option("--video-fps", video_defaults.fps, "Frame rate of conferences' composite by default")
+      ->default_val(video_defaults.fps)
+      ->check(CLI::Range(1U, confab::allocator::kMaxVideoFps));
+  app.add_option("--video-bitrate", video_defaults.bitrate, "H.264 bit rate (bit/s) of conferences' composite by default")
+      ->default_val(video_defaults.bitrate)
+      ->check(CLI::Range(confab::allocator::kMinVideoBitrate, confab::allocator::kMaxVideoBitrate));
+  app.add_option("--video-nice", pool_options.video_worker.nice,
+                 "Nice value of the video worker threads (each shares its core with a media worker, which must "
+                 "never wait for an encode)")
+      ->default_val(pool_options.video_worker.nice)
+      ->check(CLI::Range(0, 19));
+  app.add_flag("--no-video", no_video, "Start no video workers: audio only (video joins get 409 NO_VIDEO)");
   app.add_option("--token", token,
                  "Secret for the control APIs: REST needs \"Authorization: Bearer TOKEN\" (all but /healthz), "
                  "telnet \"auth TOKEN\" first. Without one, the APIs listen on loopback only");
@@ -216,6 +269,9 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   transport::parse_backend_choice(backend_text, &pool_options.worker.backend);
   pool_options.pin = !no_pin;
+  pool_options.video = !no_video;
+  if (const auto size = parse_video_size(video_size)) std::tie(video_defaults.width, video_defaults.height) = *size;
+  confab::mixer::route_codec_logs();
   pool_options.worker.reactor.coalesce_window = std::chrono::microseconds(coalesce_us);
   pool_options.worker.reactor.io_uring_sendmmsg = uring_send == "sendmmsg";
 

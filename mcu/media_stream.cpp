@@ -5,6 +5,8 @@
 #include <array>
 
 #include "transport/audio_level.h"
+#include "transport/rtcp_fir.h"
+#include "transport/rtcp_pli.h"
 #include "transport/rtcp_sender_report.h"
 #include "transport/rtp_header_extension.h"
 #include "transport/rtp_writer.h"
@@ -22,10 +24,25 @@ constexpr size_t kMaxRtpPacket = 1500;  // the reactor's send slot size
 // ten 20 ms packets, so a restarted client is heard at once and a second source never is while
 // the first one talks.
 constexpr auto kSsrcSwitchQuiet = std::chrono::milliseconds(200);
+// SR and keyframe request (24) + SDES CNAME.
+constexpr size_t kFeedbackBufferSize = 160;
 // xorshift32 (Marsaglia 2003) never leaves zero; seed with this when the SSRC is 0.
 constexpr uint32_t kRandomSeedForZero = 0x9E3779B9;
 // The top 24 bits of a draw make the fraction of the interval.
 constexpr unsigned kRandomFractionBits = 24;
+
+// NTP times come from one wall-clock reading, taken once per process, plus the steady clock since:
+// an SR's NTP and RTP timestamps then advance together even if the system clock is stepped
+// mid-call, and every stream's SRs (audio and video alike) map onto one clock, which is what
+// receivers need for RFC 3550 6.4.1 lip sync and RTT.
+struct ClockAnchor {
+  transport::Clock::time_point steady = transport::Clock::now();
+  std::chrono::system_clock::time_point wall = std::chrono::system_clock::now();
+};
+const ClockAnchor& clock_anchor() {
+  static const ClockAnchor anchor;
+  return anchor;
+}
 }  // namespace
 
 MediaStream::MediaStream(transport::Reactor& reactor, StreamConfig config)
@@ -34,8 +51,6 @@ MediaStream::MediaStream(transport::Reactor& reactor, StreamConfig config)
       socket_(this),
       remote_(config_.remote),
       receive_(allocator::clock_rate(config_.codec)),
-      steady_anchor_(transport::Clock::now()),
-      wall_anchor_(std::chrono::system_clock::now()),
       random_state_(config_.ssrc != 0 ? config_.ssrc : kRandomSeedForZero) {}
 
 std::unique_ptr<MediaStream> MediaStream::open(transport::Reactor& reactor, transport::UniqueFd fd,
@@ -138,6 +153,10 @@ void MediaStream::on_rtcp(transport::SocketId, const transport::RtcpCompound& co
   // Like RTP: once the remote is latched, another source's SR must not feed our LSR/DLSR.
   if (learned_ && !(transport::SocketAddress(datagram.from, datagram.from_len) == *remote_)) return;
   for (const transport::RtcpPacketView& packet : compound) {
+    if (packet.type() == transport::RtcpPacketType::kPayloadFeedback) {
+      on_payload_feedback(packet);
+      continue;
+    }
     if (packet.type() != transport::RtcpPacketType::kSenderReport) continue;
     const auto sr = transport::SenderReportView::parse(packet);
     if (!sr) continue;  // MediaSocket validated it; unreachable in practice
@@ -149,9 +168,50 @@ void MediaStream::on_rtcp(transport::SocketId, const transport::RtcpCompound& co
   }
 }
 
+void MediaStream::on_payload_feedback(const transport::RtcpPacketView& packet) {
+  bool request = false;
+  if (const auto pli = transport::PliView::parse(packet); pli.ok()) {
+    // RFC 4585 6.3.1: about the media source named; ours is the only one on this port.
+    request = pli->media_ssrc() == config_.ssrc;
+  } else if (const auto fir = transport::FirView::parse(packet); fir.ok()) {
+    for (size_t i = 0; i < fir->entry_count(); ++i) {
+      const transport::FirEntry entry = fir->entry(i);
+      if (entry.ssrc != config_.ssrc) continue;
+      // RFC 5104 4.3.1.2: the same Seq nr. again is a retransmission of a request already served.
+      request = last_fir_received_ != entry.seq_nr;
+      last_fir_received_ = entry.seq_nr;
+    }
+  }
+  if (!request) return;
+  ++keyframe_requests_received_;
+  if (listener_) listener_->on_keyframe_request(participant_);
+}
+
+bool MediaStream::send_keyframe_request() {
+  if (!remote_ || !remote_ssrc_) return false;
+  std::array<uint8_t, kFeedbackBufferSize> buffer;
+  transport::RtcpBuilder builder(buffer);
+  // RFC 4585 3.1: feedback goes in a compound RTCP packet, after the report and SDES.
+  bool built = append_report(builder, transport::Clock::now());
+  if (config_.fir) {
+    const transport::FirEntry entry{*remote_ssrc_, ++fir_sequence_};
+    built = built && builder.add_fir(config_.ssrc, std::span<const transport::FirEntry>(&entry, 1));
+  } else {
+    built = built && builder.add_pli(config_.ssrc, *remote_ssrc_);
+  }
+  if (!built || !reactor_.send(socket_id_, *remote_, builder.bytes())) {
+    ++send_failed_;
+    return false;
+  }
+  ++rtcp_out_;
+  ++keyframe_requests_sent_;
+  return true;
+}
+
 transport::NtpTime MediaStream::ntp_time(transport::Clock::time_point t) const {
+  const ClockAnchor& anchor = clock_anchor();
   return transport::NtpTime::from_system(
-      wall_anchor_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - steady_anchor_));
+      anchor.wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - anchor.steady));
 }
 
 transport::Clock::duration MediaStream::randomized(std::chrono::milliseconds base) {
@@ -261,6 +321,7 @@ allocator::StreamInfo MediaStream::info() const {
   info.remote = remote_;
   info.learned = learned_;
   info.ssrc = config_.ssrc;
+  info.fir = config_.fir;
   allocator::StreamStats& s = info.stats;
   s.packets_in = packets_in_;
   s.bytes_in = bytes_in_;

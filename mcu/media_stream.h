@@ -28,16 +28,20 @@ struct StreamConfig {
   uint8_t payload_type = 111;
   std::optional<uint8_t> audio_level_ext_id;       // RFC 6464, in what the participant sends
   std::optional<uint8_t> csrc_audio_level_ext_id;  // RFC 6465, in what we send
+  bool fir = false;  // video: the sender wants RFC 5104 FIR, not RFC 4585 PLI, to send a keyframe
   transport::SocketAddress local;
   std::optional<transport::SocketAddress> remote;  // none: learned from the first valid packet
   uint32_t ssrc = 0;                               // what this stream's outgoing media carries
 };
 
-// Told about every accepted RTP packet of a stream (the conference's audio mixer).
+// Told about every accepted RTP packet of a stream (the conference's audio mixer or video
+// compositor), and about the receiver's keyframe requests (the video encoder).
 class MediaListener {
  public:
   virtual ~MediaListener() = default;
   virtual void on_media(uint64_t participant, const transport::RtpPacket& packet, transport::Clock::time_point arrival) = 0;
+  // The receiver lost our picture: RFC 4585 6.3.1 PLI, or a new RFC 5104 4.3.1 FIR request.
+  virtual void on_keyframe_request(uint64_t /*participant*/) {}
 };
 
 // RFC 3550 6.2: the report interval before randomization. Fixed rather than computed from the
@@ -89,6 +93,11 @@ class MediaStream final : public transport::MediaSink {
   // Queued like send_rtp. No heap allocation.
   void on_tick(transport::Clock::time_point now);
 
+  // Asks the remote sender for a keyframe: an RFC 4585 compound (SR or RR + SDES CNAME) ending in
+  // PLI (6.3.1), or FIR (RFC 5104 4.3.1, a new request number each time) when config().fir. False
+  // when not sent (no remote or no SSRC heard yet, send queue full).
+  bool send_keyframe_request();
+
   // RFC 3550 6.6: SR or RR + SDES CNAME + BYE to the remote, if one is known. Queued; sent at the
   // next flush or when the socket is removed.
   void send_bye(std::string_view reason);
@@ -107,6 +116,8 @@ class MediaStream final : public transport::MediaSink {
   uint64_t rtcp_out() const { return rtcp_out_; }
   uint64_t sr_sent() const { return sr_sent_; }
   uint64_t rr_sent() const { return rr_sent_; }
+  uint64_t keyframe_requests_sent() const { return keyframe_requests_sent_; }
+  uint64_t keyframe_requests_received() const { return keyframe_requests_received_; }
 
  private:
   MediaStream(transport::Reactor& reactor, StreamConfig config);
@@ -114,6 +125,8 @@ class MediaStream final : public transport::MediaSink {
   // Appends SR or RR (with the incoming stream's block) and SDES CNAME for a report at `now`, and
   // counts it. False when the buffer is too small (it is sized so this does not happen).
   bool append_report(transport::RtcpBuilder& builder, transport::Clock::time_point now);
+  // A PLI or FIR about our stream goes to the listener; anything else (REMB, other targets) is ignored.
+  void on_payload_feedback(const transport::RtcpPacketView& packet);
   // The NTP wall-clock time of a steady-clock instant (see wall_anchor_).
   transport::NtpTime ntp_time(transport::Clock::time_point t) const;
   // An interval drawn uniformly from [0.5, 1.5] x `base` (RFC 3550 6.3.1).
@@ -139,11 +152,6 @@ class MediaStream final : public transport::MediaSink {
   uint64_t bytes_out_ = 0;
   uint64_t send_failed_ = 0;
 
-  // RTCP reports. NTP times come from one wall-clock reading taken at construction plus the steady
-  // clock since: the SR's NTP and RTP timestamps then advance together even if the system clock
-  // is stepped mid-call, which is what receivers use them for (RFC 3550 6.4.1 lip sync, RTT).
-  transport::Clock::time_point steady_anchor_;
-  std::chrono::system_clock::time_point wall_anchor_;
   uint32_t random_state_ = 0;  // xorshift32, seeded from our SSRC: cheap, and differs per stream
   std::optional<transport::Clock::time_point> next_report_;  // none: not scheduled yet
   bool sent_since_report_ = false;
@@ -158,6 +166,10 @@ class MediaStream final : public transport::MediaSink {
   uint64_t rtcp_out_ = 0;
   uint64_t sr_sent_ = 0;
   uint64_t rr_sent_ = 0;
+  uint64_t keyframe_requests_sent_ = 0;
+  uint64_t keyframe_requests_received_ = 0;
+  uint8_t fir_sequence_ = 0;  // RFC 5104 4.3.1.1: the Seq nr. of our last FIR
+  std::optional<uint8_t> last_fir_received_;  // a FIR repeating it is a retransmission
 };
 
 }  // namespace confab::mcu

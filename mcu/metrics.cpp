@@ -35,6 +35,35 @@ void single(std::string& out, std::string_view name, std::string_view type, std:
   family(out, name, type, help, {Sample{"", value}});
 }
 
+// The video families: one counter of ConferenceVideoStats each.
+struct VideoFamily {
+  std::string_view name;
+  std::string_view help;
+  uint64_t ConferenceVideoStats::*field;
+};
+constexpr VideoFamily kVideoFamilies[] = {
+    {"confab_video_frames_total", "Composite frames encoded and sent.", &ConferenceVideoStats::frames},
+    {"confab_video_frames_skipped_total", "Composite frame times missed because the video worker was behind.",
+     &ConferenceVideoStats::frames_skipped},
+    {"confab_video_keyframes_total", "IDR frames among the composites sent.", &ConferenceVideoStats::keyframes},
+    {"confab_video_encode_errors_total", "Composite frames the encoder or packetizer failed.",
+     &ConferenceVideoStats::encode_errors},
+    {"confab_video_encoded_bytes_total", "Bytes of H.264 encoded for composites.", &ConferenceVideoStats::bytes_encoded},
+    {"confab_video_scales_total", "Tiles rescaled because their picture changed.", &ConferenceVideoStats::scales},
+    {"confab_video_access_units_total", "Whole pictures depacketized from senders.", &ConferenceVideoStats::access_units},
+    {"confab_video_incomplete_total", "Sender pictures dropped for missing or malformed packets.",
+     &ConferenceVideoStats::incomplete},
+    {"confab_video_malformed_total", "H.264 RTP payloads dropped as malformed or unsupported.",
+     &ConferenceVideoStats::malformed},
+    {"confab_video_frames_decoded_total", "Sender pictures decoded.", &ConferenceVideoStats::frames_decoded},
+    {"confab_video_decode_errors_total", "Sender pictures the decoder refused (decoder reset, keyframe asked).",
+     &ConferenceVideoStats::decode_errors},
+    {"confab_video_keyframe_requests_sent_total", "PLI/FIR sent to video senders.",
+     &ConferenceVideoStats::keyframe_requests_sent},
+    {"confab_video_keyframe_requests_received_total", "PLI/FIR received from video receivers.",
+     &ConferenceVideoStats::keyframe_requests_received},
+};
+
 }  // namespace
 
 std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
@@ -42,10 +71,15 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
   std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
       rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes, concealed, fec_recovered, decode_errors, late_frames, passed_through,
       silent_frames;
-  for (size_t i = 0; i < pool.size(); ++i) {
-    Worker& w = pool.worker(i);
+  std::vector<std::vector<Sample>> video(std::size(kVideoFamilies));
+  // Media workers are labelled by index ("0"), video workers with a v ("v0").
+  std::vector<std::pair<Worker*, std::string>> workers;
+  for (size_t i = 0; i < pool.size(); ++i) workers.emplace_back(&pool.worker(i), std::to_string(i));
+  for (size_t i = 0; pool.has_video() && i < pool.size(); ++i) workers.emplace_back(&pool.video_worker(i), fmt::format("v{}", i));
+  for (auto& [worker, label] : workers) {
+    Worker& w = *worker;
     const TickStats& t = w.tick_stats();
-    const std::string id = fmt::format("worker=\"{}\"", w.index());
+    const std::string id = fmt::format("worker=\"{}\"", label);
     ticks.push_back({id, static_cast<double>(t.ticks.load(std::memory_order_relaxed))});
     late.push_back({id, static_cast<double>(t.late_ticks.load(std::memory_order_relaxed))});
     lateness_sum.push_back({id, static_cast<double>(t.total_lateness_us.load(std::memory_order_relaxed)) / 1e6});
@@ -72,6 +106,9 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
     late_frames.push_back({id, static_cast<double>(m.audio.late_frames)});
     passed_through.push_back({id, static_cast<double>(m.audio.passed_through)});
     silent_frames.push_back({id, static_cast<double>(m.audio.silent_frames)});
+    for (size_t f = 0; f < std::size(kVideoFamilies); ++f) {
+      video[f].push_back({id, static_cast<double>(m.video.*kVideoFamilies[f].field)});
+    }
     auto drop = [&](std::string_view reason, uint64_t count) {
       drops.push_back({fmt::format("{},reason=\"{}\"", id, reason), static_cast<double>(count)});
     };
@@ -93,7 +130,8 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
 
   const allocator::ServiceStats s = service.stats();
   std::string text;
-  single(text, "confab_workers", "gauge", "Media worker threads.", static_cast<double>(pool.size()));
+  single(text, "confab_workers", "gauge", "Media worker threads (each with a video worker on its core).",
+         static_cast<double>(pool.size()));
   single(text, "confab_conferences", "gauge", "Conferences in the registry.", static_cast<double>(s.conferences));
   single(text, "confab_participants", "gauge", "Participants in the registry.", static_cast<double>(s.participants));
   single(text, "confab_conferences_created_total", "counter", "Conferences created.",
@@ -108,7 +146,8 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
          static_cast<double>(s.requests_refused));
   family(text, "confab_worker_conferences", "gauge", "Conferences hosted per worker.", conferences);
   family(text, "confab_worker_participants", "gauge", "Participants hosted per worker.", participants);
-  family(text, "confab_worker_ticks_total", "counter", "20 ms mixer ticks run.", ticks);
+  family(text, "confab_worker_ticks_total", "counter",
+         "Worker ticks run: 20 ms mixer ticks on media workers, 5 ms frame-clock ticks on video workers (vN).", ticks);
   family(text, "confab_worker_late_ticks_total", "counter", "Ticks that started more than 2 ms late.", late);
   family(text, "confab_worker_tick_lateness_seconds_sum", "counter", "Sum of tick start lateness.", lateness_sum);
   family(text, "confab_worker_tick_lateness_seconds_max", "gauge", "Worst tick start lateness since start.",
@@ -140,6 +179,9 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
   family(text, "confab_audio_decode_errors_total", "counter", "Audio payloads the decoder refused.", decode_errors);
   family(text, "confab_audio_late_frames_total", "counter", "Audio frames that arrived after their time was played.",
          late_frames);
+  for (size_t f = 0; f < std::size(kVideoFamilies); ++f) {
+    family(text, kVideoFamilies[f].name, "counter", kVideoFamilies[f].help, video[f]);
+  }
   family(text, "confab_echo_rtp_packets_in_total", "counter", "Valid RTP packets received on echo ports.", echo_in);
   family(text, "confab_echo_packets_out_total", "counter", "RTP packets sent back by echo ports.", echo_out);
   family(text, "confab_echo_dropped_total", "counter", "Malformed or truncated datagrams dropped on echo ports.",

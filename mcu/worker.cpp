@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <spdlog/spdlog.h>
 
@@ -65,8 +66,11 @@ bool Worker::post(std::unique_ptr<WorkerTask> task) {
 }
 
 void Worker::thread_main(std::promise<std::string>* ready) {
-  const std::string name = "confab-w" + std::to_string(index_);
+  const std::string name = options_.name + std::to_string(index_);
   pthread_setname_np(pthread_self(), name.c_str());
+  if (options_.nice != 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice) != 0) {
+    spdlog::warn("worker {}: could not set nice {}", name, options_.nice);
+  }
   if (options_.pin_cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -100,6 +104,7 @@ void Worker::thread_main(std::promise<std::string>* ready) {
   // Endpoints first: they hold the reactor and their sockets live in it. Conferences still open
   // (the control plane normally closes them first) end with BYE like any other.
   while (!conferences_.empty()) close_conference(conferences_.begin()->first);
+  while (!video_conferences_.empty()) close_conference(video_conferences_.begin()->first);
   echoes_.clear();
   reactor_.reset();
 }
@@ -151,31 +156,43 @@ void Worker::retire(const MediaStream& stream) { add_stream(retired_, stream); }
 
 WorkerMediaTotals Worker::media_totals() const {
   WorkerMediaTotals total = retired_;
-  total.conferences = conferences_.size();
+  total.conferences = conferences_.size() + video_conferences_.size();
   for (const auto& [id, conference] : conferences_) {
     total.participants += conference->participants().size();
     total.audio += conference->audio().stats();
     for (const auto& [pid, participant] : conference->participants()) {
       if (participant.audio) add_stream(total, *participant.audio);
-      if (participant.video) add_stream(total, *participant.video);
     }
+  }
+  for (const auto& [id, video] : video_conferences_) {
+    total.video += video->stats();
+    video->for_each_stream([&total](const MediaStream& stream) { add_stream(total, stream); });
   }
   return total;
 }
 
 bool Worker::close_conference(uint64_t id) {
-  const auto it = conferences_.find(id);
-  if (it == conferences_.end()) return false;
-  retired_.audio += it->second->audio().stats();
-  for (auto& [pid, participant] : it->second->participants()) {
-    for (MediaStream* stream : {participant.audio.get(), participant.video.get()}) {
-      if (!stream) continue;
-      stream->send_bye("conference ended");
-      retire(*stream);
+  bool found = false;
+  if (const auto it = conferences_.find(id); it != conferences_.end()) {
+    retired_.audio += it->second->audio().stats();
+    for (auto& [pid, participant] : it->second->participants()) {
+      if (!participant.audio) continue;
+      participant.audio->send_bye("conference ended");
+      retire(*participant.audio);
     }
+    conferences_.erase(it);  // streams remove their sockets; the reactor flushes the BYEs first
+    found = true;
   }
-  conferences_.erase(it);  // streams remove their sockets; the reactor flushes the BYEs first
-  return true;
+  if (const auto it = video_conferences_.find(id); it != video_conferences_.end()) {
+    retired_.video += it->second->stats();
+    it->second->for_each_stream([this](MediaStream& stream) {
+      stream.send_bye("conference ended");
+      retire(stream);
+    });
+    video_conferences_.erase(it);
+    found = true;
+  }
+  return found;
 }
 
 void Worker::on_tick() {
@@ -190,13 +207,13 @@ void Worker::on_tick() {
   // reactor flushes them after its timers).
   for (auto& [id, conference] : conferences_) conference->audio().tick(now);
   // Then every stream's RTCP report, if due: after the mix, so an SR counts this tick's packets.
-  // Here rather than in ConferenceAudio::tick because video streams report too.
   for (auto& [id, conference] : conferences_) {
     for (auto& [pid, participant] : conference->participants()) {
       if (participant.audio) participant.audio->on_tick(now);
-      if (participant.video) participant.video->on_tick(now);
     }
   }
+  // A video worker's conferences: keyframe requests, RTCP, and a composite when one is due.
+  for (auto& [id, video] : video_conferences_) video->tick(now);
 
   tick_stats_.ticks.fetch_add(1, std::memory_order_relaxed);
   tick_stats_.total_lateness_us.fetch_add(late_us, std::memory_order_relaxed);

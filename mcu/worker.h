@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mcu/conference.h"
+#include "mcu/conference_video.h"
 #include "mcu/echo_endpoint.h"
 #include "transport/reactor.h"
 #include "transport/spsc_ring.h"
@@ -43,7 +44,22 @@ struct WorkerOptions {
   size_t task_ring_capacity = 1024;
   std::chrono::milliseconds tick_period{20};  // the audio mixer's cadence
   int pin_cpu = -1;                           // CPU to pin the thread to; -1: no pinning
+  std::string name = "confab-w";              // thread name prefix; the index follows
+  int nice = 0;  // the thread's nice value (Linux: per thread); only raising it needs no privilege
 };
+
+// Video workers: one per media worker, on the same core, at a lower priority. An x264 encode of a
+// 720p composite takes several milliseconds; on the audio worker it would make ticks late, here
+// the kernel preempts it whenever the audio worker wakes (nice 10 weighs about a tenth of nice 0).
+// They tick every 5 ms; each conference composes on its own frame clock (33 ms at 30 fps), so a
+// frame starts at most this late.
+inline WorkerOptions default_video_worker_options() {
+  WorkerOptions options;
+  options.tick_period = std::chrono::milliseconds(5);
+  options.name = "confab-v";
+  options.nice = 10;
+  return options;
+}
 
 // Tick statistics, written by the worker thread and read by anyone (relaxed atomics: each value is
 // exact, the set is not a consistent snapshot).
@@ -89,6 +105,7 @@ struct WorkerMediaTotals {
   uint64_t bytes_in = 0;
   uint64_t send_failed = 0;
   ConferenceAudioStats audio;  // summed over conferences, closed ones included
+  ConferenceVideoStats video;
 };
 
 // A worker's counters as one task reads them, for the stats log and /metrics.
@@ -153,13 +170,16 @@ class Worker {
 
   // Worker thread only (inside tasks).
   transport::Reactor& reactor() { return *reactor_; }
-  // The conferences this worker hosts, by ID.
+  // The conferences this worker hosts, by ID: their audio on a media worker, their video on a
+  // video worker.
   std::unordered_map<uint64_t, std::unique_ptr<Conference>>& conferences() { return conferences_; }
+  std::unordered_map<uint64_t, std::unique_ptr<ConferenceVideo>>& video_conferences() { return video_conferences_; }
   void add_echo(std::unique_ptr<EchoEndpoint> echo) { echoes_.push_back(std::move(echo)); }
   EchoStats echo_stats() const;
   WorkerMediaTotals media_totals() const;
   WorkerSnapshot snapshot() const { return WorkerSnapshot{echo_stats(), media_totals()}; }
-  // Closes a conference (RTCP BYE to its participants) and keeps its counters in the totals.
+  // Closes a conference's part here (RTCP BYE to its participants) and keeps its counters in the
+  // totals. False when neither part is here.
   bool close_conference(uint64_t id);
   // Keeps a closing stream's counters in the totals.
   void retire(const MediaStream& stream);
@@ -177,6 +197,7 @@ class Worker {
   // Worker thread only; declared after the reactor so they go first (their sockets live in it).
   std::vector<std::unique_ptr<EchoEndpoint>> echoes_;
   std::unordered_map<uint64_t, std::unique_ptr<Conference>> conferences_;
+  std::unordered_map<uint64_t, std::unique_ptr<ConferenceVideo>> video_conferences_;
   WorkerMediaTotals retired_;  // counters of closed streams
   transport::ReactorBackend backend_ = transport::ReactorBackend::kEpoll;
   std::string backend_note_;

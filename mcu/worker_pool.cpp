@@ -14,24 +14,35 @@ unsigned online_cpus() {
 bool WorkerPool::start(std::chrono::milliseconds timeout, std::string* error) {
   const unsigned cpus = online_cpus();
   const unsigned count = options_.workers == 0 ? cpus : options_.workers;
-  for (unsigned i = 0; i < count; ++i) {
-    WorkerOptions worker_options = options_.worker;
+  const auto start_one = [&](const WorkerOptions& base, unsigned i, std::vector<std::unique_ptr<Worker>>& into) {
+    WorkerOptions worker_options = base;
     worker_options.pin_cpu = options_.pin ? static_cast<int>(i % cpus) : -1;
+    // Both kinds share the I/O choices made for the media workers (--io-backend, coalescing).
+    worker_options.backend = options_.worker.backend;
+    worker_options.reactor = options_.worker.reactor;
     auto worker = std::make_unique<Worker>(i, worker_options);
     std::string why;
     if (!worker->start(&why)) {
-      if (error) *error = "worker " + std::to_string(i) + ": " + why;
+      if (error) *error = base.name + std::to_string(i) + ": " + why;
+      return false;
+    }
+    into.push_back(std::move(worker));
+    return true;
+  };
+  for (unsigned i = 0; i < count; ++i) {
+    if (!start_one(options_.worker, i, workers_) || (options_.video && !start_one(options_.video_worker, i, video_workers_))) {
       stop();
       return false;
     }
-    workers_.push_back(std::move(worker));
   }
 
   // Every worker runs a task from its ring before we call it started.
-  for (auto& worker : workers_) {
-    if (!worker->call([](Worker&) { return true; }, timeout, error)) {
-      stop();
-      return false;
+  for (auto* set : {&workers_, &video_workers_}) {
+    for (auto& worker : *set) {
+      if (!worker->call([](Worker&) { return true; }, timeout, error)) {
+        stop();
+        return false;
+      }
     }
   }
   return true;
@@ -39,13 +50,17 @@ bool WorkerPool::start(std::chrono::milliseconds timeout, std::string* error) {
 
 uint64_t WorkerPool::call_timeouts() const {
   uint64_t total = 0;
-  for (const auto& worker : workers_) total += worker->call_timeouts();
+  for (const auto* set : {&workers_, &video_workers_}) {
+    for (const auto& worker : *set) total += worker->call_timeouts();
+  }
   return total;
 }
 
 void WorkerPool::stop() {
-  for (auto& worker : workers_) worker->stop();
-  workers_.clear();
+  for (auto* set : {&workers_, &video_workers_}) {
+    for (auto& worker : *set) worker->stop();
+    set->clear();
+  }
 }
 
 }  // namespace confab::mcu

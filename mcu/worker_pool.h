@@ -1,4 +1,5 @@
-// WorkerPool: starts N workers (one per core by default), checks each runs a task, stops them.
+// WorkerPool: starts N media workers (one per core by default) and as many video workers, checks
+// each runs a task, stops them.
 #pragma once
 
 #include <chrono>
@@ -12,8 +13,10 @@ namespace confab::mcu {
 
 struct WorkerPoolOptions {
   unsigned workers = 0;  // 0: one per online CPU
-  bool pin = true;       // pin worker i to CPU i % ncpu
+  bool pin = true;       // pin worker i (and video worker i) to CPU i % ncpu
   WorkerOptions worker;
+  bool video = true;     // start the video workers
+  WorkerOptions video_worker = default_video_worker_options();
 };
 
 class WorkerPool {
@@ -31,10 +34,15 @@ class WorkerPool {
   size_t size() const { return workers_.size(); }
   Worker& worker(size_t i) { return *workers_[i]; }
   const Worker& worker(size_t i) const { return *workers_[i]; }
+  // Video worker i shares media worker i's core; none when options.video is false.
+  bool has_video() const { return !video_workers_.empty(); }
+  Worker& video_worker(size_t i) { return *video_workers_[i]; }
+  const Worker& video_worker(size_t i) const { return *video_workers_[i]; }
 
  private:
   WorkerPoolOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> video_workers_;
 };
 
 unsigned online_cpus();

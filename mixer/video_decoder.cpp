@@ -6,11 +6,16 @@ extern "C" {
 #include <libavutil/buffer.h>
 #include <libavutil/error.h>
 #include <libavutil/frame.h>
+#include <libavutil/log.h>
 #include <libavutil/pixfmt.h>
 }
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cstdarg>
 #include <cstring>
+#include <string_view>
 
 #include "transport/h264_annexb_reader.h"
 
@@ -52,7 +57,20 @@ bool only_headers(std::span<const uint8_t> annexb) {
   return shape.has_nal && !shape.has_slice;
 }
 
+void log_codec_line(void* context, int level, const char* format, va_list args) {
+  if (level > AV_LOG_WARNING || !spdlog::should_log(spdlog::level::debug)) return;
+  constexpr int kLineSize = 512;
+  char line[kLineSize];
+  int print_prefix = 1;
+  av_log_format_line(context, level, format, args, line, kLineSize, &print_prefix);
+  std::string_view text(line);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  spdlog::debug("event=codec_log text=\"{}\"", text);
+}
+
 }  // namespace
+
+void route_codec_logs() { av_log_set_callback(log_codec_line); }
 
 std::unique_ptr<VideoDecoder> VideoDecoder::create(const VideoDecoderSettings& settings, std::string* error) {
   const AVCodec* codec = avcodec_find_decoder(AV_CODEC_ID_H264);

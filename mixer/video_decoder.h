@@ -55,6 +55,11 @@ struct VideoDecoderCounters {
 // libavcodec's pools, but libavcodec mallocs bookkeeping per picture: bench/video_bench.cpp saw
 // about 5.5 KB per 360p picture in small allocations (jemalloc's thread counter), served by
 // jemalloc's thread cache. Decoding a 360p P-frame took about 0.6 ms.
+// libavcodec prints its complaints (a corrupt slice, concealment) to stderr by default, one line
+// per bad packet: a flood under malformed input. This sends them to the process log at debug
+// level instead (decoder counters already count every error). Process-wide; call once at start.
+void route_codec_logs();
+
 class VideoDecoder {
  public:
   // nullptr and `error` set when libavcodec has no H.264 decoder or refuses to open it.

@@ -199,6 +199,41 @@ TEST(ConferenceSettingsTest, AudioSettingsOverTheDaemonsDefaults) {
                "audio: is fixed when the conference is created", "patch audio");
 }
 
+TEST(ConferenceSettingsTest, VideoSettingsOverTheDaemonsDefaults) {
+  ConferenceSettings defaults;
+  defaults.video.fps = 15;
+  auto settings = decode_conference_settings(R"({"video": {"width": 640, "height": 360}})", defaults);
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->video, (VideoSettings{.width = 640, .height = 360, .fps = 15, .bitrate = 1500000}));
+  settings = decode_conference_settings(R"({"video": {"width": 1920, "height": 1080, "fps": 60, "bitrate": 20000000}})");
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->video, (VideoSettings{.width = 1920, .height = 1080, .fps = 60, .bitrate = 20000000}));
+  const std::pair<std::string, std::string> errors[] = {
+      {R"({"video": true})", "video: must be an object"},
+      {R"({"video": {"width": 63}})", "video.width: must be an integer 64..1920"},
+      {R"({"video": {"height": 1088}})", "video.height: must be an integer 64..1080"},
+      {R"({"video": {"fps": 0}})", "video.fps: must be an integer 1..60"},
+      {R"({"video": {"bitrate": 99999}})", "video.bitrate: must be an integer 100000..20000000"},
+      {R"({"video": {"size": "720p"}})", "video.size: unknown field"},
+  };
+  for (const auto& [body, message] : errors) expect_error(decode_conference_settings(body), "BAD_FIELD", message, body);
+  expect_error(decode_conference_patch(R"({"video": {"fps": 15}})"), "BAD_FIELD",
+               "video: is fixed when the conference is created", "patch video");
+}
+
+TEST(ParticipantRequestTest, KeyframeRequestIsPliOrFirForVideoOnly) {
+  auto request = decode_participant_request(R"({"video": {"codec": "h264", "keyframe_request": "fir"}})");
+  ASSERT_TRUE(request) << request.error().message;
+  EXPECT_TRUE(request->video->fir);
+  request = decode_participant_request(R"({"video": {"codec": "h264"}})");
+  ASSERT_TRUE(request) << request.error().message;
+  EXPECT_FALSE(request->video->fir);
+  expect_error(decode_participant_request(R"({"video": {"codec": "h264", "keyframe_request": "nack"}})"), "BAD_FIELD",
+               "video.keyframe_request: must be pli (RFC 4585) or fir (RFC 5104)", "nack");
+  expect_error(decode_participant_request(R"({"audio": {"codec": "opus", "keyframe_request": "pli"}})"), "BAD_FIELD",
+               "audio.keyframe_request: only for video", "audio");
+}
+
 TEST(ConferencePatchTest, FieldsAreOptional) {
   const auto both = decode_conference_patch(R"({"name": "renamed", "layout": "1x1"})");
   ASSERT_TRUE(both.ok());
@@ -416,7 +451,8 @@ StreamInfo sample_stream() {
                   .lost = 9,
                   .jitter_ms = 1.5,
                   .remote_ssrc = std::nullopt,
-                  .playout = std::nullopt};
+                  .playout = std::nullopt,
+                  .video = std::nullopt};
   return stream;
 }
 
@@ -504,11 +540,22 @@ TEST(JsonAnswerTest, ParticipantShape) {
   out = to_json(participant);
   EXPECT_EQ(keys_of(out), (std::set<std::string>{"id", "name", "muted", "deaf", "audio"}));
   participant.video = sample_stream();
+  participant.video->medium = Medium::kVideo;
   participant.video->codec = Codec::kH264;
+  participant.video->fir = true;
+  participant.video->stats.video = VideoPlayout{.access_units = 90, .keyframes = 3, .frames_decoded = 88, .visible = true,
+                                                .width = 640, .height = 360};
   out = to_json(participant);
   EXPECT_EQ(keys_of(out), (std::set<std::string>{"id", "name", "muted", "deaf", "audio", "video"}));
   EXPECT_EQ(out["video"]["codec"], "h264");
-  EXPECT_EQ(keys_of(out["video"]), kStreamKeys);
+  auto video_keys = kStreamKeys;
+  video_keys.insert("keyframe_request");
+  EXPECT_EQ(keys_of(out["video"]), video_keys);
+  EXPECT_EQ(out["video"]["keyframe_request"], "fir");
+  EXPECT_EQ(out["video"]["stats"]["video"],
+            json::parse(R"({"access_units": 90, "keyframes": 3, "incomplete": 0, "malformed": 0, "waiting_keyframe": 0,
+                            "frames_decoded": 88, "decode_errors": 0, "keyframe_requests_sent": 0,
+                            "keyframe_requests_received": 0, "visible": true, "width": 640, "height": 360})"));
 }
 
 TEST(JsonAnswerTest, ConferenceShape) {
@@ -521,10 +568,12 @@ TEST(JsonAnswerTest, ConferenceShape) {
   conference.media_ip = "127.0.0.1";
   json out = to_json(conference);
   EXPECT_EQ(keys_of(out),
-            (std::set<std::string>{"id", "name", "layout", "max_participants", "audio", "node", "media_ip",
-                                   "participants", "speakers", "speaker_changes"}));
+            (std::set<std::string>{"id", "name", "layout", "max_participants", "audio", "video", "node", "media_ip",
+                                   "participants", "speakers", "speaker_changes", "active_speaker"}));
   EXPECT_EQ(out["audio"],
             json::parse(R"({"max_speakers": 3, "complexity": 5, "bitrate": 32000, "dtx": false, "fec": true})"));
+  EXPECT_EQ(out["video"], json::parse(R"({"width": 1280, "height": 720, "fps": 30, "bitrate": 1500000})"));
+  EXPECT_EQ(out["active_speaker"], nullptr);
   EXPECT_EQ(out["id"], 7);
   EXPECT_EQ(out["name"], "weekly");
   EXPECT_EQ(out["layout"], "speaker_thumbnails");

@@ -223,6 +223,39 @@ TEST(SdpOfferTest, FfmpegH264EchoesFmtpInAnswer) {
   EXPECT_NE(answer.find("a=fmtp:96 " + fmtp + "\r\n"), std::string::npos) << answer;
 }
 
+// RFC 4585 4.2 / RFC 5104 7.1: a sender that offers only "ccm fir" is asked for keyframes with FIR;
+// one that offers "nack pli" (alone or with FIR) with PLI; feedback for another payload type does
+// not count, "*" does. The answer repeats what we accept of what was offered.
+TEST(SdpOfferTest, RtcpFeedbackChoosesPliOrFir) {
+  const auto offer_with = [](const std::string& feedback) {
+    return parse_ok("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                    "m=video 5006 RTP/AVPF 96 97\r\na=rtpmap:96 H264/90000\r\na=rtpmap:97 H264/90000\r\n" +
+                    feedback);
+  };
+  const SdpOffer fir_only = offer_with("a=rtcp-fb:96 ccm fir\r\na=rtcp-fb:97 nack pli\r\n");
+  ASSERT_TRUE(fir_only.request.video);
+  EXPECT_TRUE(fir_only.request.video->fir);
+  std::string answer = write_sdp_answer(fir_only, streams_for(fir_only.request), 42);
+  EXPECT_NE(answer.find("a=rtcp-fb:96 ccm fir\r\n"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("nack pli"), std::string::npos) << answer;
+
+  const SdpOffer both = offer_with("a=rtcp-fb:* ccm fir\r\na=rtcp-fb:* nack pli\r\na=rtcp-fb:96 nack\r\n");
+  EXPECT_FALSE(both.request.video->fir);
+  answer = write_sdp_answer(both, streams_for(both.request), 42);
+  EXPECT_NE(answer.find("a=rtcp-fb:96 nack pli\r\n"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("a=rtcp-fb:96 ccm fir\r\n"), std::string::npos) << answer;
+
+  const SdpOffer none = offer_with("");
+  EXPECT_FALSE(none.request.video->fir);
+  EXPECT_EQ(write_sdp_answer(none, streams_for(none.request), 42).find("rtcp-fb"), std::string::npos);
+
+  EXPECT_EQ(parse_sdp_offer("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                            "m=video 5006 RTP/AVPF 96\r\na=rtpmap:96 H264/90000\r\na=rtcp-fb:x ccm fir\r\n")
+                .error()
+                .code,
+            "BAD_SDP");
+}
+
 TEST(SdpOfferTest, FfmpegAudioVideoWithMediaLevelConnections) {
   const SdpOffer offer = parse_ok(kFfmpegAudioVideo);
   ASSERT_TRUE(offer.request.audio);
@@ -286,6 +319,7 @@ TEST(SdpOfferTest, BrowserLikeAnswer) {
             "a=rtcp:20002\r\n"
             "a=rtcp-mux\r\n"
             "a=sendrecv\r\n"
+            "a=rtcp-fb:102 ccm fir\r\n"  // the only feedback offered for 102: FIR is how we ask it
             "a=ssrc:1432778632 cname:confab\r\n"  // 0x55667788
             // RFC 3264 6: the data channel is refused, its format list kept.
             "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\n"

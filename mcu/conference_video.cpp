@@ -1,0 +1,360 @@
+// ConferenceVideo: depacketizer -> decoder (shown senders) -> compositor -> x264 -> packetizer -> per-receiver RTP.
+#include "mcu/conference_video.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "transport/time_units.h"
+
+namespace confab::mcu {
+
+namespace {
+
+constexpr uint64_t kFreePlace = 0;                // never taken (participant IDs start at 1)
+constexpr uint64_t kVacatedPlace = UINT64_MAX;    // its participant left: a plain tile
+constexpr uint32_t kVideoClockRate = 90000;       // RFC 6184 8.2.1
+constexpr int64_t kMillisPerSecond = 1000;
+// A sender still without a decodable picture is asked again this often: long enough for a
+// keyframe to arrive over a lossy path (and not to make a sender that ignores us spend a keyframe
+// per frame), short enough that a frozen tile recovers within a second.
+constexpr auto kKeyframeRequestInterval = std::chrono::milliseconds(500);
+
+mixer::CompositorSettings compositor_settings(const allocator::ConferenceSettings& settings) {
+  mixer::CompositorSettings c;
+  c.width = static_cast<int>(settings.video.width);
+  c.height = static_cast<int>(settings.video.height);
+  c.layout = settings.layout;
+  return c;
+}
+
+mixer::VideoEncoderSettings encoder_settings(const allocator::VideoSettings& video) {
+  mixer::VideoEncoderSettings e;
+  e.width = static_cast<int>(video.width);
+  e.height = static_cast<int>(video.height);
+  e.fps = static_cast<int>(video.fps);
+  e.bitrate_kbps = static_cast<int>(video.bitrate / 1000);
+  return e;
+}
+
+// The API's default picture is the encoder's and the compositor's.
+static_assert(static_cast<int>(allocator::VideoSettings{}.width) == mixer::VideoEncoderSettings{}.width);
+static_assert(static_cast<int>(allocator::VideoSettings{}.height) == mixer::VideoEncoderSettings{}.height);
+static_assert(static_cast<int>(allocator::VideoSettings{}.fps) == mixer::VideoEncoderSettings{}.fps);
+static_assert(static_cast<int>(allocator::VideoSettings{}.bitrate / 1000) == mixer::VideoEncoderSettings{}.bitrate_kbps);
+
+}  // namespace
+
+ConferenceVideoStats& ConferenceVideoStats::operator+=(const ConferenceVideoStats& o) {
+  frames += o.frames;
+  frames_skipped += o.frames_skipped;
+  keyframes += o.keyframes;
+  encode_errors += o.encode_errors;
+  bytes_encoded += o.bytes_encoded;
+  scales += o.scales;
+  access_units += o.access_units;
+  incomplete += o.incomplete;
+  malformed += o.malformed;
+  frames_decoded += o.frames_decoded;
+  decode_errors += o.decode_errors;
+  keyframe_requests_sent += o.keyframe_requests_sent;
+  keyframe_requests_received += o.keyframe_requests_received;
+  return *this;
+}
+
+ConferenceVideo::ConferenceVideo(uint64_t id, const allocator::ConferenceSettings& settings,
+                                 std::shared_ptr<const ActiveSpeaker> active_speaker)
+    : id_(id),
+      settings_(settings.video),
+      active_speaker_(std::move(active_speaker)),
+      compositor_(compositor_settings(settings)),
+      frame_period_(std::chrono::duration_cast<transport::Clock::duration>(std::chrono::nanoseconds(
+          transport::kNanosPerSecond / std::max<uint32_t>(settings.video.fps, 1)))),
+      rtp_timestamp_base_(static_cast<uint32_t>(id * 0x9E3779B9u)) {}
+
+ConferenceVideo::~ConferenceVideo() {
+  for (auto& [id, member] : members_) {
+    if (member.stream) member.stream->set_listener(nullptr, 0);
+  }
+}
+
+void ConferenceVideo::add(uint64_t participant, std::unique_ptr<MediaStream> stream) {
+  Member member;
+  if (stream) {
+    member.depacketizer = std::make_unique<transport::H264Depacketizer>();
+    stream->set_listener(this, participant);
+    member.stream = std::move(stream);
+  }
+  members_.insert_or_assign(participant, std::move(member));
+  const auto free = std::find_if(places_.begin(), places_.end(),
+                                 [](uint64_t p) { return p == kFreePlace || p == kVacatedPlace; });
+  if (free != places_.end()) {
+    *free = participant;
+  } else {
+    waiting_.push_back(participant);
+  }
+}
+
+bool ConferenceVideo::remove(uint64_t participant, std::unique_ptr<MediaStream>* stream) {
+  const auto it = members_.find(participant);
+  if (it == members_.end()) return false;
+  add_member_counters(it->second, stats_);
+  if (it->second.stream) it->second.stream->set_listener(nullptr, 0);
+  *stream = std::move(it->second.stream);
+  members_.erase(it);
+  std::erase(waiting_, participant);
+  const auto place = std::find(places_.begin(), places_.end(), participant);
+  if (place != places_.end()) {
+    if (waiting_.empty()) {
+      *place = kVacatedPlace;
+    } else {
+      *place = waiting_.front();
+      waiting_.erase(waiting_.begin());
+    }
+  }
+  return true;
+}
+
+void ConferenceVideo::set_deaf(uint64_t participant, bool deaf) {
+  if (const auto it = members_.find(participant); it != members_.end()) it->second.deaf = deaf;
+}
+
+void ConferenceVideo::on_media(uint64_t participant, const transport::RtpPacket& packet, transport::Clock::time_point) {
+  const auto it = members_.find(participant);
+  if (it == members_.end()) return;
+  Member& member = it->second;
+  if (member.ssrc != packet.ssrc()) {
+    // A new SSRC is a new stream (the client restarted): nothing of the old one continues.
+    if (member.ssrc) {
+      member.depacketizer->reset();
+      if (member.decoder) member.decoder->reset();
+    }
+    member.ssrc = packet.ssrc();
+  }
+  member.depacketizer->insert(transport::h264_rtp_payload(packet), [&](const transport::H264AccessUnit& au) {
+    // Decoded as it completes, only while shown; the compositor takes the latest picture.
+    if (member.shown && member.decoder) member.decoder->decode(au.annexb, au.is_keyframe);
+  });
+}
+
+void ConferenceVideo::on_keyframe_request(uint64_t participant) {
+  const auto it = members_.find(participant);
+  if (it == members_.end()) return;
+  // The encoder coalesces requests and keeps IDRs at least min_idr_interval_ms apart.
+  if (encoder_) encoder_->request_keyframe();
+}
+
+void ConferenceVideo::tick(transport::Clock::time_point now) {
+  if (start_ == transport::Clock::time_point{}) {
+    start_ = now;
+    next_frame_ = now;
+  }
+  for (auto& [id, member] : members_) {
+    request_keyframe_if_due(member, now);
+    if (member.stream) member.stream->on_tick(now);
+  }
+  if (now < next_frame_) return;
+  const transport::Clock::time_point frame_time = next_frame_;
+  next_frame_ += frame_period_;
+  if (next_frame_ <= now) {
+    // Behind by more than a frame: drop the missed frame times rather than burst to catch up.
+    const auto missed = (now - next_frame_) / frame_period_ + 1;
+    stats_.frames_skipped += static_cast<uint64_t>(missed);
+    next_frame_ += missed * frame_period_;
+  }
+  if (!has_receiver()) {
+    // Nobody watches: nothing is composed or decoded (senders are asked for a keyframe when
+    // someone does).
+    for (auto& [id, member] : members_) member.shown = false;
+    return;
+  }
+  produce_frame(frame_time);
+}
+
+bool ConferenceVideo::has_receiver() const {
+  return std::any_of(members_.begin(), members_.end(), [](const auto& entry) {
+    const Member& m = entry.second;
+    return m.stream && m.stream->remote() && !m.deaf;
+  });
+}
+
+void ConferenceVideo::show(uint64_t participant, Member& member) {
+  member.shown_now = true;
+  if (member.shown || !member.stream) return;
+  if (member.decoder) {
+    member.decoder->reset();  // it missed pictures while hidden: wait for a keyframe
+  } else {
+    std::string error;
+    member.decoder = mixer::VideoDecoder::create(mixer::VideoDecoderSettings{}, &error);
+    if (!member.decoder) {
+      spdlog::error("event=video_decoder_failed conference={} participant={} reason=\"{}\"", id_, participant, error);
+      return;
+    }
+  }
+  // A newcomer to the picture needs a keyframe now, whatever it was last asked.
+  member.last_keyframe_request = transport::Clock::time_point{};
+}
+
+void ConferenceVideo::request_keyframe_if_due(Member& member, transport::Clock::time_point now) {
+  if (!member.shown || !member.stream || !member.decoder) return;
+  if (!member.depacketizer->needs_keyframe() && !member.decoder->needs_keyframe()) return;
+  if (member.last_keyframe_request != transport::Clock::time_point{} &&
+      now - member.last_keyframe_request < kKeyframeRequestInterval) {
+    return;
+  }
+  if (member.stream->send_keyframe_request()) member.last_keyframe_request = now;
+}
+
+size_t ConferenceVideo::arrange() {
+  const allocator::Layout layout = compositor_.layout();
+  const size_t tiles = mixer::tile_count(layout);
+  size_t count = 0;
+  const auto add = [&](uint64_t participant) {
+    mixer::TileSource& source = sources_[count++];
+    source = mixer::TileSource{};
+    const auto it = members_.find(participant);
+    if (it == members_.end()) return;  // a vacated place: plain
+    source.participant_id = participant;
+    Member& member = it->second;
+    show(participant, member);
+    if (member.decoder && member.decoder->picture()) {
+      source.picture = member.decoder->picture();
+      source.generation = member.decoder->generation();
+    }
+  };
+
+  const bool speaker_layout = layout == allocator::Layout::k1x1 || layout == allocator::Layout::kSpeakerThumbnails;
+  uint64_t lead = kFreePlace;
+  if (speaker_layout) {
+    lead = active_speaker_ ? active_speaker_->get() : ActiveSpeaker::kNone;
+    if (!members_.contains(lead)) {
+      // No one has spoken yet (or the speaker left): the first tile's participant leads.
+      const auto first = std::find_if(places_.begin(), places_.end(), [this](uint64_t p) { return members_.contains(p); });
+      lead = first == places_.end() ? kFreePlace : *first;
+    }
+    if (lead != kFreePlace) add(lead);
+  }
+  if (layout != allocator::Layout::k1x1) {
+    for (uint64_t place : places_) {
+      if (count == tiles || place == kFreePlace) break;
+      if (place == lead) continue;
+      add(place);
+    }
+  }
+  return count;
+}
+
+void ConferenceVideo::produce_frame(transport::Clock::time_point frame_time) {
+  // Who is shown this frame: senders that drop out of view stop being decoded.
+  for (auto& [id, member] : members_) member.shown_now = false;
+  const size_t count = arrange();
+  for (auto& [id, member] : members_) {
+    member.shown = member.shown_now;
+    request_keyframe_if_due(member, frame_time);  // newcomers to the picture: at once
+  }
+  const mixer::VideoFrame& frame = compositor_.compose(std::span<const mixer::TileSource>(sources_.data(), count));
+
+  if (!encoder_) {
+    if (encoder_failed_) return;
+    std::string error;
+    encoder_ = mixer::VideoEncoder::create(encoder_settings(settings_), &error);
+    if (!encoder_) {
+      encoder_failed_ = true;  // logged once; the conference's audio goes on
+      spdlog::error("event=video_encoder_failed conference={} reason=\"{}\"", id_, error);
+      return;
+    }
+  }
+  for (const auto& [id, member] : members_) {
+    // A receiver's first picture must be decodable on its own.
+    if (member.frames_sent == 0 && member.stream && member.stream->remote() && !member.deaf) {
+      encoder_->request_keyframe();
+      break;
+    }
+  }
+  const int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(frame_time - start_).count();
+  const auto picture = encoder_->encode(frame, elapsed_ms);
+  if (!picture) {
+    ++stats_.encode_errors;
+    return;
+  }
+  ++stats_.frames;
+  stats_.keyframes += picture->is_keyframe ? 1 : 0;
+  stats_.bytes_encoded += picture->annexb.size();
+
+  // Packetized once; each receiver gets the same payloads under its own SSRC and sequence numbers.
+  staged_.clear();
+  staged_packets_.clear();
+  const auto packetized = packetizer_.packetize(picture->annexb, [this](std::span<const uint8_t> payload, bool marker) {
+    staged_packets_.push_back(StagedPacket{staged_.size(), payload.size(), marker});
+    staged_.insert(staged_.end(), payload.begin(), payload.end());
+  });
+  if (!packetized.ok()) {
+    ++stats_.encode_errors;
+    return;
+  }
+  const auto elapsed_ticks = std::chrono::duration_cast<std::chrono::nanoseconds>(frame_time - start_).count() *
+                             kVideoClockRate / transport::kNanosPerSecond;
+  send_frame(rtp_timestamp_base_ + static_cast<uint32_t>(elapsed_ticks), frame_time);
+}
+
+void ConferenceVideo::send_frame(uint32_t rtp_timestamp, transport::Clock::time_point frame_time) {
+  for (auto& [id, member] : members_) {
+    if (!member.stream || !member.stream->remote() || member.deaf) continue;
+    for (const StagedPacket& packet : staged_packets_) {
+      member.stream->send_rtp(member.out_sequence++, rtp_timestamp, packet.marker, {},
+                              std::span<const uint8_t>(staged_.data() + packet.offset, packet.size), {}, frame_time);
+    }
+    ++member.frames_sent;
+  }
+}
+
+void ConferenceVideo::add_member_counters(const Member& member, ConferenceVideoStats& stats) {
+  if (!member.stream) return;
+  const transport::H264DepacketizerCounters& d = member.depacketizer->counters();
+  stats.access_units += d.aus_complete;
+  stats.incomplete += d.aus_dropped_loss + d.aus_dropped_oversize;
+  for (uint64_t n : d.malformed) stats.malformed += n;
+  stats.malformed += d.unsupported_packets;
+  if (member.decoder) {
+    stats.frames_decoded += member.decoder->counters().decoded;
+    stats.decode_errors += member.decoder->counters().errors;
+  }
+  stats.keyframe_requests_sent += member.stream->keyframe_requests_sent();
+  stats.keyframe_requests_received += member.stream->keyframe_requests_received();
+}
+
+ConferenceVideoStats ConferenceVideo::stats() const {
+  ConferenceVideoStats total = stats_;
+  total.scales += compositor_.counters().scales;
+  for (const auto& [id, member] : members_) add_member_counters(member, total);
+  return total;
+}
+
+std::optional<allocator::StreamInfo> ConferenceVideo::stream_info(uint64_t participant) const {
+  const auto it = members_.find(participant);
+  if (it == members_.end() || !it->second.stream) return std::nullopt;
+  const Member& member = it->second;
+  allocator::StreamInfo info = member.stream->info();
+  ConferenceVideoStats counters;
+  add_member_counters(member, counters);
+  allocator::VideoPlayout v;
+  v.access_units = counters.access_units;
+  v.keyframes = member.depacketizer->counters().keyframes;
+  v.incomplete = counters.incomplete;
+  v.malformed = counters.malformed;
+  v.waiting_keyframe = member.depacketizer->counters().aus_dropped_waiting_keyframe +
+                       (member.decoder ? member.decoder->counters().waiting_keyframe : 0);
+  v.frames_decoded = counters.frames_decoded;
+  v.decode_errors = counters.decode_errors;
+  v.keyframe_requests_sent = counters.keyframe_requests_sent;
+  v.keyframe_requests_received = counters.keyframe_requests_received;
+  v.visible = member.shown;
+  if (member.decoder && member.decoder->picture()) {
+    v.width = static_cast<uint32_t>(member.decoder->picture()->width);
+    v.height = static_cast<uint32_t>(member.decoder->picture()->height);
+  }
+  info.stats.video = v;
+  return info;
+}
+
+}  // namespace confab::mcu
