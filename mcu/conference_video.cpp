@@ -19,6 +19,9 @@ constexpr int64_t kMillisPerSecond = 1000;
 // keyframe to arrive over a lossy path (and not to make a sender that ignores us spend a keyframe
 // per frame), short enough that a frozen tile recovers within a second.
 constexpr auto kKeyframeRequestInterval = std::chrono::milliseconds(500);
+// Frame times a conference may fall behind before it skips them: 100 ms at 30 fps, longer than
+// an IDR's encode on a loaded core, shorter than a receiver's jitter buffer would tolerate.
+constexpr int kMaxFrameBacklog = 3;
 
 mixer::CompositorSettings compositor_settings(const allocator::ConferenceSettings& settings) {
   mixer::CompositorSettings c;
@@ -156,8 +159,10 @@ void ConferenceVideo::tick(transport::Clock::time_point now) {
   if (now < next_frame_) return;
   const transport::Clock::time_point frame_time = next_frame_;
   next_frame_ += frame_period_;
-  if (next_frame_ <= now) {
-    // Behind by more than a frame: drop the missed frame times rather than burst to catch up.
+  if (next_frame_ + kMaxFrameBacklog * frame_period_ <= now) {
+    // Far behind (the CPU is overcommitted): drop the missed frame times rather than burst to
+    // catch up. A shorter delay (an IDR, a busy moment) is made up at the worker's tick rate:
+    // the frames keep their frame-clock timestamps and the receivers' jitter buffers absorb it.
     const auto missed = (now - next_frame_) / frame_period_ + 1;
     stats_.frames_skipped += static_cast<uint64_t>(missed);
     next_frame_ += missed * frame_period_;

@@ -24,7 +24,7 @@ namespace confab::mcu {
 // Totals over the conference's life, participants gone included.
 struct ConferenceVideoStats {
   uint64_t frames = 0;          // composites encoded and sent
-  uint64_t frames_skipped = 0;  // frame times missed because the worker was behind (not real time)
+  uint64_t frames_skipped = 0;  // frame times dropped because the worker fell far behind (not real time)
   uint64_t keyframes = 0;       // IDRs among the frames
   uint64_t encode_errors = 0;
   uint64_t bytes_encoded = 0;
@@ -50,7 +50,8 @@ struct ConferenceVideoStats {
 //
 // Every 1/fps, if any receiver is known (a video stream with a remote address, not deaf): compose,
 // encode (one x264 encoder, made at the first such frame), packetize once, send to each receiver.
-// A frame time the worker missed is skipped (counted), not made up. RTP timestamps follow the
+// A frame a little late is made up at the worker's tick rate; frame times missed by more than
+// kMaxFrameBacklog periods are skipped (counted), not made up. RTP timestamps follow the
 // conference's frame clock at 90 kHz, which the SRs map to the same NTP clock as the audio's.
 class ConferenceVideo final : public MediaListener {
  public:

@@ -37,14 +37,29 @@ LocalNode::LocalNode(WorkerPool& pool, LocalNodeOptions options)
       options_(std::move(options)),
       media_ip_text_(options_.media_ip.ip_string()),
       ports_(options_.media_ip, options_.port_lo, options_.port_hi),
-      worker_participants_(pool.size(), 0),
-      worker_conferences_(pool.size(), 0),
+      media_load_{std::vector<uint64_t>(pool.size(), 0), std::vector<uint64_t>(pool.size(), 0)},
+      video_load_{std::vector<uint64_t>(pool.video_size(), 0), std::vector<uint64_t>(pool.video_size(), 0)},
       ssrc_random_(std::random_device{}()) {}
 
 allocator::NodeLoad LocalNode::load() const {
   std::lock_guard lock(mutex_);
   return allocator::NodeLoad{hosted_.size(), participants_, options_.max_conferences,
                              ports_.capacity() - ports_.in_use()};
+}
+
+size_t LocalNode::WorkerLoads::least() const {
+  size_t best = 0;
+  for (size_t i = 1; i < participants.size(); ++i) {
+    if (std::tie(participants[i], conferences[i]) < std::tie(participants[best], conferences[best])) best = i;
+  }
+  return best;
+}
+
+std::optional<LocalNode::Hosted> LocalNode::placement_of(uint64_t conference) const {
+  std::lock_guard lock(mutex_);
+  const auto it = hosted_.find(conference);
+  if (it == hosted_.end()) return std::nullopt;
+  return Hosted{it->second.worker, it->second.video_worker, {}};
 }
 
 int LocalNode::worker_of(uint64_t conference) const {
@@ -74,7 +89,7 @@ transport::Err<allocator::ApiError> LocalNode::worker_failure(const std::string&
 }
 
 ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator::ConferenceSettings& settings) {
-  size_t worker = 0;
+  Hosted placed;
   {
     std::lock_guard lock(mutex_);
     if (hosted_.size() >= options_.max_conferences) {
@@ -82,44 +97,45 @@ ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator:
                        "node " + options_.name + " hosts its limit of " + std::to_string(options_.max_conferences) +
                            " conferences");
     }
-    // The worker with the least media work, then the fewest conferences.
-    for (size_t i = 1; i < pool_.size(); ++i) {
-      if (std::tie(worker_participants_[i], worker_conferences_[i]) <
-          std::tie(worker_participants_[worker], worker_conferences_[worker])) {
-        worker = i;
-      }
+    // Each half on the least-loaded worker of its kind: a video conference's cost is its own
+    // thread's to carry, so it goes where the fewest others are.
+    placed.worker = media_load_.least();
+    ++media_load_.conferences[placed.worker];
+    if (pool_.has_video()) {
+      placed.video_worker = video_load_.least();
+      ++video_load_.conferences[placed.video_worker];
     }
-    hosted_.emplace(conference, Hosted{worker, {}});
-    ++worker_conferences_[worker];
+    hosted_.emplace(conference, Hosted{placed.worker, placed.video_worker, {}});
   }
   // Nothing on the workers can refuse a new conference, so this is not waited for: tasks run in
   // order, and every later call for the conference waits for its own answer. The audio half
   // publishes its dominant speaker to the video half through `speaker`.
   auto speaker = std::make_shared<ActiveSpeaker>();
-  bool posted = pool_.worker(worker).post_fn([conference, settings, speaker](Worker& w) {
+  bool posted = pool_.worker(placed.worker).post_fn([conference, settings, speaker](Worker& w) {
     w.conferences().emplace(conference, std::make_unique<Conference>(conference, settings, speaker));
   });
   if (posted && pool_.has_video()) {
-    posted = pool_.video_worker(worker).post_fn([conference, settings, speaker](Worker& w) {
+    posted = pool_.video_worker(placed.video_worker).post_fn([conference, settings, speaker](Worker& w) {
       w.video_conferences().emplace(conference, std::make_unique<ConferenceVideo>(conference, settings, speaker));
     });
-    if (!posted) pool_.worker(worker).post_fn([conference](Worker& w) { w.close_conference(conference); });
+    if (!posted) pool_.worker(placed.worker).post_fn([conference](Worker& w) { w.close_conference(conference); });
   }
   if (!posted) {
     std::lock_guard lock(mutex_);
     hosted_.erase(conference);
-    --worker_conferences_[worker];
-    return api_error(503, "AT_CAPACITY", "worker " + std::to_string(worker) + " is busy (task ring full); retry");
+    --media_load_.conferences[placed.worker];
+    if (pool_.has_video()) --video_load_.conferences[placed.video_worker];
+    return api_error(503, "AT_CAPACITY", "a worker is busy (task ring full); retry");
   }
   return Done{};
 }
 
 ApiResult<Done> LocalNode::update_conference(uint64_t conference, const allocator::ConferencePatch& patch) {
-  const int worker = worker_of(conference);
-  if (worker < 0) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
+  const auto placed = placement_of(conference);
+  if (!placed) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
   if (!patch.layout || !pool_.has_video()) return Done{};
   std::string error;
-  const auto found = pool_.video_worker(static_cast<size_t>(worker)).call(
+  const auto found = pool_.video_worker(placed->video_worker).call(
       [conference, layout = *patch.layout](Worker& w) {
         const auto it = w.video_conferences().find(conference);
         if (it == w.video_conferences().end()) return false;
@@ -139,12 +155,16 @@ void LocalNode::close_conference(uint64_t conference) {
     if (it == hosted_.end()) return;
     hosted = std::move(it->second);
     hosted_.erase(it);
-    --worker_conferences_[hosted.worker];
-    worker_participants_[hosted.worker] -= hosted.ports.size();
+    --media_load_.conferences[hosted.worker];
+    media_load_.participants[hosted.worker] -= hosted.ports.size();
+    if (pool_.has_video()) {
+      --video_load_.conferences[hosted.video_worker];
+      video_load_.participants[hosted.video_worker] -= hosted.ports.size();
+    }
     participants_ -= hosted.ports.size();
   }
   // Waited for, so that the ports are closed before they go back to the range.
-  for (Worker* w : workers_of(hosted.worker)) {
+  for (Worker* w : workers_of(hosted)) {
     std::string error;
     if (!w->call([conference](Worker& self) { return self.close_conference(conference); }, options_.call_timeout,
                  &error)) {
@@ -155,15 +175,15 @@ void LocalNode::close_conference(uint64_t conference) {
   for (const auto& [participant, ports] : hosted.ports) release_ports(ports);
 }
 
-std::vector<Worker*> LocalNode::workers_of(size_t index) {
-  std::vector<Worker*> workers{&pool_.worker(index)};
-  if (pool_.has_video()) workers.push_back(&pool_.video_worker(index));
+std::vector<Worker*> LocalNode::workers_of(const Hosted& hosted) {
+  std::vector<Worker*> workers{&pool_.worker(hosted.worker)};
+  if (pool_.has_video()) workers.push_back(&pool_.video_worker(hosted.video_worker));
   return workers;
 }
 
 ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t conference, uint64_t participant,
                                                                  const allocator::ParticipantRequest& request) {
-  size_t worker = 0;
+  Hosted placed;
   std::optional<StreamOpening> audio;
   std::optional<StreamOpening> video;
   std::vector<uint16_t> ports;
@@ -171,7 +191,8 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
     std::lock_guard lock(mutex_);
     Hosted* hosted = find(conference);
     if (!hosted) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
-    worker = hosted->worker;
+    placed.worker = hosted->worker;
+    placed.video_worker = hosted->video_worker;
     if (request.video && !pool_.has_video()) {
       return api_error(409, "NO_VIDEO", "this node runs without video workers (--no-video)");
     }
@@ -201,7 +222,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
 
   // The audio half: the participant's audio stream (if any) in the mix.
   std::string error;
-  auto answer = pool_.worker(worker).call(
+  auto answer = pool_.worker(placed.worker).call(
       [conference, participant, opening = std::move(audio)](Worker& w) mutable {
         TaskAnswer<allocator::ParticipantInfo> result;
         const auto it = w.conferences().find(conference);
@@ -222,7 +243,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
       options_.call_timeout, &error);
   // The video half: a tile, and the participant's video stream (if any).
   if (answer && answer->value && pool_.has_video()) {
-    auto video_answer = pool_.video_worker(worker).call(
+    auto video_answer = pool_.video_worker(placed.video_worker).call(
         [conference, participant, opening = std::move(video)](Worker& w) mutable {
           TaskAnswer<std::optional<allocator::StreamInfo>> result;
           const auto it = w.video_conferences().find(conference);
@@ -252,7 +273,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
   std::lock_guard lock(mutex_);
   if (!answer || !answer->value) {
     // A task that timed out may yet run: have both workers drop whatever they made, after it.
-    for (Worker* w : workers_of(worker)) {
+    for (Worker* w : workers_of(placed)) {
       w->post_fn([conference, participant](Worker& self) { remove_on_worker(self, conference, participant, false); });
     }
     release_ports(ports);
@@ -263,7 +284,8 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
   if (Hosted* hosted = find(conference)) {
     hosted->ports.emplace(participant, std::move(ports));
     ++participants_;
-    ++worker_participants_[worker];
+    ++media_load_.participants[hosted->worker];
+    if (pool_.has_video()) ++video_load_.participants[hosted->video_worker];
   }
   return std::move(*answer->value);
 }
@@ -294,9 +316,9 @@ bool LocalNode::remove_on_worker(Worker& w, uint64_t conference, uint64_t partic
 
 ApiResult<Done> LocalNode::update_participant(uint64_t conference, uint64_t participant,
                                               const allocator::ParticipantPatch& patch) {
-  const int worker = worker_of(conference);
-  if (worker < 0) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
-  for (Worker* w : workers_of(static_cast<size_t>(worker))) {
+  const auto placed = placement_of(conference);
+  if (!placed) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
+  for (Worker* w : workers_of(*placed)) {
     std::string error;
     const auto found = w->call(
         [conference, participant, patch](Worker& self) {
@@ -329,10 +351,10 @@ ApiResult<Done> LocalNode::update_participant(uint64_t conference, uint64_t part
 }
 
 ApiResult<Done> LocalNode::remove_participant(uint64_t conference, uint64_t participant) {
-  const int worker = worker_of(conference);
-  if (worker < 0) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
+  const auto placed = placement_of(conference);
+  if (!placed) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
   bool found = false;
-  for (Worker* w : workers_of(static_cast<size_t>(worker))) {
+  for (Worker* w : workers_of(*placed)) {
     std::string error;
     const auto here = w->call(
         [conference, participant](Worker& self) { return remove_on_worker(self, conference, participant, true); },
@@ -347,16 +369,17 @@ ApiResult<Done> LocalNode::remove_participant(uint64_t conference, uint64_t part
     release_ports(it->second);
     hosted->ports.erase(it);
     --participants_;
-    --worker_participants_[hosted->worker];
+    --media_load_.participants[hosted->worker];
+    if (pool_.has_video()) --video_load_.participants[hosted->video_worker];
   }
   return Done{};
 }
 
 ApiResult<allocator::ConferenceMedia> LocalNode::media_state(uint64_t conference) {
-  const int worker = worker_of(conference);
-  if (worker < 0) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
+  const auto placed = placement_of(conference);
+  if (!placed) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
   std::string error;
-  auto state = pool_.worker(static_cast<size_t>(worker)).call(
+  auto state = pool_.worker(placed->worker).call(
       [conference](Worker& w) {
         allocator::ConferenceMedia media;
         const auto it = w.conferences().find(conference);
@@ -373,7 +396,7 @@ ApiResult<allocator::ConferenceMedia> LocalNode::media_state(uint64_t conference
       options_.call_timeout, &error);
   if (!state) return worker_failure("reading conference state", error);
   if (!pool_.has_video()) return std::move(*state);
-  auto video = pool_.video_worker(static_cast<size_t>(worker)).call(
+  auto video = pool_.video_worker(placed->video_worker).call(
       [conference, ids = participant_ids(*state)](Worker& w) {
         std::vector<std::optional<allocator::StreamInfo>> streams(ids.size());
         const auto it = w.video_conferences().find(conference);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -46,13 +47,21 @@ class LocalNode final : public allocator::MediaNode {
   allocator::ApiResult<allocator::Done> remove_participant(uint64_t conference, uint64_t participant) override;
   allocator::ApiResult<allocator::ConferenceMedia> media_state(uint64_t conference) override;
 
-  // Which worker hosts the conference; -1 if none.
+  // Which media worker hosts the conference (its audio); -1 if none.
   int worker_of(uint64_t conference) const;
 
  private:
   struct Hosted {
-    size_t worker = 0;
+    size_t worker = 0;        // media worker: the audio half
+    size_t video_worker = 0;  // video worker: the video half (when the pool has them)
     std::map<uint64_t, std::vector<uint16_t>> ports;  // participant -> its media ports
+  };
+  // Load per worker of one kind, for placing conferences.
+  struct WorkerLoads {
+    std::vector<uint64_t> participants;
+    std::vector<uint64_t> conferences;
+    // The worker with the fewest participants, then the fewest conferences.
+    size_t least() const;
   };
 
   // With mutex_ held.
@@ -60,8 +69,10 @@ class LocalNode final : public allocator::MediaNode {
   uint32_t next_ssrc();
   void release_ports(const std::vector<uint16_t>& ports);
   transport::Err<allocator::ApiError> worker_failure(const std::string& what, const std::string& error) const;
-  // Media worker `index` and, when the pool has them, its video worker: a conference's two halves.
-  std::vector<Worker*> workers_of(size_t index);
+  // The conference's media worker and, when the pool has them, its video worker: its two halves.
+  std::vector<Worker*> workers_of(const Hosted& hosted);
+  // A copy of the conference's placement; nullopt when it is not hosted here.
+  std::optional<Hosted> placement_of(uint64_t conference) const;
   // On a worker: takes the participant out of the conference's half there (mix or tile), saying
   // BYE on its streams when `say_bye`. False when it is not there.
   static bool remove_on_worker(Worker& w, uint64_t conference, uint64_t participant, bool say_bye);
@@ -73,8 +84,8 @@ class LocalNode final : public allocator::MediaNode {
   mutable std::mutex mutex_;  // control plane only; guards everything below
   MediaPortPool ports_;
   std::unordered_map<uint64_t, Hosted> hosted_;
-  std::vector<uint64_t> worker_participants_;  // load per worker, for placing conferences
-  std::vector<uint64_t> worker_conferences_;
+  WorkerLoads media_load_;
+  WorkerLoads video_load_;
   uint64_t participants_ = 0;
   std::mt19937 ssrc_random_;
 };

@@ -58,8 +58,11 @@ std::optional<std::pair<uint32_t, uint32_t>> parse_video_size(const std::string&
   return std::pair<uint32_t, uint32_t>(width, height);
 }
 
+// --video-sched nice: about a tenth of a nice-0 thread's weight.
+constexpr int kVideoNice = 10;
+
 void log_stats(WorkerPool& pool) {
-  for (size_t i = 0; pool.has_video() && i < pool.size(); ++i) {
+  for (size_t i = 0; i < pool.video_size(); ++i) {
     auto& w = pool.video_worker(i);
     const auto& t = w.tick_stats();
     std::string error;
@@ -241,11 +244,15 @@ int main(int argc, char** argv) {
   app.add_option("--video-bitrate", video_defaults.bitrate, "H.264 bit rate (bit/s) of conferences' composite by default")
       ->default_val(video_defaults.bitrate)
       ->check(CLI::Range(confab::allocator::kMinVideoBitrate, confab::allocator::kMaxVideoBitrate));
-  app.add_option("--video-nice", pool_options.video_worker.nice,
-                 "Nice value of the video worker threads (each shares its core with a media worker, which must "
-                 "never wait for an encode)")
-      ->default_val(pool_options.video_worker.nice)
-      ->check(CLI::Range(0, 19));
+  std::string video_sched = "idle";
+  app.add_option("--video-sched", video_sched,
+                 "Scheduling of the video worker threads, each on a media worker's core: idle (SCHED_IDLE: "
+                 "preempted the moment the media worker wakes) or nice (SCHED_OTHER at nice 10)")
+      ->default_val(video_sched)
+      ->check(CLI::IsMember({"idle", "nice"}));
+  app.add_option("--video-workers", pool_options.video_workers,
+                 "Video worker threads (unpinned, SCHED_IDLE); 0 = two per media worker")
+      ->default_val(0)->check(CLI::Range(0u, 1024u));
   app.add_flag("--no-video", no_video, "Start no video workers: audio only (video joins get 409 NO_VIDEO)");
   app.add_option("--token", token,
                  "Secret for the control APIs: REST needs \"Authorization: Bearer TOKEN\" (all but /healthz), "
@@ -270,6 +277,8 @@ int main(int argc, char** argv) {
   transport::parse_backend_choice(backend_text, &pool_options.worker.backend);
   pool_options.pin = !no_pin;
   pool_options.video = !no_video;
+  pool_options.video_worker.idle_class = video_sched == "idle";
+  pool_options.video_worker.nice = video_sched == "nice" ? kVideoNice : 0;
   if (const auto size = parse_video_size(video_size)) std::tie(video_defaults.width, video_defaults.height) = *size;
   confab::mixer::route_codec_logs();
   pool_options.worker.reactor.coalesce_window = std::chrono::microseconds(coalesce_us);

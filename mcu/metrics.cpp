@@ -75,7 +75,7 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
   // Media workers are labelled by index ("0"), video workers with a v ("v0").
   std::vector<std::pair<Worker*, std::string>> workers;
   for (size_t i = 0; i < pool.size(); ++i) workers.emplace_back(&pool.worker(i), std::to_string(i));
-  for (size_t i = 0; pool.has_video() && i < pool.size(); ++i) workers.emplace_back(&pool.video_worker(i), fmt::format("v{}", i));
+  for (size_t i = 0; i < pool.video_size(); ++i) workers.emplace_back(&pool.video_worker(i), fmt::format("v{}", i));
   for (auto& [worker, label] : workers) {
     Worker& w = *worker;
     const TickStats& t = w.tick_stats();

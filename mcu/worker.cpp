@@ -71,6 +71,12 @@ void Worker::thread_main(std::promise<std::string>* ready) {
   if (options_.nice != 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice) != 0) {
     spdlog::warn("worker {}: could not set nice {}", name, options_.nice);
   }
+  if (options_.idle_class) {
+    const sched_param param{};  // SCHED_IDLE has no priority levels
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) != 0) {
+      spdlog::warn("worker {}: could not enter SCHED_IDLE", name);
+    }
+  }
   if (options_.pin_cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -46,18 +46,22 @@ struct WorkerOptions {
   int pin_cpu = -1;                           // CPU to pin the thread to; -1: no pinning
   std::string name = "confab-w";              // thread name prefix; the index follows
   int nice = 0;  // the thread's nice value (Linux: per thread); only raising it needs no privilege
+  // SCHED_IDLE: runs only when no normal thread of its CPU wants to, and is preempted at once when
+  // one wakes (nice alone is not: the kernel lets the running thread finish its slice first).
+  bool idle_class = false;
 };
 
-// Video workers: one per media worker, on the same core, at a lower priority. An x264 encode of a
-// 720p composite takes several milliseconds; on the audio worker it would make ticks late, here
-// the kernel preempts it whenever the audio worker wakes (nice 10 weighs about a tenth of nice 0).
-// They tick every 5 ms; each conference composes on its own frame clock (33 ms at 30 fps), so a
-// frame starts at most this late.
+// Video workers: one per media worker, on the same core, in the SCHED_IDLE class. An x264 encode
+// of a 720p composite takes several milliseconds; on the media worker it would make audio ticks
+// late. Here the kernel preempts it the moment the media worker wakes. Measured (BENCHMARKS.md):
+// with nice 10 instead, 13 % of the media worker's ticks started over 2 ms late (up to 4 ms),
+// because a waking thread waits for the running one's slice to end. They tick every 5 ms; each
+// conference composes on its own frame clock (33 ms at 30 fps), so a frame starts at most that late.
 inline WorkerOptions default_video_worker_options() {
   WorkerOptions options;
   options.tick_period = std::chrono::milliseconds(5);
   options.name = "confab-v";
-  options.nice = 10;
+  options.idle_class = true;
   return options;
 }
 

@@ -14,9 +14,10 @@ unsigned online_cpus() {
 bool WorkerPool::start(std::chrono::milliseconds timeout, std::string* error) {
   const unsigned cpus = online_cpus();
   const unsigned count = options_.workers == 0 ? cpus : options_.workers;
-  const auto start_one = [&](const WorkerOptions& base, unsigned i, std::vector<std::unique_ptr<Worker>>& into) {
+  const auto start_one = [&](const WorkerOptions& base, unsigned i, bool pin,
+                             std::vector<std::unique_ptr<Worker>>& into) {
     WorkerOptions worker_options = base;
-    worker_options.pin_cpu = options_.pin ? static_cast<int>(i % cpus) : -1;
+    worker_options.pin_cpu = pin ? static_cast<int>(i % cpus) : -1;
     // Both kinds share the I/O choices made for the media workers (--io-backend, coalescing).
     worker_options.backend = options_.worker.backend;
     worker_options.reactor = options_.worker.reactor;
@@ -29,8 +30,15 @@ bool WorkerPool::start(std::chrono::milliseconds timeout, std::string* error) {
     into.push_back(std::move(worker));
     return true;
   };
+  const unsigned video_count = !options_.video ? 0 : options_.video_workers == 0 ? 2 * count : options_.video_workers;
   for (unsigned i = 0; i < count; ++i) {
-    if (!start_one(options_.worker, i, workers_) || (options_.video && !start_one(options_.video_worker, i, video_workers_))) {
+    if (!start_one(options_.worker, i, options_.pin, workers_)) {
+      stop();
+      return false;
+    }
+  }
+  for (unsigned i = 0; i < video_count; ++i) {
+    if (!start_one(options_.video_worker, i, false, video_workers_)) {
       stop();
       return false;
     }

@@ -1,5 +1,5 @@
-// WorkerPool: starts N media workers (one per core by default) and as many video workers, checks
-// each runs a task, stops them.
+// WorkerPool: starts N media workers (one per core by default, pinned) and the video workers (two
+// per media worker by default, unpinned), checks each runs a task, stops them.
 #pragma once
 
 #include <chrono>
@@ -13,9 +13,13 @@ namespace confab::mcu {
 
 struct WorkerPoolOptions {
   unsigned workers = 0;  // 0: one per online CPU
-  bool pin = true;       // pin worker i (and video worker i) to CPU i % ncpu
+  bool pin = true;       // pin media worker i to CPU i % ncpu
   WorkerOptions worker;
   bool video = true;     // start the video workers
+  // 0: two per media worker. Unpinned: each runs one or a few conferences' video in SCHED_IDLE,
+  // and the kernel moves them to whichever CPU has time, as it would separate encoder processes;
+  // two per core let it balance conferences of unequal cost.
+  unsigned video_workers = 0;
   WorkerOptions video_worker = default_video_worker_options();
 };
 
@@ -34,8 +38,9 @@ class WorkerPool {
   size_t size() const { return workers_.size(); }
   Worker& worker(size_t i) { return *workers_[i]; }
   const Worker& worker(size_t i) const { return *workers_[i]; }
-  // Video worker i shares media worker i's core; none when options.video is false.
+  // Video workers; none when options.video is false.
   bool has_video() const { return !video_workers_.empty(); }
+  size_t video_size() const { return video_workers_.size(); }
   Worker& video_worker(size_t i) { return *video_workers_[i]; }
   const Worker& video_worker(size_t i) const { return *video_workers_[i]; }
 
