@@ -149,10 +149,10 @@ def parse_args():
     p.add_argument("--fail-counters", default=env("FAIL_COUNTERS", BAD_VIDEO_COUNTER.pattern),
                    help="regex: a confab /metrics counter with 'video' in its name matching it must not grow")
     p.add_argument("--late-tick-limit", type=float, default=float(env("LATE_TICK_LIMIT", str(LATE_TICK_LIMIT))),
-                   help="confab: worker late ticks per tick allowed over the window")
+                   help="confab: media worker late ticks per tick allowed over the window (1: report only)")
     p.add_argument("--create-extra", default=env("CREATE_EXTRA", ""),
-                   help="JSON object merged into confab's POST /v1/conferences (e.g. the composite's size and "
-                        "bitrate once the API has fields for them; OUT_SIZE/BITRATE_KBPS only reach ffmpeg)")
+                   help="JSON object merged into confab's POST /v1/conferences (OUT_SIZE, FPS and BITRATE_KBPS "
+                        "already go into its \"video\" settings)")
     p.add_argument("--join-extra", default=env("JOIN_EXTRA", ""),
                    help="JSON object merged into every participant's \"video\" object on join")
     p.add_argument("--compiler-wait", type=float, default=float(env("COMPILER_WAIT", str(COMPILER_WAIT_S))),
@@ -650,7 +650,10 @@ class Runner:
             pid = server.start()
             base = server.base
             for c in range(conferences):
-                body = {"name": f"video-{c}", "layout": layout, "max_participants": size + 1}
+                w, h = out_size(a)
+                # The same picture as the baseline's: size, frame rate and bit rate per conference.
+                body = {"name": f"video-{c}", "layout": layout, "max_participants": size + 1,
+                        "video": {"width": w, "height": h, "fps": a.fps, "bitrate": a.bitrate_kbps * 1000}}
                 body.update(json.loads(a.create_extra) if a.create_extra else {})
                 st, conf = http("POST", base + "/v1/conferences", body)
                 if st != 201:
