@@ -187,6 +187,43 @@ TEST_F(TelnetApiTest, AudioSettingsPerConferenceOverTheDaemonsDefaults) {
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
 }
 
+TEST_F(TelnetApiTest, VideoSettingsPerConferenceOverTheDaemonsDefaults) {
+  start({"--video-size", "640x360", "--video-fps", "25"});
+  TelnetClient t(daemon_->telnet_port());
+  ASSERT_TRUE(t.connected());
+  const std::string plain = field(t.ask("create"), "id");
+  const std::string tuned = field(t.ask("create width=320 height=180 video_bitrate=300000"), "id");
+  ASSERT_FALSE(plain.empty());
+  ASSERT_FALSE(tuned.empty());
+  const std::string shown_plain = t.ask("show " + plain);
+  EXPECT_NE(shown_plain.find(" width=640 height=360 fps=25 video_bitrate=1500000"), std::string::npos) << shown_plain;
+  const std::string shown_tuned = t.ask("show " + tuned);
+  EXPECT_NE(shown_tuned.find(" width=320 height=180 fps=25 video_bitrate=300000"), std::string::npos) << shown_tuned;
+  httplib::Client http("127.0.0.1", daemon_->rest_port());
+  auto rest = http.Get(("/v1/conferences/" + tuned).c_str());
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(nlohmann::json::parse(rest->body)["video"],
+            nlohmann::json::parse(R"({"width": 320, "height": 180, "fps": 25, "bitrate": 300000})"));
+  // The service checks what neither protocol can: an odd size.
+  EXPECT_EQ(t.ask("create width=641"), "ERR BAD_FIELD video.width: must be even, 64..1920");
+  rest = http.Post("/v1/conferences", R"({"video": {"height": 361}})", "application/json");
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest->status, 400);
+  EXPECT_NE(rest->body.find("video.height: must be even, 64..1080"), std::string::npos) << rest->body;
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(TelnetApiTest, AnAudioOnlyNodeRefusesVideoJoins) {
+  start({"--no-video"});
+  TelnetClient t(daemon_->telnet_port());
+  ASSERT_TRUE(t.connected());
+  const std::string id = field(t.ask("create"), "id");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(t.ask("join " + id + " video=h264").rfind("ERR NO_VIDEO ", 0), 0u);
+  EXPECT_EQ(t.ask("join " + id + " audio=opus").rfind("OK id=", 0), 0u);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
 TEST_F(TelnetApiTest, ErrorsAreOneLineWithACode) {
   start();
   TelnetClient t(daemon_->telnet_port());
@@ -204,6 +241,10 @@ TEST_F(TelnetApiTest, ErrorsAreOneLineWithACode) {
       {"create bitrate=100", "ERR BAD_FIELD audio.bitrate: must be 6000..510000"},
       {"create max_speakers=16", "ERR BAD_FIELD audio.max_speakers: must be 1..15"},
       {"create dtx=yes", "ERR BAD_FIELD dtx: must be 0 or 1"},
+      {"create fps=0", "ERR BAD_FIELD video.fps: must be 1..60"},
+      {"create video_bitrate=1", "ERR BAD_FIELD video.bitrate: must be 100000..20000000 bit/s"},
+      {"join " + id + " video=h264 keyframe_request=nack", "ERR BAD_FIELD keyframe_request: must be pli"},
+      {"join " + id + " audio=opus keyframe_request=fir", "ERR BAD_FIELD keyframe_request: only with video"},
       {"join " + id, "ERR BAD_FIELD audio, video"},
       {"join " + id + " audio=g729", "ERR BAD_FIELD audio: codec"},
       {"join " + id + " video=opus", "ERR BAD_FIELD video: codec"},

@@ -142,6 +142,12 @@ class ConferenceVideoTest : public ::testing::Test {
               static_cast<ssize_t>(n));
   }
 
+  static void send_rtcp(const Peer& peer, std::span<const uint8_t> compound) {
+    ASSERT_EQ(::sendto(peer.socket.get(), compound.data(), compound.size(), 0, peer.stream_address.sockaddr_ptr(),
+                       peer.stream_address.length()),
+              static_cast<ssize_t>(compound.size()));
+  }
+
   // One frame time: every sender encodes and sends a picture, the conference ticks, peers receive.
   void step() {
     const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now_ - start_).count();
@@ -337,11 +343,7 @@ TEST_F(ConferenceVideoTest, AReceiversPliMakesAnIdrRateLimited) {
   transport::RtcpBuilder builder(buffer);
   ASSERT_TRUE(builder.add_receiver_report(0xFEED));
   ASSERT_TRUE(builder.add_pli(0xFEED, receiver.stream_ssrc));
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_GT(::sendto(receiver.socket.get(), builder.bytes().data(), builder.size(), 0,
-                       receiver.stream_address.sockaddr_ptr(), receiver.stream_address.length()),
-              0);
-  }
+  for (int i = 0; i < 3; ++i) send_rtcp(receiver, builder.bytes());
   steps(3);
   EXPECT_EQ(video_->stats().keyframes, keyframes + 1);
   EXPECT_EQ(receiver.keyframes_received, idrs_received + 1);
@@ -350,9 +352,7 @@ TEST_F(ConferenceVideoTest, AReceiversPliMakesAnIdrRateLimited) {
   builder.clear();
   ASSERT_TRUE(builder.add_receiver_report(0xFEED));
   ASSERT_TRUE(builder.add_pli(0xFEED, receiver.stream_ssrc + 1));
-  ASSERT_GT(::sendto(receiver.socket.get(), builder.bytes().data(), builder.size(), 0,
-                     receiver.stream_address.sockaddr_ptr(), receiver.stream_address.length()),
-            0);
+  send_rtcp(receiver, builder.bytes());
   steps(40);
   EXPECT_EQ(video_->stats().keyframe_requests_received, 3u);
   EXPECT_EQ(video_->stats().keyframes, keyframes + 1);
