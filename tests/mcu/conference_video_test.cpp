@@ -55,6 +55,7 @@ struct Peer {
   transport::H264Packetizer packetizer;
   uint16_t seq = 0;
   bool drop_next_frame = false;
+  bool garble_next_frame = false;  // its slice data overwritten: well-formed RTP and NAL units, undecodable
   // Receiving the composite.
   transport::H264Depacketizer depacketizer;
   std::unique_ptr<mixer::VideoDecoder> decoder;
@@ -157,7 +158,15 @@ class ConferenceVideoTest : public ::testing::Test {
       const auto picture = peer->encoder->encode(peer->picture, ms);
       ASSERT_TRUE(picture);
       const bool drop = std::exchange(peer->drop_next_frame, false);
-      const auto sent = peer->packetizer.packetize(picture->annexb, [&](std::span<const uint8_t> payload, bool marker) {
+      std::vector<uint8_t> annexb(picture->annexb.begin(), picture->annexb.end());
+      if (std::exchange(peer->garble_next_frame, false)) {
+        // Past the headers (SPS, PPS and the slice header sit in the first few dozen bytes),
+        // every byte but the start codes' zeros becomes noise.
+        for (size_t i = annexb.size() / 4; i < annexb.size(); ++i) {
+          if (annexb[i] != 0) annexb[i] = static_cast<uint8_t>(i * 151 + 7) | 1;
+        }
+      }
+      const auto sent = peer->packetizer.packetize(annexb, [&](std::span<const uint8_t> payload, bool marker) {
         if (drop) {
           ++peer->seq;  // lost on the way: a sequence gap
         } else {
@@ -378,6 +387,36 @@ TEST_F(ConferenceVideoTest, ALossySenderIsAskedForAKeyframeAndItsTileRecovers) {
   EXPECT_GE(info->stats.video->incomplete, 1u);
   EXPECT_EQ(info->stats.video->decode_errors, 0u);
   EXPECT_GE(info->stats.video->keyframe_requests_sent, 1u);
+}
+
+TEST_F(ConferenceVideoTest, AnUndecodablePictureResetsTheDecoderAndTheTileHoldsItsLastPicture) {
+  join(1, kRed);
+  join(2, kGreen);
+  join(3, std::nullopt);
+  steps(20);
+  Peer& sender = *peers_.at(1);
+  const uint64_t requests_before = video_->stream_info(1)->stats.video->keyframe_requests_sent;
+  sender.encoder->request_keyframe();  // an IDR, then P-frames that reference it
+  sender.garble_next_frame = true;
+  sender.picture.fill(kBlue);          // what the garbled IDR was meant to show
+  // libavcodec reports the damage when it decodes the garbled picture or the next one that
+  // references it; until the sender's new IDR the tile shows red (its last good picture) and
+  // never anything in between.
+  for (int i = 0; i < 12; ++i) {
+    step();
+    const YuvColour tile = tile_colour(3, 0);
+    const auto near = [&](YuvColour c) {
+      return std::abs(tile.y - c.y) <= kColourTolerance && std::abs(tile.u - c.u) <= kColourTolerance &&
+             std::abs(tile.v - c.v) <= kColourTolerance;
+    };
+    EXPECT_TRUE(near(kRed) || near(kBlue)) << "step " << i << ": " << int{tile.y} << "," << int{tile.u} << ","
+                                           << int{tile.v};
+  }
+  const auto info = video_->stream_info(1);
+  EXPECT_GE(info->stats.video->decode_errors, 1u);
+  EXPECT_GT(info->stats.video->keyframe_requests_sent, requests_before);
+  expect_colour(tile_colour(3, 0), kBlue, "recovered");
+  expect_colour(tile_colour(3, 1), kGreen, "the other tile");
 }
 
 TEST_F(ConferenceVideoTest, MalformedH264IsCountedAndTheConferenceGoesOn) {
