@@ -44,7 +44,8 @@ mixer::VideoEncoderSettings encoder_settings(const allocator::VideoSettings& vid
 static_assert(static_cast<int>(allocator::VideoSettings{}.width) == mixer::VideoEncoderSettings{}.width);
 static_assert(static_cast<int>(allocator::VideoSettings{}.height) == mixer::VideoEncoderSettings{}.height);
 static_assert(static_cast<int>(allocator::VideoSettings{}.fps) == mixer::VideoEncoderSettings{}.fps);
-static_assert(static_cast<int>(allocator::VideoSettings{}.bitrate / 1000) == mixer::VideoEncoderSettings{}.bitrate_kbps);
+static_assert(static_cast<int>(allocator::VideoSettings{}.bitrate / 1000) ==
+              mixer::VideoEncoderSettings{}.bitrate_kbps);
 
 }  // namespace
 
@@ -234,7 +235,8 @@ size_t ConferenceVideo::arrange() {
     lead = active_speaker_ ? active_speaker_->get() : ActiveSpeaker::kNone;
     if (!members_.contains(lead)) {
       // No one has spoken yet (or the speaker left): the first tile's participant leads.
-      const auto first = std::find_if(places_.begin(), places_.end(), [this](uint64_t p) { return members_.contains(p); });
+      const auto first =
+          std::find_if(places_.begin(), places_.end(), [this](uint64_t p) { return members_.contains(p); });
       lead = first == places_.end() ? kFreePlace : *first;
     }
     if (lead != kFreePlace) add(lead);

@@ -72,7 +72,8 @@ class ConferenceVideo final : public MediaListener {
   void set_layout(allocator::Layout layout) { compositor_.set_layout(layout); }
   void set_deaf(uint64_t participant, bool deaf);
 
-  void on_media(uint64_t participant, const transport::RtpPacket& packet, transport::Clock::time_point arrival) override;
+  void on_media(uint64_t participant, const transport::RtpPacket& packet,
+                transport::Clock::time_point arrival) override;
   void on_keyframe_request(uint64_t participant) override;
 
   // The worker's tick: keyframe requests to senders, RTCP reports, and the frame if one is due.

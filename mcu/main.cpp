@@ -51,7 +51,9 @@ std::optional<std::pair<uint32_t, uint32_t>> parse_video_size(const std::string&
   unsigned width = 0, height = 0;
   char x = 0, extra = 0;
   if (std::sscanf(text.c_str(), "%u%c%u%c", &width, &x, &height, &extra) != 3 || x != 'x') return std::nullopt;
-  const auto fits = [](unsigned v, uint32_t hi) { return v >= confab::allocator::kMinVideoSize && v <= hi && v % 2 == 0; };
+  const auto fits = [](unsigned v, uint32_t hi) {
+    return v >= confab::allocator::kMinVideoSize && v <= hi && v % 2 == 0;
+  };
   if (!fits(width, confab::allocator::kMaxVideoWidth) || !fits(height, confab::allocator::kMaxVideoHeight)) {
     return std::nullopt;
   }
@@ -241,7 +243,8 @@ int main(int argc, char** argv) {
   app.add_option("--video-fps", video_defaults.fps, "Frame rate of conferences' composite by default")
       ->default_val(video_defaults.fps)
       ->check(CLI::Range(1U, confab::allocator::kMaxVideoFps));
-  app.add_option("--video-bitrate", video_defaults.bitrate, "H.264 bit rate (bit/s) of conferences' composite by default")
+  app.add_option("--video-bitrate", video_defaults.bitrate,
+                 "H.264 bit rate (bit/s) of conferences' composite by default")
       ->default_val(video_defaults.bitrate)
       ->check(CLI::Range(confab::allocator::kMinVideoBitrate, confab::allocator::kMaxVideoBitrate));
   std::string video_sched = "idle";

@@ -3,6 +3,8 @@
 #include "mcu/media_stream.h"
 
 #include <gtest/gtest.h>
+
+#include <thread>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -62,16 +64,18 @@ class MediaStreamTest : public ::testing::Test {
     peer_address_ = transport::local_address(peer_.get());
   }
 
-  std::unique_ptr<MediaStream> open_stream(std::optional<transport::SocketAddress> remote) {
+  std::unique_ptr<MediaStream> open_stream(std::optional<transport::SocketAddress> remote,
+                                           allocator::Codec codec = allocator::Codec::kOpus, uint32_t ssrc = kMcuSsrc) {
     std::string error;
     transport::UniqueFd fd(transport::open_udp_socket(*transport::SocketAddress::parse("127.0.0.1:0"), &error));
     EXPECT_TRUE(fd) << error;
     StreamConfig config;
-    config.codec = allocator::Codec::kOpus;
-    config.payload_type = kOpusPt;
+    config.medium = allocator::medium_of(codec);
+    config.codec = codec;
+    config.payload_type = allocator::default_payload_type(codec);
     config.local = transport::local_address(fd.get());
     config.remote = remote;
-    config.ssrc = kMcuSsrc;
+    config.ssrc = ssrc;
     stream_address_ = config.local;
     auto stream = MediaStream::open(*reactor_, std::move(fd), config, &error);
     EXPECT_TRUE(stream) << error;
@@ -361,6 +365,56 @@ TEST_F(MediaStreamTest, SenderReportCountsWhatWasSentAndMapsRtpToNtp) {
   EXPECT_EQ(stream->sr_sent(), 3u);
   EXPECT_EQ(stream->rtcp_out(), 4u);
   EXPECT_EQ(stream->send_failed(), 0u);
+}
+
+// RFC 3550 6.4.1 lip sync: a receiver maps each stream's RTP timestamps to NTP time with that
+// stream's SRs and plays audio and video that map to the same NTP time together. So a conference's
+// audio packet and video frame stamped for the same instant must map to the same NTP time, though
+// their streams were opened at different times, run different clocks (48 and 90 kHz) and report
+// at different moments.
+TEST_F(MediaStreamTest, AudioAndVideoSenderReportsMapOntoOneClock) {
+  constexpr uint32_t kVideoSsrc = 0x56494445;
+  constexpr uint32_t kVideoRate = 90000;
+  auto audio = open_stream(peer_address_);
+  std::this_thread::sleep_for(30ms);  // the video stream is opened later, as when a camera joins
+  auto video = open_stream(peer_address_, allocator::Codec::kH264, kVideoSsrc);
+  ASSERT_TRUE(audio && video);
+  const std::array<uint8_t, 100> payload{};
+  const Clock::time_point t0 = Clock::now();
+  constexpr uint32_t kAudioBase = 0x12345678;  // each stream's own random offset
+  constexpr uint32_t kVideoBase = 0xFEDCBA98;
+  // 2 s of media: audio every 20 ms, video every 33.3 ms, both stamped from t0.
+  for (int ms = 0; ms <= 2000; ms += 20) {
+    ASSERT_TRUE(audio->send_rtp(static_cast<uint16_t>(ms), kAudioBase + static_cast<uint32_t>(ms) * (kOpusRate / 1000),
+                                false, {}, payload, {}, t0 + std::chrono::milliseconds(ms)));
+  }
+  for (int frame = 0; frame <= 60; ++frame) {
+    const auto at = t0 + std::chrono::microseconds(frame * 1000000LL / 30);
+    ASSERT_TRUE(video->send_rtp(static_cast<uint16_t>(frame), kVideoBase + static_cast<uint32_t>(frame) * 3000, true,
+                                {}, payload, {}, at));
+  }
+  // Their first SRs, at different instants.
+  Clock::time_point ta = t0 + 2000ms;
+  ASSERT_TRUE(tick_until_report(*audio, &ta));
+  Clock::time_point tv = ta + 370ms;
+  ASSERT_TRUE(tick_until_report(*video, &tv));
+  std::optional<transport::SenderInfo> audio_sr, video_sr;
+  for (int i = 0; i < 2; ++i) {
+    auto report = receive_report();
+    ASSERT_TRUE(report && report->sender);
+    (report->reporter_ssrc == kVideoSsrc ? video_sr : audio_sr) = report->sender;
+  }
+  ASSERT_TRUE(audio_sr && video_sr);
+  // NTP time of RTP timestamp `ts` by an SR: its NTP time minus the RTP time between (mod 2^32).
+  const auto ntp_seconds_of = [](const transport::SenderInfo& sr, uint32_t ts, uint32_t rate) {
+    const double sr_ntp =
+        static_cast<double>(sr.ntp_timestamp) / static_cast<double>(uint64_t{1} << transport::kNtpFractionBits);
+    return sr_ntp - static_cast<double>(static_cast<int32_t>(sr.rtp_timestamp - ts)) / rate;
+  };
+  // The packets stamped for t0 + 1 s in each stream: the audio packet at 1000 ms, video frame 30.
+  const double audio_at = ntp_seconds_of(*audio_sr, kAudioBase + 1000 * (kOpusRate / 1000), kOpusRate);
+  const double video_at = ntp_seconds_of(*video_sr, kVideoBase + 30 * 3000, kVideoRate);
+  EXPECT_NEAR(audio_at, video_at, 0.001);
 }
 
 TEST_F(MediaStreamTest, IntervalsAreRandomizedAroundFiveSecondsWithoutAllocating) {
