@@ -120,7 +120,12 @@ bool ConferenceVideo::remove(uint64_t participant, std::unique_ptr<MediaStream>*
 }
 
 void ConferenceVideo::set_deaf(uint64_t participant, bool deaf) {
-  if (const auto it = members_.find(participant); it != members_.end()) it->second.deaf = deaf;
+  const auto it = members_.find(participant);
+  if (it == members_.end()) return;
+  // One that hears again missed pictures its decoder needs: its next frame is an IDR, as a new
+  // receiver's first is.
+  if (it->second.deaf && !deaf) it->second.frames_sent = 0;
+  it->second.deaf = deaf;
 }
 
 void ConferenceVideo::on_media(uint64_t participant, const transport::RtpPacket& packet, transport::Clock::time_point) {

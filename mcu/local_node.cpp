@@ -59,7 +59,7 @@ std::optional<LocalNode::Hosted> LocalNode::placement_of(uint64_t conference) co
   std::lock_guard lock(mutex_);
   const auto it = hosted_.find(conference);
   if (it == hosted_.end()) return std::nullopt;
-  return Hosted{it->second.worker, it->second.video_worker, {}};
+  return Hosted{it->second.worker, it->second.video_worker, {}, it->second.with_video};
 }
 
 int LocalNode::worker_of(uint64_t conference) const {
@@ -105,7 +105,7 @@ ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator:
       placed.video_worker = video_load_.least();
       ++video_load_.conferences[placed.video_worker];
     }
-    hosted_.emplace(conference, Hosted{placed.worker, placed.video_worker, {}});
+    hosted_.emplace(conference, Hosted{placed.worker, placed.video_worker, {}, {}});
   }
   // Nothing on the workers can refuse a new conference, so this is not waited for: tasks run in
   // order, and every later call for the conference waits for its own answer. The audio half
@@ -133,17 +133,14 @@ ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator:
 ApiResult<Done> LocalNode::update_conference(uint64_t conference, const allocator::ConferencePatch& patch) {
   const auto placed = placement_of(conference);
   if (!placed) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
-  if (!patch.layout || !pool_.has_video()) return Done{};
+  if (!patch.layout) return Done{};
   std::string error;
-  const auto found = pool_.video_worker(placed->video_worker).call(
-      [conference, layout = *patch.layout](Worker& w) {
-        const auto it = w.video_conferences().find(conference);
-        if (it == w.video_conferences().end()) return false;
-        it->second->set_layout(layout);
-        return true;
-      },
-      options_.call_timeout, &error);
-  if (!found) return worker_failure("changing the layout", error);
+  const bool done = on_video_worker(*placed, false, [conference, layout = *patch.layout](Worker& w) {
+    const auto it = w.video_conferences().find(conference);
+    if (it != w.video_conferences().end()) it->second->set_layout(layout);
+    return it != w.video_conferences().end();
+  }, &error);
+  if (!done) return worker_failure("changing the layout", error);
   return Done{};
 }
 
@@ -164,21 +161,24 @@ void LocalNode::close_conference(uint64_t conference) {
     participants_ -= hosted.ports.size();
   }
   // Waited for, so that the ports are closed before they go back to the range.
-  for (Worker* w : workers_of(hosted)) {
-    std::string error;
-    if (!w->call([conference](Worker& self) { return self.close_conference(conference); }, options_.call_timeout,
-                 &error)) {
-      worker_failure("closing conference " + std::to_string(conference), error);
-    }
+  const auto close = [conference](Worker& self) { return self.close_conference(conference); };
+  std::string error;
+  if (!pool_.worker(hosted.worker).call(close, options_.call_timeout, &error) ||
+      !on_video_worker(hosted, !hosted.with_video.empty(), close, &error)) {
+    worker_failure("closing conference " + std::to_string(conference), error);
   }
   std::lock_guard lock(mutex_);
   for (const auto& [participant, ports] : hosted.ports) release_ports(ports);
 }
 
-std::vector<Worker*> LocalNode::workers_of(const Hosted& hosted) {
-  std::vector<Worker*> workers{&pool_.worker(hosted.worker)};
-  if (pool_.has_video()) workers.push_back(&pool_.video_worker(hosted.video_worker));
-  return workers;
+template <typename Fn>
+bool LocalNode::on_video_worker(const Hosted& hosted, bool wait, Fn fn, std::string* error) {
+  if (!pool_.has_video()) return true;
+  Worker& worker = pool_.video_worker(hosted.video_worker);
+  if (wait) return worker.call(std::move(fn), options_.call_timeout, error).has_value();
+  if (worker.post_fn(std::move(fn))) return true;
+  *error = "video worker " + std::to_string(hosted.video_worker) + ": task ring full";
+  return false;
 }
 
 ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t conference, uint64_t participant,
@@ -241,8 +241,15 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
         return result;
       },
       options_.call_timeout, &error);
-  // The video half: a tile, and the participant's video stream (if any).
-  if (answer && answer->value && pool_.has_video()) {
+  // The video half: a tile, and the participant's video stream (if any; then waited for).
+  if (answer && answer->value && pool_.has_video() && !video) {
+    const bool posted = on_video_worker(placed, false, [conference, participant](Worker& w) {
+      const auto it = w.video_conferences().find(conference);
+      if (it != w.video_conferences().end()) it->second->add(participant, nullptr);
+      return it != w.video_conferences().end();
+    }, &error);
+    if (!posted) answer.reset();
+  } else if (answer && answer->value && video) {
     auto video_answer = pool_.video_worker(placed.video_worker).call(
         [conference, participant, opening = std::move(video)](Worker& w) mutable {
           TaskAnswer<std::optional<allocator::StreamInfo>> result;
@@ -251,11 +258,8 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
             result.error = "conference not on this video worker";
             return result;
           }
-          std::unique_ptr<MediaStream> stream;
-          if (opening) {
-            stream = MediaStream::open(w.reactor(), std::move(opening->fd), std::move(opening->config), &result.error);
-            if (!stream) return result;
-          }
+          auto stream = MediaStream::open(w.reactor(), std::move(opening->fd), std::move(opening->config), &result.error);
+          if (!stream) return result;
           it->second->add(participant, std::move(stream));
           result.value = it->second->stream_info(participant);
           return result;
@@ -273,9 +277,12 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
   std::lock_guard lock(mutex_);
   if (!answer || !answer->value) {
     // A task that timed out may yet run: have both workers drop whatever they made, after it.
-    for (Worker* w : workers_of(placed)) {
-      w->post_fn([conference, participant](Worker& self) { remove_on_worker(self, conference, participant, false); });
-    }
+    const auto drop = [conference, participant](Worker& self) {
+      return remove_on_worker(self, conference, participant, false);
+    };
+    pool_.worker(placed.worker).post_fn(drop);
+    std::string ignored;
+    on_video_worker(placed, false, drop, &ignored);
     release_ports(ports);
     const std::string reason = answer ? answer->error : error;
     return worker_failure("adding participant " + std::to_string(participant), reason);
@@ -283,6 +290,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
   // The service serializes calls per conference, so it cannot have closed meanwhile.
   if (Hosted* hosted = find(conference)) {
     hosted->ports.emplace(participant, std::move(ports));
+    if (request.video) hosted->with_video.insert(participant);
     ++participants_;
     ++media_load_.participants[hosted->worker];
     if (pool_.has_video()) ++video_load_.participants[hosted->video_worker];
@@ -318,34 +326,33 @@ ApiResult<Done> LocalNode::update_participant(uint64_t conference, uint64_t part
                                               const allocator::ParticipantPatch& patch) {
   const auto placed = placement_of(conference);
   if (!placed) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
-  for (Worker* w : workers_of(*placed)) {
-    std::string error;
-    const auto found = w->call(
-        [conference, participant, patch](Worker& self) {
-          bool here = false;
-          if (const auto it = self.conferences().find(conference); it != self.conferences().end()) {
-            const auto p = it->second->participants().find(participant);
-            if (p == it->second->participants().end()) return false;
-            if (patch.muted) {
-              p->second.muted = *patch.muted;
-              it->second->audio().set_muted(participant, *patch.muted);
-            }
-            if (patch.deaf) {
-              p->second.deaf = *patch.deaf;
-              it->second->audio().set_deaf(participant, *patch.deaf);
-            }
-            here = true;
-          }
-          if (const auto it = self.video_conferences().find(conference); it != self.video_conferences().end()) {
-            if (!it->second->contains(participant)) return false;
-            if (patch.deaf) it->second->set_deaf(participant, *patch.deaf);
-            here = true;
-          }
-          return here;
-        },
-        options_.call_timeout, &error);
-    if (!found) return worker_failure("updating participant", error);
-    if (!*found) return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant));
+  std::string error;
+  const auto found = pool_.worker(placed->worker).call(
+      [conference, participant, patch](Worker& self) {
+        const auto it = self.conferences().find(conference);
+        if (it == self.conferences().end()) return false;
+        const auto p = it->second->participants().find(participant);
+        if (p == it->second->participants().end()) return false;
+        if (patch.muted) {
+          p->second.muted = *patch.muted;
+          it->second->audio().set_muted(participant, *patch.muted);
+        }
+        if (patch.deaf) {
+          p->second.deaf = *patch.deaf;
+          it->second->audio().set_deaf(participant, *patch.deaf);
+        }
+        return true;
+      },
+      options_.call_timeout, &error);
+  if (!found) return worker_failure("updating participant", error);
+  if (!*found) return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant));
+  // Deaf: receives no composite either. Posted behind whatever the video worker has queued.
+  if (patch.deaf && !on_video_worker(*placed, false, [conference, participant, deaf = *patch.deaf](Worker& self) {
+        const auto it = self.video_conferences().find(conference);
+        if (it != self.video_conferences().end()) it->second->set_deaf(participant, deaf);
+        return it != self.video_conferences().end();
+      }, &error)) {
+    return worker_failure("updating participant", error);
   }
   return Done{};
 }
@@ -353,21 +360,22 @@ ApiResult<Done> LocalNode::update_participant(uint64_t conference, uint64_t part
 ApiResult<Done> LocalNode::remove_participant(uint64_t conference, uint64_t participant) {
   const auto placed = placement_of(conference);
   if (!placed) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
-  bool found = false;
-  for (Worker* w : workers_of(*placed)) {
-    std::string error;
-    const auto here = w->call(
-        [conference, participant](Worker& self) { return remove_on_worker(self, conference, participant, true); },
-        options_.call_timeout, &error);
-    if (!here) return worker_failure("removing participant", error);
-    found = found || *here;
+  const auto remove = [conference, participant](Worker& self) {
+    return remove_on_worker(self, conference, participant, true);
+  };
+  std::string error;
+  const auto found = pool_.worker(placed->worker).call(remove, options_.call_timeout, &error);
+  if (!found) return worker_failure("removing participant", error);
+  if (!on_video_worker(*placed, placed->with_video.contains(participant), remove, &error)) {
+    return worker_failure("removing participant", error);
   }
   std::lock_guard lock(mutex_);
   Hosted* hosted = find(conference);
-  if (!found || !hosted) return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant));
+  if (!*found || !hosted) return api_error(404, "NOT_FOUND", "no participant " + std::to_string(participant));
   if (const auto it = hosted->ports.find(participant); it != hosted->ports.end()) {
     release_ports(it->second);
     hosted->ports.erase(it);
+    hosted->with_video.erase(participant);
     --participants_;
     --media_load_.participants[hosted->worker];
     if (pool_.has_video()) --video_load_.participants[hosted->video_worker];
@@ -395,7 +403,7 @@ ApiResult<allocator::ConferenceMedia> LocalNode::media_state(uint64_t conference
       },
       options_.call_timeout, &error);
   if (!state) return worker_failure("reading conference state", error);
-  if (!pool_.has_video()) return std::move(*state);
+  if (!pool_.has_video() || placed->with_video.empty()) return std::move(*state);
   auto video = pool_.video_worker(placed->video_worker).call(
       [conference, ids = participant_ids(*state)](Worker& w) {
         std::vector<std::optional<allocator::StreamInfo>> streams(ids.size());

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -55,6 +56,7 @@ class LocalNode final : public allocator::MediaNode {
     size_t worker = 0;        // media worker: the audio half
     size_t video_worker = 0;  // video worker: the video half (when the pool has them)
     std::map<uint64_t, std::vector<uint16_t>> ports;  // participant -> its media ports
+    std::set<uint64_t> with_video;                     // participants with a video stream
   };
   // Load per worker of one kind, for placing conferences.
   struct WorkerLoads {
@@ -69,8 +71,13 @@ class LocalNode final : public allocator::MediaNode {
   uint32_t next_ssrc();
   void release_ports(const std::vector<uint16_t>& ports);
   transport::Err<allocator::ApiError> worker_failure(const std::string& what, const std::string& error) const;
-  // The conference's media worker and, when the pool has them, its video worker: its two halves.
-  std::vector<Worker*> workers_of(const Hosted& hosted);
+  // Runs `fn(Worker&)` on the conference's video worker (if the pool has them): waited for, up
+  // to the call timeout, when `wait` (a video port must be open before the join is answered and
+  // closed before it goes back to the range), else posted. Audio-only work never waits on a video
+  // worker: in SCHED_IDLE one may wait long for a CPU. False when the worker did not take or
+  // answer it, with the reason in `error`.
+  template <typename Fn>
+  bool on_video_worker(const Hosted& hosted, bool wait, Fn fn, std::string* error);
   // A copy of the conference's placement; nullopt when it is not hosted here.
   std::optional<Hosted> placement_of(uint64_t conference) const;
   // On a worker: takes the participant out of the conference's half there (mix or tile), saying

@@ -249,10 +249,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(confab::allocator::kMinVideoBitrate, confab::allocator::kMaxVideoBitrate));
   std::string video_sched = "idle";
   app.add_option("--video-sched", video_sched,
-                 "Scheduling of the video worker threads, each on a media worker's core: idle (SCHED_IDLE: "
-                 "preempted the moment the media worker wakes) or nice (SCHED_OTHER at nice 10)")
+                 "Scheduling of the video worker threads: idle (SCHED_IDLE: they run when no normal thread wants "
+                 "the CPU and are preempted the moment a media worker wakes; for a dedicated node), nice "
+                 "(SCHED_OTHER at nice 10) or normal (nice 0: for a node shared with other busy programs, which "
+                 "would otherwise starve the video)")
       ->default_val(video_sched)
-      ->check(CLI::IsMember({"idle", "nice"}));
+      ->check(CLI::IsMember({"idle", "nice", "normal"}));
   app.add_option("--video-workers", pool_options.video_workers,
                  "Video worker threads (unpinned, SCHED_IDLE); 0 = two per media worker")
       ->default_val(0)->check(CLI::Range(0u, 1024u));

@@ -459,6 +459,15 @@ TEST_F(ConferenceVideoTest, NothingIsEncodedOrDecodedWithoutAReceiver) {
   steps(10);
   stats = video_->stats();
   EXPECT_GT(stats.frames, 0u);
+  EXPECT_GE(peers_.at(1)->keyframes_received, 1u);
+  // Deaf for a while, then hearing again: an IDR at once (its decoder missed pictures), though the
+  // last one is younger than a keyframe interval.
+  video_->set_deaf(1, true);
+  steps(40);
+  const uint64_t idrs = peers_.at(1)->keyframes_received;
+  video_->set_deaf(1, false);
+  steps(1);
+  EXPECT_EQ(peers_.at(1)->keyframes_received, idrs + 1);
   EXPECT_GT(stats.frames_decoded, 0u);
   expect_colour(tile_colour(1, 0), kRed, "self view");
 }

@@ -3,9 +3,14 @@
 // colour; in 1x1 the active speaker (the only one sending audio) fills the picture; a participant
 // that leaves leaves a plain grey tile; a sender behind a lossy link keeps its tile; malformed
 // H.264 RTP on one port leaves the rest of the conference and the daemon running.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <cstdio>
 #include <deque>
@@ -18,6 +23,7 @@
 #include "tests/support/udp_relay.h"
 #include "tests/support/video_probe.h"
 #include "transport/rtp_writer.h"
+#include "transport/unique_fd.h"
 
 namespace confab::mcu {
 namespace {
@@ -123,6 +129,16 @@ void start_tone(Member* m) {
 
 // The receiving participant (video only, 5th to join: no tile in 2x2) and the ffmpeg recording
 // what the MCU sends it, through GET .../participants/{pid}/sdp.
+// Whether something (the receiving ffmpeg) has bound 127.0.0.1:port.
+bool udp_port_taken(uint16_t port) {
+  const transport::UniqueFd probe(::socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return ::bind(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 && errno == EADDRINUSE;
+}
+
 std::unique_ptr<YuvReceiver> join_receiver(Api& api, uint64_t conference, uint64_t* id) {
   const uint16_t port = test_support::free_udp_port_pair();
   EXPECT_NE(port, 0);
@@ -134,7 +150,12 @@ std::unique_ptr<YuvReceiver> join_receiver(Api& api, uint64_t conference, uint64
   EXPECT_EQ(joined.status, 201) << joined.text;
   if (joined.status != 201) return nullptr;
   *id = joined.body["id"].get<uint64_t>();
-  const auto sdp = api.get(conference_path(conference) + "/participants/" + std::to_string(*id) + "/sdp");
+  const std::string path = conference_path(conference) + "/participants/" + std::to_string(*id);
+  // ffmpeg never asks for a keyframe (no PLI), so it must be listening when the MCU sends the
+  // viewer its first picture, an IDR: deaf until its port is bound, then the IDR comes with the
+  // next frame (a receiver that stops being deaf gets an IDR, as a new one does).
+  EXPECT_EQ(api.patch(path, R"({"deaf": true})").status, 200);
+  const auto sdp = api.get(path + "/sdp");
   EXPECT_EQ(sdp.status, 200) << sdp.text;
   test_support::YuvReceiverOptions o;
   o.width = kWidth;
@@ -144,6 +165,8 @@ std::unique_ptr<YuvReceiver> join_receiver(Api& api, uint64_t conference, uint64
   o.path_prefix = test_support::test_temp_path("_viewer");
   auto receiver = std::make_unique<YuvReceiver>(sdp.text, o);
   EXPECT_TRUE(receiver->started());
+  EXPECT_TRUE(test_support::wait_until([port] { return udp_port_taken(port); }, 10s, 20ms)) << "ffmpeg never bound";
+  EXPECT_EQ(api.patch(path, R"({"deaf": false})").status, 200);
   return receiver;
 }
 
@@ -227,7 +250,7 @@ uint64_t error_counters(const json& stats) {
 class VideoConferenceTest : public test_support::DaemonFixture {};
 
 TEST_F(VideoConferenceTest, TilesShowTheirSendersTheSpeakerFillsOneByOneAndALeaverTurnsGrey) {
-  start({}, 40, 1);
+  start({}, 40, 1);  // video workers at normal priority: see test_support::Daemon
   Api api(daemon_->rest_port());
   const uint64_t conference = create_conference(api, "2x2");
   ASSERT_NE(conference, 0u);
@@ -328,7 +351,7 @@ TEST_F(VideoConferenceTest, LossyLinkAndMalformedH264LeaveTheOtherTilesAndTheDae
   constexpr int kLossyKbps = 400;  // about 2 packets a frame (see video_probe_test)
   constexpr size_t kRounds = 5;    // the malformed set, sent this many times
   constexpr uint32_t kAttackerSsrc = 0xBADC0DE5;
-  start({}, 40, 1);
+  start({}, 40, 1);  // video workers at normal priority: see test_support::Daemon
   Api api(daemon_->rest_port());
   const uint64_t conference = create_conference(api, "2x2");
   ASSERT_NE(conference, 0u);

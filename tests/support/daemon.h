@@ -69,11 +69,17 @@ inline std::optional<uint64_t> resident_kib(pid_t pid) {
 class Daemon {
  public:
   // Starts confab-mcu with `args` plus kernel-picked REST and telnet ports (unless args give them), no stats
-  // lines and no CPU pinning; waits until it is ready.
+  // lines, no CPU pinning and video workers at normal priority (unless args say): the suite runs
+  // tests in parallel and ffmpeg peers beside the daemon, and SCHED_IDLE video workers, right for
+  // a dedicated node, would wait for all of them (seconds, under a loaded CI machine). Waits until
+  // the daemon is ready.
   explicit Daemon(std::vector<std::string> args) : log_(test_temp_path(".log")) {
     std::vector<std::string> argv = {CONFAB_MCU_BINARY, "--stats-interval", "0", "--no-pin"};
     for (const char* listen : {"--rest-listen", "--telnet-listen"}) {
       if (std::find(args.begin(), args.end(), listen) == args.end()) argv.insert(argv.end(), {listen, "127.0.0.1:0"});
+    }
+    if (std::find(args.begin(), args.end(), "--video-sched") == args.end()) {
+      argv.insert(argv.end(), {"--video-sched", "normal"});
     }
     argv.insert(argv.end(), args.begin(), args.end());
     process_ = std::make_unique<Subprocess>(argv, log_);
