@@ -122,6 +122,10 @@ struct MediaRequest {
   // Video: ask this sender for keyframes with RFC 5104 FIR instead of RFC 4585 PLI (for senders
   // that negotiated only "ccm fir").
   bool fir = false;
+  // Video: the participant negotiated RFC 4585 generic NACK ("a=rtcp-fb:PT nack"): the MCU NACKs
+  // its lost packets and retransmits the composite's packets it NACKs. Off by default: a sender
+  // that does not retransmit (plain ffmpeg) would only make the MCU wait for nothing.
+  bool nack = false;
 };
 
 struct ParticipantRequest {
@@ -160,6 +164,9 @@ struct VideoPlayout {
   uint64_t decode_errors = 0;      // pictures libavcodec refused or decoded with errors (decoder reset)
   uint64_t keyframe_requests_sent = 0;      // PLI or FIR to this sender
   uint64_t keyframe_requests_received = 0;  // PLI or FIR from this receiver about the composite
+  uint64_t nacks_sent = 0;            // RFC 4585 generic NACKs to this sender
+  uint64_t packets_recovered = 0;     // its lost packets that came back after a NACK
+  uint64_t retransmissions_sent = 0;  // composite packets resent to this receiver on its NACKs
   bool visible = false;  // shown in the composite now
   uint32_t width = 0;    // of the last decoded picture
   uint32_t height = 0;
@@ -197,6 +204,7 @@ struct StreamInfo {
   bool learned = false;
   uint32_t ssrc = 0;  // the SSRC of what the MCU sends on this stream
   bool fir = false;   // video: keyframes are asked for with FIR (else PLI)
+  bool nack = false;  // video: RFC 4585 generic NACK both ways
   StreamStats stats;
 };
 

@@ -95,7 +95,7 @@ ApiResult<MediaRequest> decode_media(const json& object, Medium medium) {
   if (!object.is_object()) return bad_field(std::string(to_string(medium)), "must be an object");
   if (auto ok = only_fields(object,
                             {"codec", "payload_type", "remote", "audio_level_ext_id", "csrc_audio_level_ext_id",
-                             "keyframe_request"},
+                             "keyframe_request", "nack"},
                             prefix);
       !ok) {
     return transport::Err{ok.error()};
@@ -140,6 +140,12 @@ ApiResult<MediaRequest> decode_media(const json& object, Medium medium) {
       return bad_field(prefix + "keyframe_request", "must be pli (RFC 4585) or fir (RFC 5104)");
     }
     media.fir = value == "fir";
+  }
+  if (object.contains("nack")) {
+    if (medium != Medium::kVideo) return bad_field(prefix + "nack", "only for video");
+    const json& value = object.at("nack");
+    if (!value.is_boolean()) return bad_field(prefix + "nack", "must be true or false");
+    media.nack = value.get<bool>();
   }
   if (media.audio_level_ext_id && media.audio_level_ext_id == media.csrc_audio_level_ext_id) {
     return bad_field(prefix + "csrc_audio_level_ext_id", "must differ from audio_level_ext_id");
@@ -337,11 +343,17 @@ json to_json(const StreamInfo& stream) {
                              {"decode_errors", v->decode_errors},
                              {"keyframe_requests_sent", v->keyframe_requests_sent},
                              {"keyframe_requests_received", v->keyframe_requests_received},
+                             {"nacks_sent", v->nacks_sent},
+                             {"packets_recovered", v->packets_recovered},
+                             {"retransmissions_sent", v->retransmissions_sent},
                              {"visible", v->visible},
                              {"width", v->width},
                              {"height", v->height}};
   }
-  if (stream.medium == Medium::kVideo) out["keyframe_request"] = stream.fir ? "fir" : "pli";
+  if (stream.medium == Medium::kVideo) {
+    out["keyframe_request"] = stream.fir ? "fir" : "pli";
+    out["nack"] = stream.nack;
+  }
   if (stream.audio_level_ext_id) out["audio_level_ext_id"] = *stream.audio_level_ext_id;
   if (stream.csrc_audio_level_ext_id) out["csrc_audio_level_ext_id"] = *stream.csrc_audio_level_ext_id;
   return out;

@@ -35,11 +35,12 @@ struct Fmtp {
   std::string value;
 };
 
-// RFC 4585 4.2: a=rtcp-fb:<payload type or *> <feedback type>; only PLI and FIR matter here.
+// RFC 4585 4.2: a=rtcp-fb:<payload type or *> <feedback type>; only NACK, PLI and FIR matter here.
 struct RtcpFeedback {
   std::optional<uint8_t> payload_type;  // none: "*", every format
-  bool pli = false;  // "nack pli"
-  bool fir = false;  // "ccm fir"
+  bool nack = false;  // "nack" alone: generic NACK (RFC 4585 4.2, 6.2.1)
+  bool pli = false;   // "nack pli"
+  bool fir = false;   // "ccm fir"
 };
 
 struct Connection {
@@ -244,9 +245,10 @@ ApiResult<Done> parse_media_attribute(std::string_view attribute, MediaSection& 
       if (!pt) return bad_sdp(line_number, "a=rtcp-fb needs a payload type 0..127 or *");
       feedback.payload_type = static_cast<uint8_t>(*pt);
     }
+    feedback.nack = fields.size() == 2 && fields[1] == "nack";
     feedback.pli = fields.size() == 3 && fields[1] == "nack" && fields[2] == "pli";
     feedback.fir = fields.size() == 3 && fields[1] == "ccm" && fields[2] == "fir";
-    if (feedback.pli || feedback.fir) section.feedback.push_back(feedback);
+    if (feedback.nack || feedback.pli || feedback.fir) section.feedback.push_back(feedback);
   } else if (section.rtp && (name == "rtpmap" || name == "fmtp")) {
     // RFC 8866 6.6: a=rtpmap:<payload type> <encoding name>/<clock rate>[/<parameters>]
     // RFC 8866 6.15: a=fmtp:<format> <format specific parameters>
@@ -357,6 +359,7 @@ ApiResult<SdpOffer> finish(SdpOffer offer, std::vector<MediaSection>& sections, 
         if (f.payload_type && f.payload_type != request.payload_type) continue;
         offer.video_pli = offer.video_pli || f.pli;
         offer.video_fir = offer.video_fir || f.fir;
+        request.nack = request.nack || f.nack;
       }
       request.fir = offer.video_fir && !offer.video_pli;
     }
@@ -542,6 +545,8 @@ std::string write_sdp_answer(const SdpOffer& offer, const ParticipantInfo& answe
     if (audio && requested && requested->csrc_audio_level_ext_id) {
       add_line(out, {"a=extmap:", std::to_string(*requested->csrc_audio_level_ext_id), " ", kCsrcAudioLevelUri});
     }
+    // RFC 4585 4.2: generic NACK is used only when both sides list it; we do it when offered.
+    if (!audio && requested && requested->nack) add_line(out, {"a=rtcp-fb:", pt, " nack"});
     if (!audio && offer.video_pli) add_line(out, {"a=rtcp-fb:", pt, " nack pli"});
     if (!audio && offer.video_fir) add_line(out, {"a=rtcp-fb:", pt, " ccm fir"});
     // RFC 5576 4.1: the SSRC we send with, so the participant can tell our stream apart.

@@ -49,7 +49,8 @@ struct SdpOffer {
   std::optional<std::string> video_fmtp;  // e.g. "profile-level-id=42e01f;packetization-mode=1"
   // RFC 4585 4.2 a=rtcp-fb of the chosen video payload type (or *): "nack pli" (6.3.1) and
   // "ccm fir" (RFC 5104 7.1). An offer with FIR and no PLI gets FIR (request.video->fir); the
-  // answer repeats both as offered, since we accept either from the participant.
+  // answer repeats both as offered, since we accept either from the participant. A plain "nack"
+  // sets request.video->nack and is answered with "nack".
   bool video_pli = false;
   bool video_fir = false;
   std::string origin_session_id;          // o= sess-id, as text (digits)

@@ -20,7 +20,7 @@ constexpr std::string_view kHelp =
     "  rename ID NAME\r\n"
     "  destroy ID\r\n"
     "  join ID [name=TEXT] [audio=opus|pcmu|pcma[/PT][@IP:PORT]] [video=h264[/PT][@IP:PORT]] [audio_level_ext_id=N]\r\n"
-    "       [csrc_audio_level_ext_id=N] [keyframe_request=pli|fir]\r\n"
+    "       [csrc_audio_level_ext_id=N] [keyframe_request=pli|fir] [nack=0|1]\r\n"
     "  leave ID PID\r\n"
     "  mute ID PID | unmute ID PID | deaf ID PID | undeaf ID PID\r\n"
     "  stats\r\n"
@@ -213,7 +213,8 @@ Reply do_update(ConferenceService& service, const TelnetCommand& command) {
 Reply do_join(ConferenceService& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
   if (auto ok = only_options(command,
-                             {"name", "audio", "video", "audio_level_ext_id", "csrc_audio_level_ext_id", "keyframe_request"});
+                             {"name", "audio", "video", "audio_level_ext_id", "csrc_audio_level_ext_id",
+                              "keyframe_request", "nack"});
       !ok) {
     return transport::Err{ok.error()};
   }
@@ -241,6 +242,11 @@ Reply do_join(ConferenceService& service, const TelnetCommand& command) {
     if (!request.video) return bad_field("keyframe_request", "only with video=...");
     if (*text != "pli" && *text != "fir") return bad_field("keyframe_request", "must be pli (RFC 4585) or fir (RFC 5104)");
     request.video->fir = *text == "fir";
+  }
+  if (const auto text = command.option("nack")) {
+    if (!request.video) return bad_field("nack", "only with video=...");
+    if (*text != "0" && *text != "1") return bad_field("nack", "must be 0 or 1 (RFC 4585 generic NACK)");
+    request.video->nack = *text == "1";
   }
   if (request.audio && request.audio->audio_level_ext_id &&
       request.audio->audio_level_ext_id == request.audio->csrc_audio_level_ext_id) {

@@ -22,6 +22,31 @@ constexpr auto kKeyframeRequestInterval = std::chrono::milliseconds(500);
 // Frame times a conference may fall behind before it skips them: 100 ms at 30 fps, longer than
 // an IDR's encode on a loaded core, shorter than a receiver's jitter buffer would tolerate.
 constexpr int kMaxFrameBacklog = 3;
+// Knuth's multiplicative hash (2^32 / golden ratio): spreads consecutive IDs and SSRCs apart.
+constexpr uint32_t kFibonacciHash = 0x9E3779B9u;
+constexpr unsigned kHalfWordBits = 16;
+
+// A sender that negotiated generic NACK: the buffer's defaults (NACK after 5 ms, retry every
+// 50 ms, give up after 150 ms), about what a browser's receiver does.
+transport::VideoPacketBufferOptions nack_buffer_options() { return transport::VideoPacketBufferOptions{}; }
+
+// A sender without NACK (plain ffmpeg) does not retransmit, so a hole is only ever filled by a
+// packet that was reordered on the way. Reordering resolves within a few ms (a Wi-Fi retry, two
+// paths), and without the buffer the depacketizer would take each reordering for a loss and cost
+// a keyframe. So the buffer stays, but never NACKs and waits only this long for a hole before the
+// depacketizer sees the gap: packets in order pass at once, and a real loss costs 20 ms more
+// before its keyframe request (which takes a round trip and an IDR's encode anyway).
+constexpr auto kReorderOnlyWait = std::chrono::milliseconds(20);
+// 128 packets within 20 ms is 60 Mbit/s in 1200-byte packets: ample, at a quarter of the memory.
+constexpr uint32_t kReorderOnlyCapacity = 128;
+
+transport::VideoPacketBufferOptions reorder_only_buffer_options() {
+  transport::VideoPacketBufferOptions o;
+  o.capacity = kReorderOnlyCapacity;
+  o.max_retries = 0;
+  o.max_wait = kReorderOnlyWait;
+  return o;
+}
 
 mixer::CompositorSettings compositor_settings(const allocator::ConferenceSettings& settings) {
   mixer::CompositorSettings c;
@@ -63,6 +88,9 @@ ConferenceVideoStats& ConferenceVideoStats::operator+=(const ConferenceVideoStat
   decode_errors += o.decode_errors;
   keyframe_requests_sent += o.keyframe_requests_sent;
   keyframe_requests_received += o.keyframe_requests_received;
+  nacks_sent += o.nacks_sent;
+  packets_recovered += o.packets_recovered;
+  retransmissions_sent += o.retransmissions_sent;
   return *this;
 }
 
@@ -74,7 +102,7 @@ ConferenceVideo::ConferenceVideo(uint64_t id, const allocator::ConferenceSetting
       compositor_(compositor_settings(settings)),
       frame_period_(std::chrono::duration_cast<transport::Clock::duration>(std::chrono::nanoseconds(
           transport::kNanosPerSecond / std::max<uint32_t>(settings.video.fps, 1)))),
-      rtp_timestamp_base_(static_cast<uint32_t>(id * 0x9E3779B9u)) {}
+      rtp_timestamp_base_(static_cast<uint32_t>(id * kFibonacciHash)) {}
 
 ConferenceVideo::~ConferenceVideo() {
   for (auto& [id, member] : members_) {
@@ -85,7 +113,17 @@ ConferenceVideo::~ConferenceVideo() {
 void ConferenceVideo::add(uint64_t participant, std::unique_ptr<MediaStream> stream) {
   Member member;
   if (stream) {
+    const bool nack = stream->config().nack;
+    member.packet_buffer =
+        std::make_unique<transport::VideoPacketBuffer>(nack ? nack_buffer_options() : reorder_only_buffer_options());
     member.depacketizer = std::make_unique<transport::H264Depacketizer>();
+    // RFC 3550 5.1: the initial sequence number should be random (unpredictable to an attacker
+    // who cannot see the stream); a hash of the stream's own SSRC differs per receiver.
+    member.sequence_offset = static_cast<uint16_t>((stream->config().ssrc * kFibonacciHash) >> kHalfWordBits);
+    if (nack) {
+      member.resend_limiter = std::make_unique<transport::RtpResendLimiter>();
+      if (!history_) history_ = std::make_unique<transport::RtpPacketHistory>();
+    }
     stream->set_listener(this, participant);
     member.stream = std::move(stream);
   }
@@ -128,22 +166,47 @@ void ConferenceVideo::set_deaf(uint64_t participant, bool deaf) {
   it->second.deaf = deaf;
 }
 
-void ConferenceVideo::on_media(uint64_t participant, const transport::RtpPacket& packet, transport::Clock::time_point) {
+void ConferenceVideo::on_media(uint64_t participant, const transport::RtpPacket& packet,
+                               transport::Clock::time_point arrival) {
   const auto it = members_.find(participant);
   if (it == members_.end()) return;
   Member& member = it->second;
   if (member.ssrc != packet.ssrc()) {
     // A new SSRC is a new stream (the client restarted): nothing of the old one continues.
     if (member.ssrc) {
+      member.packet_buffer->reset();
       member.depacketizer->reset();
       if (member.decoder) member.decoder->reset();
     }
     member.ssrc = packet.ssrc();
   }
-  member.depacketizer->insert(transport::h264_rtp_payload(packet), [&](const transport::H264AccessUnit& au) {
+  // Holes are aged on the tick clock that expire() and collect_nacks() see (now_), not on the
+  // arrival time: one clock keeps the waits consistent (and the tests' synthetic time exact); it
+  // is at most one 5 ms tick behind the arrival, the reorder grace's order.
+  const transport::Clock::time_point now = now_ != transport::Clock::time_point{} ? now_ : arrival;
+  member.packet_buffer->insert(packet, now,
+                               [&](const transport::VideoBufferedPacket& p) { depacketize(member, p); });
+}
+
+void ConferenceVideo::depacketize(Member& member, const transport::VideoBufferedPacket& packet) {
+  // Holes given up before this packet show as a jump in its sequence number: the depacketizer
+  // drops the picture they broke and waits for a keyframe.
+  const transport::H264RtpPayload payload{packet.payload, packet.sequence_number, packet.timestamp, packet.marker};
+  member.depacketizer->insert(payload, [&](const transport::H264AccessUnit& au) {
     // Decoded as it completes, only while shown; the compositor takes the latest picture.
     if (member.shown && member.decoder) member.decoder->decode(au.annexb, au.is_keyframe);
   });
+}
+
+void ConferenceVideo::repair(Member& member, transport::Clock::time_point now) {
+  member.packet_buffer->expire(now, [&](const transport::VideoBufferedPacket& p) { depacketize(member, p); });
+  // A hidden sender's pictures are not decoded (it is asked for a keyframe when it comes into
+  // view), so repairing its stream would spend its uplink for nothing.
+  if (!member.stream->config().nack || !member.shown) return;
+  std::array<uint16_t, kMaxNackSeqsSent> seqs;
+  const size_t count = member.packet_buffer->collect_nacks(now, seqs);
+  // RFC 4585 6.2.1: one NACK names them all (PID + BLP bitmask entries).
+  if (count > 0) member.stream->send_nack(std::span<const uint16_t>(seqs.data(), count));
 }
 
 void ConferenceVideo::on_keyframe_request(uint64_t participant) {
@@ -153,12 +216,38 @@ void ConferenceVideo::on_keyframe_request(uint64_t participant) {
   if (encoder_) encoder_->request_keyframe();
 }
 
+void ConferenceVideo::on_nack(uint64_t participant, std::span<const uint16_t> seqs) {
+  const auto it = members_.find(participant);
+  if (it == members_.end() || next_packet_index_ == 0 || !history_) return;
+  Member& member = it->second;
+  if (!member.stream || !member.resend_limiter || !member.first_index || member.deaf) return;
+  const uint64_t newest = next_packet_index_ - 1;
+  for (const uint16_t seq : seqs) {
+    const auto index = transport::RtpPacketHistory::index_for_sequence(seq, member.sequence_offset, newest);
+    // Packets from before its first frame were never its to lose.
+    if (!index || *index < *member.first_index) continue;
+    // Gone from the history: too old to be worth repairing; the receiver's own give-up leads to a
+    // keyframe request.
+    const auto packet = history_->find(*index);
+    if (!packet) continue;
+    if (!member.resend_limiter->should_resend(*index, now_)) continue;
+    // RFC 4585 6.2.1 / RFC 3550 5.1: the same packet again in the same stream, with its sequence
+    // number and timestamp (not RFC 4588 RTX). `sent_at` is the original's, so the next SR still
+    // extrapolates from a matching (RTP timestamp, time) pair.
+    if (member.stream->send_rtp(seq, packet->timestamp, packet->marker, {}, packet->payload, {}, packet->sent_at)) {
+      ++member.retransmissions_sent;
+    }
+  }
+}
+
 void ConferenceVideo::tick(transport::Clock::time_point now) {
   if (start_ == transport::Clock::time_point{}) {
     start_ = now;
     next_frame_ = now;
   }
+  now_ = now;
   for (auto& [id, member] : members_) {
+    if (member.stream) repair(member, now);
     request_keyframe_if_due(member, now);
     if (member.stream) member.stream->on_tick(now);
   }
@@ -310,10 +399,24 @@ void ConferenceVideo::produce_frame(transport::Clock::time_point frame_time) {
 }
 
 void ConferenceVideo::send_frame(uint32_t rtp_timestamp, transport::Clock::time_point frame_time) {
+  // Each packet's index is taken once and shared by every receiver; the payload is kept once.
+  const uint64_t first_index = next_packet_index_;
+  next_packet_index_ += staged_packets_.size();
+  if (history_) {
+    for (size_t i = 0; i < staged_packets_.size(); ++i) {
+      const StagedPacket& packet = staged_packets_[i];
+      history_->store(first_index + i, std::span<const uint8_t>(staged_.data() + packet.offset, packet.size),
+                      rtp_timestamp, packet.marker, frame_time);
+    }
+  }
   for (auto& [id, member] : members_) {
     if (!member.stream || !member.stream->remote() || member.deaf) continue;
-    for (const StagedPacket& packet : staged_packets_) {
-      member.stream->send_rtp(member.out_sequence++, rtp_timestamp, packet.marker, {},
+    if (!member.first_index) member.first_index = first_index;
+    for (size_t i = 0; i < staged_packets_.size(); ++i) {
+      const StagedPacket& packet = staged_packets_[i];
+      // RFC 3550 5.1: mod 2^16, by the uint16_t conversion.
+      const auto sequence = static_cast<uint16_t>(member.sequence_offset + first_index + i);
+      member.stream->send_rtp(sequence, rtp_timestamp, packet.marker, {},
                               std::span<const uint8_t>(staged_.data() + packet.offset, packet.size), {}, frame_time);
     }
     ++member.frames_sent;
@@ -333,6 +436,9 @@ void ConferenceVideo::add_member_counters(const Member& member, ConferenceVideoS
   }
   stats.keyframe_requests_sent += member.stream->keyframe_requests_sent();
   stats.keyframe_requests_received += member.stream->keyframe_requests_received();
+  stats.nacks_sent += member.stream->nacks_sent();
+  stats.packets_recovered += member.packet_buffer->counters().recovered;
+  stats.retransmissions_sent += member.retransmissions_sent;
 }
 
 ConferenceVideoStats ConferenceVideo::stats() const {
@@ -360,6 +466,9 @@ std::optional<allocator::StreamInfo> ConferenceVideo::stream_info(uint64_t parti
   v.decode_errors = counters.decode_errors;
   v.keyframe_requests_sent = counters.keyframe_requests_sent;
   v.keyframe_requests_received = counters.keyframe_requests_received;
+  v.nacks_sent = counters.nacks_sent;
+  v.packets_recovered = counters.packets_recovered;
+  v.retransmissions_sent = counters.retransmissions_sent;
   v.visible = member.shown;
   if (member.decoder && member.decoder->picture()) {
     v.width = static_cast<uint32_t>(member.decoder->picture()->width);

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@
 #include "mixer/video_encoder.h"
 #include "transport/h264_depacketizer.h"
 #include "transport/h264_packetizer.h"
+#include "transport/rtp_packet_history.h"
+#include "transport/rtp_resend_limiter.h"
+#include "transport/video_packet_buffer.h"
 
 namespace confab::mcu {
 
@@ -36,6 +40,9 @@ struct ConferenceVideoStats {
   uint64_t decode_errors = 0;
   uint64_t keyframe_requests_sent = 0;      // PLI/FIR to senders
   uint64_t keyframe_requests_received = 0;  // PLI/FIR from receivers
+  uint64_t nacks_sent = 0;            // RFC 4585 generic NACKs to senders
+  uint64_t packets_recovered = 0;     // senders' lost packets back after a NACK
+  uint64_t retransmissions_sent = 0;  // composite packets resent on receivers' NACKs
 
   ConferenceVideoStats& operator+=(const ConferenceVideoStats& o);
 };
@@ -53,6 +60,15 @@ struct ConferenceVideoStats {
 // A frame a little late is made up at the worker's tick rate; frame times missed by more than
 // kMaxFrameBacklog periods are skipped (counted), not made up. RTP timestamps follow the
 // conference's frame clock at 90 kHz, which the SRs map to the same NTP clock as the audio's.
+//
+// Generic NACK (RFC 4585 6.2.1), with participants whose stream has config().nack. Receive side:
+// each sender's packets pass a VideoPacketBuffer that puts them back in order before the
+// depacketizer; every tick its holes due a NACK go to the sender in one compound, and a
+// retransmission fills the hole before the depacketizer sees a gap (no keyframe needed). Send
+// side: every composite packet gets a conference-wide 64-bit index, kept in one RtpPacketHistory;
+// a receiver's sequence number is its own offset + index (mod 2^16), so its NACKed sequence
+// numbers map back to indexes, and the same payload goes out again with the same sequence number
+// and timestamp (plain retransmission, not RFC 4588 RTX), once per RtpResendLimiter interval.
 class ConferenceVideo final : public MediaListener {
  public:
   ConferenceVideo(uint64_t id, const allocator::ConferenceSettings& settings,
@@ -75,6 +91,7 @@ class ConferenceVideo final : public MediaListener {
   void on_media(uint64_t participant, const transport::RtpPacket& packet,
                 transport::Clock::time_point arrival) override;
   void on_keyframe_request(uint64_t participant) override;
+  void on_nack(uint64_t participant, std::span<const uint16_t> seqs) override;
 
   // The worker's tick: keyframe requests to senders, RTCP reports, and the frame if one is due.
   void tick(transport::Clock::time_point now);
@@ -99,6 +116,8 @@ class ConferenceVideo final : public MediaListener {
  private:
   struct Member {
     std::unique_ptr<MediaStream> stream;  // null: no video (a plain tile)
+    // In front of the depacketizer: reorders, and schedules NACKs when config().nack.
+    std::unique_ptr<transport::VideoPacketBuffer> packet_buffer;
     std::unique_ptr<transport::H264Depacketizer> depacketizer;
     std::unique_ptr<mixer::VideoDecoder> decoder;  // made when first shown
     std::optional<uint32_t> ssrc;  // the sender's current SSRC
@@ -106,7 +125,12 @@ class ConferenceVideo final : public MediaListener {
     bool shown_now = false;  // in the frame being arranged
     bool deaf = false;
     uint64_t frames_sent = 0;  // composites sent to it: the first wants an IDR
-    uint16_t out_sequence = 0;
+    // Its sequence number for packet index i is sequence_offset + i (mod 2^16), whether or not it
+    // was sent packet i (deaf, not joined yet): a NACKed number then always maps back.
+    uint16_t sequence_offset = 0;
+    std::optional<uint64_t> first_index;  // the first packet index sent to it
+    std::unique_ptr<transport::RtpResendLimiter> resend_limiter;  // config().nack only
+    uint64_t retransmissions_sent = 0;
     transport::Clock::time_point last_keyframe_request{};
   };
   // A payload of the frame being sent, in staged_.
@@ -115,6 +139,10 @@ class ConferenceVideo final : public MediaListener {
     size_t size = 0;
     bool marker = false;
   };
+  // Hands a packet the buffer releases, in order, to the member's depacketizer (and decoder).
+  void depacketize(Member& member, const transport::VideoBufferedPacket& packet);
+  // Gives up the member's holes whose time is up and NACKs those due.
+  void repair(Member& member, transport::Clock::time_point now);
 
   // The tiles in display order for this frame, in sources_; marks who is shown (shown_now).
   // Returns how many sources.
@@ -143,6 +171,12 @@ class ConferenceVideo final : public MediaListener {
   std::vector<uint8_t> staged_;          // the frame's RTP payloads, back to back
   std::vector<StagedPacket> staged_packets_;
   std::array<mixer::TileSource, mixer::kMaxTiles> sources_{};
+  // Composite payloads sent lately, by packet index; made when the first receiver with NACK
+  // joins (1.5 MB that conferences without one do not need).
+  std::unique_ptr<transport::RtpPacketHistory> history_;
+  uint64_t next_packet_index_ = 0;
+  // The last tick's time: the clock the packet buffers and resend limiters run on (see on_media).
+  transport::Clock::time_point now_{};
 
   transport::Clock::time_point start_{};       // the frame clock's origin (first tick)
   transport::Clock::time_point next_frame_{};

@@ -212,6 +212,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
       config.audio_level_ext_id = (*media)->audio_level_ext_id;
       config.csrc_audio_level_ext_id = (*media)->csrc_audio_level_ext_id;
       config.fir = (*media)->fir;
+      config.nack = (*media)->nack;
       config.local = options_.media_ip;
       config.local.set_port(port.port);
       config.remote = (*media)->remote;

@@ -6,6 +6,7 @@
 
 #include "transport/audio_level.h"
 #include "transport/rtcp_fir.h"
+#include "transport/rtcp_nack.h"
 #include "transport/rtcp_pli.h"
 #include "transport/rtcp_sender_report.h"
 #include "transport/rtp_header_extension.h"
@@ -26,6 +27,9 @@ constexpr size_t kMaxRtpPacket = 1500;  // the reactor's send slot size
 constexpr auto kSsrcSwitchQuiet = std::chrono::milliseconds(200);
 // SR and keyframe request (24) + SDES CNAME.
 constexpr size_t kFeedbackBufferSize = 160;
+// A report (72) + a NACK's header (12) and, at worst, one entry per sequence number.
+constexpr size_t kNackBufferSize = kReportBufferSize + transport::kRtcpHeaderSize +
+                                   transport::kRtcpFeedbackFixedSize + kMaxNackSeqsSent * transport::kNackEntrySize;
 // xorshift32 (Marsaglia 2003) never leaves zero; seed with this when the SSRC is 0.
 constexpr uint32_t kRandomSeedForZero = 0x9E3779B9;
 // The top 24 bits of a draw make the fraction of the interval.
@@ -157,6 +161,10 @@ void MediaStream::on_rtcp(transport::SocketId, const transport::RtcpCompound& co
       on_payload_feedback(packet);
       continue;
     }
+    if (packet.type() == transport::RtcpPacketType::kRtpFeedback) {
+      on_rtp_feedback(packet);
+      continue;
+    }
     if (packet.type() != transport::RtcpPacketType::kSenderReport) continue;
     const auto sr = transport::SenderReportView::parse(packet);
     if (!sr) continue;  // MediaSocket validated it; unreachable in practice
@@ -185,6 +193,33 @@ void MediaStream::on_payload_feedback(const transport::RtcpPacketView& packet) {
   if (!request) return;
   ++keyframe_requests_received_;
   if (listener_) listener_->on_keyframe_request(participant_);
+}
+
+void MediaStream::on_rtp_feedback(const transport::RtcpPacketView& packet) {
+  if (!config_.nack) return;  // not negotiated: nothing we sent is kept to resend
+  const auto nack = transport::NackView::parse(packet);
+  // RFC 4585 6.2.1: the media source SSRC names the stream the packets were lost from.
+  if (!nack.ok() || nack->media_ssrc() != config_.ssrc) return;
+  std::array<uint16_t, kMaxNackSeqsReceived> seqs;
+  const size_t count = nack->lost_seqs(seqs);
+  ++nacks_received_;
+  if (listener_ && count > 0) listener_->on_nack(participant_, std::span<const uint16_t>(seqs.data(), count));
+}
+
+bool MediaStream::send_nack(std::span<const uint16_t> seqs) {
+  if (seqs.empty() || !remote_ || !remote_ssrc_) return false;
+  std::array<uint8_t, kNackBufferSize> buffer;
+  transport::RtcpBuilder builder(buffer);
+  // RFC 4585 3.1: feedback goes in a compound RTCP packet, after the report and SDES.
+  const bool built = append_report(builder, transport::Clock::now()) &&
+                     builder.add_nack(config_.ssrc, *remote_ssrc_, seqs.first(std::min(seqs.size(), kMaxNackSeqsSent)));
+  if (!built || !reactor_.send(socket_id_, *remote_, builder.bytes())) {
+    ++send_failed_;
+    return false;
+  }
+  ++rtcp_out_;
+  ++nacks_sent_;
+  return true;
 }
 
 bool MediaStream::send_keyframe_request() {
@@ -322,6 +357,7 @@ allocator::StreamInfo MediaStream::info() const {
   info.learned = learned_;
   info.ssrc = config_.ssrc;
   info.fir = config_.fir;
+  info.nack = config_.nack;
   allocator::StreamStats& s = info.stats;
   s.packets_in = packets_in_;
   s.bytes_in = bytes_in_;

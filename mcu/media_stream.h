@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,9 @@ struct StreamConfig {
   std::optional<uint8_t> audio_level_ext_id;       // RFC 6464, in what the participant sends
   std::optional<uint8_t> csrc_audio_level_ext_id;  // RFC 6465, in what we send
   bool fir = false;  // video: the sender wants RFC 5104 FIR, not RFC 4585 PLI, to send a keyframe
+  // Video: the participant negotiated RFC 4585 generic NACK: we NACK its losses and hand its NACKs
+  // about our stream to the listener (without it, received NACKs are ignored).
+  bool nack = false;
   transport::SocketAddress local;
   std::optional<transport::SocketAddress> remote;  // none: learned from the first valid packet
   uint32_t ssrc = 0;                               // what this stream's outgoing media carries
@@ -42,6 +46,10 @@ class MediaListener {
   virtual void on_media(uint64_t participant, const transport::RtpPacket& packet, transport::Clock::time_point arrival) = 0;
   // The receiver lost our picture: RFC 4585 6.3.1 PLI, or a new RFC 5104 4.3.1 FIR request.
   virtual void on_keyframe_request(uint64_t /*participant*/) {}
+  // The receiver lost these packets of our stream (RFC 4585 6.2.1 generic NACK, expanded from
+  // PID+BLP; at most kMaxNackSeqsReceived per NACK packet). Only on streams with config().nack.
+  // `seqs` is valid during the call only.
+  virtual void on_nack(uint64_t /*participant*/, std::span<const uint16_t> /*seqs*/) {}
 };
 
 // RFC 3550 6.2: the report interval before randomization. Fixed rather than computed from the
@@ -53,6 +61,14 @@ constexpr std::chrono::milliseconds kRtcpReportInterval{5000};
 // participant's client sees our SR (lip sync, RTT) within a second of media starting.
 constexpr std::chrono::milliseconds kRtcpFirstReportInterval{500};
 constexpr std::string_view kRtcpCname = "confab";
+// Sequence numbers one send_nack() carries at most (more are left out): 64 packets is a burst of
+// several frames at conference bitrates, and even spread out, one per NACK entry (RFC 4585 6.2.1),
+// the compound stays under 400 bytes.
+constexpr size_t kMaxNackSeqsSent = 64;
+// Sequence numbers taken from one received NACK packet (more are ignored): sized so the expansion
+// lives in a fixed array on the stack; a receiver asking for more than this at once has lost
+// more than retransmission can repair, and a keyframe request is its better answer.
+constexpr size_t kMaxNackSeqsReceived = 256;
 
 class MediaStream final : public transport::MediaSink {
  public:
@@ -98,6 +114,12 @@ class MediaStream final : public transport::MediaSink {
   // when not sent (no remote or no SSRC heard yet, send queue full).
   bool send_keyframe_request();
 
+  // Asks the remote sender to retransmit `seqs` (in RTP order, as VideoPacketBuffer::collect_nacks
+  // gives them; the first kMaxNackSeqsSent): an RFC 4585 3.1 compound (SR or RR + SDES CNAME)
+  // ending in one generic NACK (6.2.1) naming its SSRC. False when not sent (nothing to ask, no
+  // remote or no SSRC heard yet, send queue full). Counted in nacks_sent().
+  bool send_nack(std::span<const uint16_t> seqs);
+
   // RFC 3550 6.6: SR or RR + SDES CNAME + BYE to the remote, if one is known. Queued; sent at the
   // next flush or when the socket is removed.
   void send_bye(std::string_view reason);
@@ -118,6 +140,8 @@ class MediaStream final : public transport::MediaSink {
   uint64_t rr_sent() const { return rr_sent_; }
   uint64_t keyframe_requests_sent() const { return keyframe_requests_sent_; }
   uint64_t keyframe_requests_received() const { return keyframe_requests_received_; }
+  uint64_t nacks_sent() const { return nacks_sent_; }
+  uint64_t nacks_received() const { return nacks_received_; }  // NACK packets about our SSRC
 
  private:
   MediaStream(transport::Reactor& reactor, StreamConfig config);
@@ -127,6 +151,8 @@ class MediaStream final : public transport::MediaSink {
   bool append_report(transport::RtcpBuilder& builder, transport::Clock::time_point now);
   // A PLI or FIR about our stream goes to the listener; anything else (REMB, other targets) is ignored.
   void on_payload_feedback(const transport::RtcpPacketView& packet);
+  // A generic NACK about our stream goes to the listener (if config().nack); other RTPFB is ignored.
+  void on_rtp_feedback(const transport::RtcpPacketView& packet);
   // The NTP wall-clock time of a steady-clock instant (see wall_anchor_).
   transport::NtpTime ntp_time(transport::Clock::time_point t) const;
   // An interval drawn uniformly from [0.5, 1.5] x `base` (RFC 3550 6.3.1).
@@ -168,6 +194,8 @@ class MediaStream final : public transport::MediaSink {
   uint64_t rr_sent_ = 0;
   uint64_t keyframe_requests_sent_ = 0;
   uint64_t keyframe_requests_received_ = 0;
+  uint64_t nacks_sent_ = 0;
+  uint64_t nacks_received_ = 0;
   uint8_t fir_sequence_ = 0;  // RFC 5104 4.3.1.1: the Seq nr. of our last FIR
   std::optional<uint8_t> last_fir_received_;  // a FIR repeating it is a retransmission
 };

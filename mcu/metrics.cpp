@@ -64,6 +64,12 @@ constexpr VideoFamily kVideoFamilies[] = {
      &ConferenceVideoStats::keyframe_requests_sent},
     {"confab_video_keyframe_requests_received_total", "PLI/FIR received from video receivers.",
      &ConferenceVideoStats::keyframe_requests_received},
+    {"confab_video_nacks_sent_total", "RFC 4585 generic NACKs sent to video senders.",
+     &ConferenceVideoStats::nacks_sent},
+    {"confab_video_packets_recovered_total", "Video senders' lost packets that came back after a NACK.",
+     &ConferenceVideoStats::packets_recovered},
+    {"confab_video_retransmissions_sent_total", "Composite packets resent on video receivers' NACKs.",
+     &ConferenceVideoStats::retransmissions_sent},
 };
 
 }  // namespace

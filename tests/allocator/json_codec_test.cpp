@@ -234,6 +234,19 @@ TEST(ParticipantRequestTest, KeyframeRequestIsPliOrFirForVideoOnly) {
                "audio.keyframe_request: only for video", "audio");
 }
 
+TEST(ParticipantRequestTest, NackIsABooleanForVideoOnlyAndOffByDefault) {
+  auto request = decode_participant_request(R"({"video": {"codec": "h264", "nack": true}})");
+  ASSERT_TRUE(request) << request.error().message;
+  EXPECT_TRUE(request->video->nack);
+  request = decode_participant_request(R"({"video": {"codec": "h264"}})");
+  ASSERT_TRUE(request) << request.error().message;
+  EXPECT_FALSE(request->video->nack);
+  expect_error(decode_participant_request(R"({"video": {"codec": "h264", "nack": 1}})"), "BAD_FIELD",
+               "video.nack: must be true or false", "1");
+  expect_error(decode_participant_request(R"({"audio": {"codec": "opus", "nack": true}})"), "BAD_FIELD",
+               "audio.nack: only for video", "audio");
+}
+
 TEST(ConferencePatchTest, FieldsAreOptional) {
   const auto both = decode_conference_patch(R"({"name": "renamed", "layout": "1x1"})");
   ASSERT_TRUE(both.ok());
@@ -543,19 +556,30 @@ TEST(JsonAnswerTest, ParticipantShape) {
   participant.video->medium = Medium::kVideo;
   participant.video->codec = Codec::kH264;
   participant.video->fir = true;
-  participant.video->stats.video = VideoPlayout{.access_units = 90, .keyframes = 3, .frames_decoded = 88, .visible = true,
-                                                .width = 640, .height = 360};
+  participant.video->nack = true;
+  participant.video->stats.video = VideoPlayout{.access_units = 90,
+                                                .keyframes = 3,
+                                                .frames_decoded = 88,
+                                                .nacks_sent = 4,
+                                                .packets_recovered = 3,
+                                                .retransmissions_sent = 2,
+                                                .visible = true,
+                                                .width = 640,
+                                                .height = 360};
   out = to_json(participant);
   EXPECT_EQ(keys_of(out), (std::set<std::string>{"id", "name", "muted", "deaf", "audio", "video"}));
   EXPECT_EQ(out["video"]["codec"], "h264");
   auto video_keys = kStreamKeys;
   video_keys.insert("keyframe_request");
+  video_keys.insert("nack");
   EXPECT_EQ(keys_of(out["video"]), video_keys);
+  EXPECT_EQ(out["video"]["nack"], true);
   EXPECT_EQ(out["video"]["keyframe_request"], "fir");
   EXPECT_EQ(out["video"]["stats"]["video"],
             json::parse(R"({"access_units": 90, "keyframes": 3, "incomplete": 0, "malformed": 0, "waiting_keyframe": 0,
                             "frames_decoded": 88, "decode_errors": 0, "keyframe_requests_sent": 0,
-                            "keyframe_requests_received": 0, "visible": true, "width": 640, "height": 360})"));
+                            "keyframe_requests_received": 0, "nacks_sent": 4, "packets_recovered": 3,
+                            "retransmissions_sent": 2, "visible": true, "width": 640, "height": 360})"));
 }
 
 TEST(JsonAnswerTest, ConferenceShape) {

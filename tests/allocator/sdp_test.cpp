@@ -247,6 +247,7 @@ TEST(SdpOfferTest, RtcpFeedbackChoosesPliOrFir) {
 
   const SdpOffer none = offer_with("");
   EXPECT_FALSE(none.request.video->fir);
+  EXPECT_FALSE(none.request.video->nack);
   EXPECT_EQ(write_sdp_answer(none, streams_for(none.request), 42).find("rtcp-fb"), std::string::npos);
 
   EXPECT_EQ(parse_sdp_offer("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -254,6 +255,30 @@ TEST(SdpOfferTest, RtcpFeedbackChoosesPliOrFir) {
                 .error()
                 .code,
             "BAD_SDP");
+}
+
+// RFC 4585 4.2: plain "nack" (no parameter) is generic NACK, 6.2.1. It is used both ways only when
+// offered for the chosen payload type (or "*"), and then answered; "nack pli" alone is not it.
+TEST(SdpOfferTest, GenericNackIsTakenAndAnsweredWhenOffered) {
+  const auto offer_with = [](const std::string& feedback) {
+    return parse_ok("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                    "m=video 5006 RTP/AVPF 96 97\r\na=rtpmap:96 H264/90000\r\na=rtpmap:97 H264/90000\r\n" +
+                    feedback);
+  };
+  const SdpOffer nack = offer_with("a=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\n");
+  ASSERT_TRUE(nack.request.video);
+  EXPECT_TRUE(nack.request.video->nack);
+  std::string answer = write_sdp_answer(nack, streams_for(nack.request), 42);
+  EXPECT_NE(answer.find("a=rtcp-fb:96 nack\r\n"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("a=rtcp-fb:96 nack pli\r\n"), std::string::npos) << answer;
+
+  const SdpOffer wildcard = offer_with("a=rtcp-fb:* nack\r\n");
+  EXPECT_TRUE(wildcard.request.video->nack);
+
+  const SdpOffer pli_only = offer_with("a=rtcp-fb:96 nack pli\r\na=rtcp-fb:97 nack\r\n");
+  EXPECT_FALSE(pli_only.request.video->nack);
+  answer = write_sdp_answer(pli_only, streams_for(pli_only.request), 42);
+  EXPECT_EQ(answer.find("a=rtcp-fb:96 nack\r\n"), std::string::npos) << answer;
 }
 
 TEST(SdpOfferTest, FfmpegAudioVideoWithMediaLevelConnections) {

@@ -253,6 +253,8 @@ TEST_F(TelnetApiTest, ErrorsAreOneLineWithACode) {
       {"join " + id + " audio=opus audio=pcmu", "ERR BAD_LINE "},
       {"join " + id + " audio=opus csrc_audio_level_ext_id=15", "ERR BAD_FIELD csrc_audio_level_ext_id: must be 1..14"},
       {"join " + id + " video=h264 csrc_audio_level_ext_id=2", "ERR BAD_FIELD csrc_audio_level_ext_id: only with audio"},
+      {"join " + id + " audio=opus nack=1", "ERR BAD_FIELD nack: only with video"},
+      {"join " + id + " video=h264 nack=yes", "ERR BAD_FIELD nack: must be 0 or 1"},
       {"join " + id + " audio=opus audio_level_ext_id=2 csrc_audio_level_ext_id=2",
        "ERR BAD_FIELD csrc_audio_level_ext_id: must differ"},
       {"join " + id + " name=\"unterminated", "ERR BAD_LINE unterminated quote"},

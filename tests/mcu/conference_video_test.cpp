@@ -1,7 +1,9 @@
 // ConferenceVideo on a real epoll reactor and loopback sockets, with real x264 senders and a real
 // libavcodec receiver: tiles in join order, the active speaker alone in 1x1, a leaver's plain
 // tile, keyframe requests both ways (receiver PLI -> IDR, sender loss -> PLI -> recovery),
-// malformed H.264 counted and survived, and no decode or encode work nobody needs. The frame clock
+// malformed H.264 counted and survived, no decode or encode work nobody needs, and generic NACK
+// both ways (a sender's lost packet NACKed and repaired without a keyframe; a receiver's NACK
+// answered with the identical packet, rate limited, and not from beyond the history). The frame clock
 // is driven with synthetic time, so nothing here depends on the machine's speed.
 #include "mcu/conference_video.h"
 
@@ -15,6 +17,8 @@
 #include "transport/h264_depacketizer.h"
 #include "transport/h264_packetizer.h"
 #include "transport/rtcp_builder.h"
+#include "transport/rtcp_nack.h"
+#include "transport/rtp_packet_history.h"
 #include "transport/rtp_writer.h"
 #include "transport/unique_fd.h"
 
@@ -31,7 +35,6 @@ constexpr int kInWidth = 160;
 constexpr int kInHeight = 90;
 constexpr auto kFrame = std::chrono::nanoseconds(1000000000 / 30 + 1);  // at least the frame period
 constexpr int kColourTolerance = 8;
-constexpr uint8_t kRtcpPsfb = 206;  // RFC 4585 6.1: payload-specific feedback (PLI, FIR)
 
 // Distinct BT.601 colours, far apart in Y, U and V.
 constexpr YuvColour kRed = {81, 90, 240};
@@ -56,12 +59,23 @@ struct Peer {
   uint16_t seq = 0;
   bool drop_next_frame = false;
   bool garble_next_frame = false;  // its slice data overwritten: well-formed RTP and NAL units, undecodable
+  // Sending with NACK: the next frame's first packet is lost on the way (its sequence number is
+  // kept in dropped_seq), and every packet sent is kept by sequence number to be retransmitted.
+  bool drop_first_packet_of_next_frame = false;
+  std::optional<uint16_t> dropped_seq;
+  std::map<uint16_t, std::vector<uint8_t>> sent;
+  std::vector<uint16_t> nacked;  // sequence numbers NACKed by the MCU, in order
   // Receiving the composite.
   transport::H264Depacketizer depacketizer;
   std::unique_ptr<mixer::VideoDecoder> decoder;
   uint64_t rtp_received = 0;
   uint64_t plis_received = 0;
   uint64_t keyframes_received = 0;
+  // Every composite packet received, by sequence number (whole datagrams), and the sequence
+  // numbers that came again (retransmissions).
+  std::map<uint16_t, std::vector<uint8_t>> received;
+  std::vector<uint16_t> repeated;
+  std::vector<std::vector<uint8_t>> repeated_bytes;
 };
 
 class ConferenceVideoTest : public ::testing::Test {
@@ -83,7 +97,7 @@ class ConferenceVideoTest : public ::testing::Test {
   }
 
   // Joins participant `id`: with a video stream unless `no_video`; a sender when it has a colour.
-  void join(uint64_t id, std::optional<YuvColour> colour, bool no_video = false) {
+  void join(uint64_t id, std::optional<YuvColour> colour, bool no_video = false, bool nack = false) {
     std::string error;
     auto peer = std::make_unique<Peer>();
     peer->colour = colour;
@@ -100,6 +114,7 @@ class ConferenceVideoTest : public ::testing::Test {
       config.local = peer->stream_address;
       config.remote = peer->address;
       config.ssrc = static_cast<uint32_t>(0x5000 + id);
+      config.nack = nack;
       peer->stream_ssrc = config.ssrc;
       stream = MediaStream::open(*reactor_, std::move(fd), config, &error);
       ASSERT_TRUE(stream) << error;
@@ -128,7 +143,8 @@ class ConferenceVideoTest : public ::testing::Test {
     peers_.erase(id);
   }
 
-  void send_raw(Peer& peer, std::span<const uint8_t> payload, bool marker, uint32_t timestamp) {
+  // Sends one RTP packet (or, with `lose`, only keeps it as if it were lost on the way).
+  void send_raw(Peer& peer, std::span<const uint8_t> payload, bool marker, uint32_t timestamp, bool lose = false) {
     transport::RtpHeader header;
     header.payload_type = kPayloadType;
     header.sequence_number = peer.seq++;
@@ -138,9 +154,30 @@ class ConferenceVideoTest : public ::testing::Test {
     std::array<uint8_t, 1500> packet{};
     const size_t n = transport::write_rtp_packet(header, {}, 0, payload, packet);
     ASSERT_GT(n, 0u);
-    ASSERT_EQ(::sendto(peer.socket.get(), packet.data(), n, 0, peer.stream_address.sockaddr_ptr(),
+    peer.sent[header.sequence_number].assign(packet.begin(), packet.begin() + static_cast<ptrdiff_t>(n));
+    if (lose) return;
+    send_bytes(peer, std::span<const uint8_t>(packet.data(), n));
+  }
+
+  static void send_bytes(Peer& peer, std::span<const uint8_t> bytes) {
+    ASSERT_EQ(::sendto(peer.socket.get(), bytes.data(), bytes.size(), 0, peer.stream_address.sockaddr_ptr(),
                        peer.stream_address.length()),
-              static_cast<ssize_t>(n));
+              static_cast<ssize_t>(bytes.size()));
+  }
+
+  // Sends an RTCP compound from `id`'s peer and runs the reactor until its stream has taken it,
+  // then flushes what the MCU sent in answer and receives it.
+  void send_rtcp_and_receive(uint64_t id, std::span<const uint8_t> bytes) {
+    Peer& peer = *peers_.at(id);
+    const uint64_t before = video_->stream_info(id)->stats.rtcp_in;
+    send_bytes(peer, bytes);
+    const auto deadline = transport::Clock::now() + 5s;
+    while (video_->stream_info(id)->stats.rtcp_in == before) {
+      ASSERT_LT(transport::Clock::now(), deadline) << "the NACK never arrived";
+      reactor_->run_once(10ms);
+    }
+    reactor_->flush();
+    receive();
   }
 
   static void send_rtcp(const Peer& peer, std::span<const uint8_t> compound) {
@@ -158,6 +195,7 @@ class ConferenceVideoTest : public ::testing::Test {
       const auto picture = peer->encoder->encode(peer->picture, ms);
       ASSERT_TRUE(picture);
       const bool drop = std::exchange(peer->drop_next_frame, false);
+      bool drop_first = std::exchange(peer->drop_first_packet_of_next_frame, false);
       std::vector<uint8_t> annexb(picture->annexb.begin(), picture->annexb.end());
       if (std::exchange(peer->garble_next_frame, false)) {
         // Past the headers (SPS, PPS and the slice header sit in the first few dozen bytes),
@@ -169,6 +207,9 @@ class ConferenceVideoTest : public ::testing::Test {
       const auto sent = peer->packetizer.packetize(annexb, [&](std::span<const uint8_t> payload, bool marker) {
         if (drop) {
           ++peer->seq;  // lost on the way: a sequence gap
+        } else if (std::exchange(drop_first, false)) {
+          peer->dropped_seq = peer->seq;
+          send_raw(*peer, payload, marker, timestamp, /*lose=*/true);
         } else {
           send_raw(*peer, payload, marker, timestamp);
         }
@@ -194,19 +235,33 @@ class ConferenceVideoTest : public ::testing::Test {
         const std::span<const uint8_t> bytes(buffer.data(), static_cast<size_t>(n));
         // RFC 5761 4: RTCP's second octet is a packet type 192..223, RTP's a payload type.
         if (buffer[1] >= 192 && buffer[1] <= 223) {
-          // A compound: report, SDES, then maybe the feedback; look for PSFB anywhere.
-          for (size_t at = 0; at + 4 <= bytes.size();) {
-            if (bytes[at + 1] == kRtcpPsfb) {
+          // A compound: report, SDES, then maybe the feedback.
+          const auto compound = transport::RtcpCompound::parse(bytes);
+          EXPECT_TRUE(compound);
+          if (!compound) continue;
+          for (const transport::RtcpPacketView& rtcp : *compound) {
+            if (rtcp.type() == transport::RtcpPacketType::kPayloadFeedback) {  // PLI or FIR
               ++peer->plis_received;
               if (peer->encoder) peer->encoder->request_keyframe();  // a sender answers with an IDR
             }
-            at += 4 * (size_t{bytes[at + 2]} << 8 | bytes[at + 3]) + 4;
+            if (const auto nack = transport::NackView::parse(rtcp); nack.ok()) {
+              // A sender with NACK retransmits what it kept, as it was (RFC 4585 6.2.1).
+              nack->for_each_lost_seq([&](uint16_t seq) {
+                peer->nacked.push_back(seq);
+                if (const auto kept = peer->sent.find(seq); kept != peer->sent.end()) send_bytes(*peer, kept->second);
+              });
+            }
           }
           continue;
         }
         const auto packet = transport::RtpPacket::parse(bytes);
         if (!packet) continue;
         ++peer->rtp_received;
+        if (!peer->received.try_emplace(packet->sequence_number(), bytes.begin(), bytes.end()).second) {
+          peer->repeated.push_back(packet->sequence_number());
+          peer->repeated_bytes.emplace_back(bytes.begin(), bytes.end());
+          continue;  // a retransmission of what the depacketizer already has
+        }
         peer->depacketizer.insert(transport::h264_rtp_payload(*packet), [&](const transport::H264AccessUnit& au) {
           if (au.is_keyframe) ++peer->keyframes_received;
           peer->decoder->decode(au.annexb, au.is_keyframe);
@@ -487,6 +542,111 @@ TEST_F(ConferenceVideoTest, ALittleLateIsMadeUpFarBehindIsSkipped) {
   EXPECT_EQ(stats.frames, 9u);
   EXPECT_GE(stats.frames_skipped, 9u);
   EXPECT_LE(stats.frames_skipped, 10u);
+}
+
+// RFC 4585 6.2.1, receive side: a sender with NACK loses the first packet of the frame that
+// changes its picture. The MCU NACKs exactly that sequence number, the sender retransmits it, the
+// packet buffer puts it back before the depacketizer sees a gap, and the tile turns yellow by
+// P-frames alone: no keyframe is asked for, no picture is dropped.
+TEST_F(ConferenceVideoTest, ASendersLostPacketIsNackedAndRepairedWithoutAKeyframe) {
+  join(1, kRed, /*no_video=*/false, /*nack=*/true);
+  join(2, std::nullopt);
+  steps(20);
+  Peer& sender = *peers_.at(1);
+  const auto warm = video_->stream_info(1);
+  ASSERT_TRUE(warm && warm->stats.video);
+  EXPECT_TRUE(warm->nack);
+  const uint64_t keyframe_requests = warm->stats.video->keyframe_requests_sent;  // the first picture's
+  const uint64_t plis = sender.plis_received;
+  EXPECT_TRUE(sender.nacked.empty());
+  EXPECT_EQ(warm->stats.video->incomplete, 0u);
+
+  sender.picture.fill(kYellow);
+  sender.drop_first_packet_of_next_frame = true;
+  steps(10);
+  ASSERT_TRUE(sender.dropped_seq);
+  EXPECT_EQ(sender.nacked, std::vector<uint16_t>{*sender.dropped_seq});
+  const auto info = video_->stream_info(1);
+  EXPECT_EQ(info->stats.video->nacks_sent, 1u);
+  EXPECT_EQ(info->stats.video->packets_recovered, 1u);
+  EXPECT_EQ(info->stats.video->incomplete, 0u);
+  EXPECT_EQ(info->stats.video->keyframe_requests_sent, keyframe_requests);
+  EXPECT_EQ(sender.plis_received, plis);
+  EXPECT_EQ(info->stats.video->decode_errors, 0u);
+  expect_colour(tile_colour(2, 0), kYellow, "the tile, repaired by retransmission");
+  EXPECT_EQ(video_->stats().nacks_sent, 1u);
+  EXPECT_EQ(video_->stats().packets_recovered, 1u);
+}
+
+// The same loss from a sender that did not negotiate NACK: nothing to wait for, so no NACK; the
+// gap reaches the depacketizer and the sender is asked for a keyframe.
+TEST_F(ConferenceVideoTest, ASenderWithoutNackGetsAPliNotANack) {
+  join(1, kRed);
+  join(2, std::nullopt);
+  steps(20);
+  Peer& sender = *peers_.at(1);
+  const uint64_t plis = sender.plis_received;
+  sender.picture.fill(kYellow);
+  sender.drop_first_packet_of_next_frame = true;
+  steps(10);
+  ASSERT_TRUE(sender.dropped_seq);
+  EXPECT_TRUE(sender.nacked.empty());
+  EXPECT_GT(sender.plis_received, plis);
+  const auto info = video_->stream_info(1);
+  EXPECT_FALSE(info->nack);
+  EXPECT_EQ(info->stats.video->nacks_sent, 0u);
+  EXPECT_EQ(info->stats.video->packets_recovered, 0u);
+  EXPECT_GE(info->stats.video->incomplete, 1u);
+  expect_colour(tile_colour(2, 0), kYellow, "the tile, recovered by a keyframe");
+}
+
+// RFC 4585 6.2.1, send side: a receiver with NACK names one composite packet it got. The MCU sends
+// the very same datagram again (sequence number, timestamp, marker, payload); a second NACK for it
+// at once is not answered (RtpResendLimiter); one for a packet gone from the history is ignored.
+TEST_F(ConferenceVideoTest, AReceiversNackIsAnsweredWithTheSamePacketOncePerInterval) {
+  join(1, kRed);
+  join(2, std::nullopt, /*no_video=*/false, /*nack=*/true);
+  steps(10);
+  Peer& receiver = *peers_.at(2);
+  ASSERT_GE(receiver.received.size(), 10u);
+  const uint16_t first_seq = receiver.received.begin()->first;  // no wrap in so few packets
+  const uint16_t seq = std::prev(receiver.received.end())->first;
+  const std::vector<uint8_t> original = receiver.received.at(seq);
+
+  std::array<uint8_t, 64> buffer{};
+  transport::RtcpBuilder builder(buffer);
+  const auto nack_for = [&](uint16_t lost) {
+    builder.clear();
+    EXPECT_TRUE(builder.add_receiver_report(0xFEED));
+    EXPECT_TRUE(builder.add_nack(0xFEED, receiver.stream_ssrc, std::span<const uint16_t>(&lost, 1)));
+    return builder.bytes();
+  };
+  send_rtcp_and_receive(2, nack_for(seq));
+  ASSERT_EQ(receiver.repeated, std::vector<uint16_t>{seq});
+  // Byte for byte the datagram first sent: same SSRC, sequence number, timestamp, marker, payload.
+  EXPECT_EQ(receiver.repeated_bytes.at(0), original);
+  const auto again = transport::RtpPacket::parse(receiver.repeated_bytes.at(0));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->sequence_number(), seq);
+  EXPECT_EQ(again->ssrc(), receiver.stream_ssrc);
+  EXPECT_EQ(again->timestamp(), transport::RtpPacket::parse(original)->timestamp());
+  EXPECT_EQ(video_->stream_info(2)->stats.video->retransmissions_sent, 1u);
+
+  // At once again: within the limiter's interval, not resent.
+  send_rtcp_and_receive(2, nack_for(seq));
+  EXPECT_EQ(receiver.repeated.size(), 1u);
+  EXPECT_EQ(video_->stream_info(2)->stats.video->retransmissions_sent, 1u);
+
+  // Past the history: the composite's first packet, after more than a history's worth was sent
+  // (the sender leaves so the frames go by faster: the MCU still sends its plain tile).
+  leave(1);
+  const size_t history = transport::RtpPacketHistoryOptions{}.capacity;  // what ConferenceVideo keeps
+  for (int i = 0; i < 5000 && receiver.received.size() <= history + 10; ++i) step();
+  ASSERT_GT(receiver.received.size(), history + 10);
+  send_rtcp_and_receive(2, nack_for(first_seq));
+  EXPECT_EQ(receiver.repeated.size(), 1u);
+  EXPECT_EQ(video_->stream_info(2)->stats.video->retransmissions_sent, 1u);
+  EXPECT_EQ(video_->stats().retransmissions_sent, 1u);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "transport/ntp_time.h"
 #include "transport/rtcp_builder.h"
 #include "transport/rtcp_bye.h"
+#include "transport/rtcp_nack.h"
 #include "transport/rtcp_receiver_report.h"
 #include "transport/rtcp_sdes.h"
 #include "transport/rtcp_sender_report.h"
@@ -65,7 +66,8 @@ class MediaStreamTest : public ::testing::Test {
   }
 
   std::unique_ptr<MediaStream> open_stream(std::optional<transport::SocketAddress> remote,
-                                           allocator::Codec codec = allocator::Codec::kOpus, uint32_t ssrc = kMcuSsrc) {
+                                           allocator::Codec codec = allocator::Codec::kOpus, uint32_t ssrc = kMcuSsrc,
+                                           bool nack = false) {
     std::string error;
     transport::UniqueFd fd(transport::open_udp_socket(*transport::SocketAddress::parse("127.0.0.1:0"), &error));
     EXPECT_TRUE(fd) << error;
@@ -76,6 +78,7 @@ class MediaStreamTest : public ::testing::Test {
     config.local = transport::local_address(fd.get());
     config.remote = remote;
     config.ssrc = ssrc;
+    config.nack = nack;
     stream_address_ = config.local;
     auto stream = MediaStream::open(*reactor_, std::move(fd), config, &error);
     EXPECT_TRUE(stream) << error;
@@ -173,6 +176,12 @@ class MediaStreamTest : public ::testing::Test {
       }
     }
     return report;
+  }
+
+  // The next RTCP datagram the peer gets, raw.
+  std::vector<uint8_t> receive_rtcp() {
+    const auto report = receive_report();
+    return report ? report->bytes : std::vector<uint8_t>{};
   }
 
   std::unique_ptr<transport::Reactor> reactor_;
@@ -469,6 +478,100 @@ TEST_F(MediaStreamTest, IntervalsAreRandomizedAroundFiveSecondsWithoutAllocating
     ASSERT_TRUE(report);
     EXPECT_EQ(report->reporter_ssrc, kMcuSsrc);
   }
+}
+
+// Records the NACKs a stream hands over.
+struct NackListener final : MediaListener {
+  void on_media(uint64_t, const transport::RtpPacket&, Clock::time_point) override {}
+  void on_nack(uint64_t participant, std::span<const uint16_t> seqs) override {
+    last_participant = participant;
+    seqs_.assign(seqs.begin(), seqs.end());
+    ++calls;
+  }
+  uint64_t last_participant = 0;
+  std::vector<uint16_t> seqs_;
+  int calls = 0;
+};
+
+// RFC 4585 3.1 / 6.2.1: a NACK goes out in a compound after RR and SDES, names the peer's SSRC as
+// the media source and packs the sequence numbers into PID+BLP entries.
+TEST_F(MediaStreamTest, SendNackIsACompoundWithRrSdesAndOneGenericNack) {
+  auto stream = open_stream(std::nullopt, allocator::Codec::kOpus, kMcuSsrc, /*nack=*/true);
+  ASSERT_TRUE(stream);
+  const std::array<uint16_t, 3> seqs = {5, 7, 30};
+  EXPECT_FALSE(stream->send_nack(seqs));  // no remote, no SSRC heard yet
+  peer_send_rtp(1);
+  ASSERT_TRUE(pump_until([&] { return stream->packets_in() == 1; }));
+  EXPECT_FALSE(stream->send_nack({}));  // nothing to ask
+  ASSERT_TRUE(stream->send_nack(seqs));
+  EXPECT_EQ(stream->nacks_sent(), 1u);
+  EXPECT_EQ(stream->rr_sent(), 1u);
+
+  const std::vector<uint8_t> bytes = receive_rtcp();
+  const auto compound = transport::RtcpCompound::parse(bytes);
+  ASSERT_TRUE(compound);
+  std::vector<transport::RtcpPacketType> types;
+  std::optional<transport::NackView> nack;
+  for (const auto& packet : *compound) {
+    types.push_back(packet.type());
+    if (auto n = transport::NackView::parse(packet); n.ok()) nack = *n;
+  }
+  EXPECT_EQ(types, (std::vector<transport::RtcpPacketType>{transport::RtcpPacketType::kReceiverReport,
+                                                           transport::RtcpPacketType::kSdes,
+                                                           transport::RtcpPacketType::kRtpFeedback}));
+  ASSERT_TRUE(nack);
+  EXPECT_EQ(nack->sender_ssrc(), kMcuSsrc);
+  EXPECT_EQ(nack->media_ssrc(), kPeerSsrc);
+  ASSERT_EQ(nack->entry_count(), 2u);
+  EXPECT_EQ(nack->entry(0), (transport::NackEntry{5, 0x0002}));  // 7 = 5 + 1 + bit 1
+  EXPECT_EQ(nack->entry(1), (transport::NackEntry{30, 0}));       // 30 - 5 > 16: an entry of its own
+}
+
+// A NACK about our SSRC reaches the listener expanded; one about another SSRC, or on a stream that
+// did not negotiate NACK, does not.
+TEST_F(MediaStreamTest, ReceivedNackAboutOurSsrcGoesToTheListenerExpanded) {
+  auto stream = open_stream(std::nullopt, allocator::Codec::kOpus, kMcuSsrc, /*nack=*/true);
+  ASSERT_TRUE(stream);
+  NackListener listener;
+  stream->set_listener(&listener, 42);
+  peer_send_rtp(1);  // the remote is latched from it
+  ASSERT_TRUE(pump_until([&] { return stream->packets_in() == 1; }));
+
+  // RR with no blocks, then RTPFB FMT=1 (RFC 4585 6.1, 6.2.1) with two FCI entries.
+  std::array<uint8_t, 28> rtcp = {
+      0x80, 201, 0x00, 0x01,  // V=2, RC=0, PT=RR, length 1 (8 bytes)
+      0x50, 0x45, 0x45, 0x52,  // reporter SSRC (the peer)
+      0x81, 205, 0x00, 0x04,  // V=2, FMT=1 (generic NACK), PT=RTPFB, length 4 (20 bytes)
+      0x50, 0x45, 0x45, 0x52,  // SSRC of packet sender (the peer)
+      0x4D, 0x43, 0x55, 0x31,  // SSRC of media source: ours
+      0x00, 0x64, 0x80, 0x01,  // PID 100, BLP bits 0 and 15: 101 and 116
+      0xFF, 0xFF, 0x00, 0x00,  // PID 65535 alone
+  };
+  peer_send(rtcp);
+  ASSERT_TRUE(pump_until([&] { return listener.calls == 1; }));
+  EXPECT_EQ(listener.last_participant, 42u);
+  EXPECT_EQ(listener.seqs_, (std::vector<uint16_t>{100, 101, 116, 65535}));
+  EXPECT_EQ(stream->nacks_received(), 1u);
+
+  // The same NACK naming another media source: not ours (RFC 4585 6.2.1).
+  rtcp[19] = 0x32;
+  peer_send(rtcp);
+  ASSERT_TRUE(pump_until([&] { return stream->info().stats.rtcp_in == 2; }));
+  EXPECT_EQ(listener.calls, 1);
+  EXPECT_EQ(stream->nacks_received(), 1u);
+
+  // A stream without NACK keeps nothing to resend: its NACKs are ignored.
+  rtcp[19] = 0x31;
+  auto plain = open_stream(std::nullopt, allocator::Codec::kOpus, kMcuSsrc, /*nack=*/false);
+  ASSERT_TRUE(plain);
+  NackListener plain_listener;
+  plain->set_listener(&plain_listener, 7);
+  peer_send_rtp(1);
+  ASSERT_TRUE(pump_until([&] { return plain->packets_in() == 1; }));
+  peer_send(rtcp);
+  ASSERT_TRUE(pump_until([&] { return plain->info().stats.rtcp_in == 1; }));
+  EXPECT_EQ(plain_listener.calls, 0);
+  EXPECT_EQ(plain->nacks_received(), 0u);
 }
 
 }  // namespace
