@@ -60,7 +60,8 @@ std::unique_ptr<LoadTarget> make_confab_target(const transport::SocketAddress& r
 // `url` is the HTTP transport's base, e.g. http://127.0.0.1:18088/janus.
 transport::Result<std::unique_ptr<LoadTarget>, std::string> make_janus_target(const std::string& url, int quality);
 
-// The sum of every sample of `family` in Prometheus text (`name{labels} value` or `name value`).
-double sum_metric(const std::string& text, const std::string& family);
+// The sum of every sample of `family` in Prometheus text (`name{labels} value` or `name value`);
+// with `media_workers_only`, samples of video workers (worker="v0", ...) are left out.
+double sum_metric(const std::string& text, const std::string& family, bool media_workers_only = false);
 
 }  // namespace confab::bench
