@@ -84,7 +84,6 @@ class ConferenceVideo final : public MediaListener {
   // Leaves: its tile turns plain. Returns its stream (or null) for the caller to say BYE and
   // retire; false when unknown.
   bool remove(uint64_t participant, std::unique_ptr<MediaStream>* stream);
-  bool contains(uint64_t participant) const { return members_.contains(participant); }
   void set_layout(allocator::Layout layout) { compositor_.set_layout(layout); }
   void set_deaf(uint64_t participant, bool deaf);
 

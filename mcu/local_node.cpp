@@ -62,12 +62,6 @@ std::optional<LocalNode::Hosted> LocalNode::placement_of(uint64_t conference) co
   return Hosted{it->second.worker, it->second.video_worker, {}, it->second.with_video};
 }
 
-int LocalNode::worker_of(uint64_t conference) const {
-  std::lock_guard lock(mutex_);
-  const auto it = hosted_.find(conference);
-  return it == hosted_.end() ? -1 : static_cast<int>(it->second.worker);
-}
-
 LocalNode::Hosted* LocalNode::find(uint64_t conference) {
   const auto it = hosted_.find(conference);
   return it == hosted_.end() ? nullptr : &it->second;

@@ -48,9 +48,6 @@ class LocalNode final : public allocator::MediaNode {
   allocator::ApiResult<allocator::Done> remove_participant(uint64_t conference, uint64_t participant) override;
   allocator::ApiResult<allocator::ConferenceMedia> media_state(uint64_t conference) override;
 
-  // Which media worker hosts the conference (its audio); -1 if none.
-  int worker_of(uint64_t conference) const;
-
  private:
   struct Hosted {
     size_t worker = 0;        // media worker: the audio half
