@@ -10,6 +10,8 @@ packages=(
   liburing-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libx264-dev libopus-dev libspeexdsp-dev
   # allocator, logging, command line, control plane (HTTP server, JSON)
   libjemalloc-dev libspdlog-dev libcli11-dev libcpp-httplib-dev nlohmann-json3-dev
+  # call router: directory store
+  libsqlite3-dev
   # tests and benchmarks; ffmpeg is the real client the integration tests drive
   libgtest-dev libgmock-dev libbenchmark-dev ffmpeg valgrind
 )

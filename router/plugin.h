@@ -1,0 +1,158 @@
+// The call router's plugin interface, version 1: the asynchronous messages between the router core
+// and its plugins (call redirectors, IM plugins, the conference allocator). The only header a
+// plugin needs; a new protocol is a new plugin and no change to the core.
+//
+// Model (after Janus's plugin.h): the core runs on one thread of its own. Each plugin runs on its
+// own thread(s) with its own event loop (libstrophe's, sofia-sip's, an HTTP client's). No message
+// returns a reply and none may block:
+//  - core -> plugin: the core calls the plugin's virtual functions on the core thread; a plugin
+//    only queues the message for its own thread and returns.
+//  - plugin -> core: a plugin calls the RouterSink it was started with, from any thread; the sink
+//    only queues the message for the core thread and returns.
+// A call reference names one call (one caller, one callee) from CallStarted to its one terminal
+// transition (accepted, rejected, canceled, timed out); after that the reference is invalid and
+// messages naming it are counted and ignored, so a plugin never needs to guard against races with
+// the core (an accept crossing a cancel, a duplicate accept, a stale reference).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace confab::router {
+
+// Bumped on any change to the types or functions below. The core refuses a plugin whose
+// api_version() differs (see Router::add_*), so a stale plugin fails at start, not mid-call.
+inline constexpr int kPluginApiVersion = 1;
+
+// Call and request references are unique in the process and never 0. Plugins get new ones from
+// RouterSink::new_ref() (thread-safe), so a reference also tells the core which plugin owns it.
+using CallRef = uint64_t;
+using RequestRef = uint64_t;
+
+// Why a call did not connect. Each maps to a SIP status (sip_status_of) and a wire token
+// (call_error_name): the IM protocols and the logs carry the token.
+enum class CallError : uint8_t {
+  kNotValid,      // no IM plugin recognises the address (the core asked every one)
+  kNotFound,      // recognised, but no such user
+  kNotConnected,  // the user is offline
+  kBusy,          // the user is in a call or does not want to be disturbed
+  kRejected,      // the user said no
+  kTimeout,       // nobody answered within the ring time
+  kFailed,        // the conference could not be created (allocator down or refusing)
+};
+
+// "NOT_VALID", "NOT_FOUND", ... "FAILED".
+std::string_view call_error_name(CallError error);
+std::optional<CallError> parse_call_error(std::string_view name);
+// RFC 3261 21.4/21.6: 484 Address Incomplete, 404 Not Found, 480 Temporarily Unavailable,
+// 486 Busy Here, 603 Decline, 408 Request Timeout, 503 Service Unavailable.
+int sip_status_of(CallError error);
+
+// Where a conference is and how to join it: what every party of a call receives.
+struct ConfAddress {
+  std::string media_ip;       // the MCU node's media address
+  std::string conference_id;  // the allocator's conference ID
+  // The participants collection to join with POST (JSON or an SDP offer):
+  // "http://127.0.0.1:8080/v1/conferences/7/participants".
+  std::string join_url;
+};
+
+// What a conference is created with; empty or 0 means the allocator's default.
+struct ConferenceRequest {
+  std::string name;
+  std::string layout;
+  uint32_t max_participants = 0;
+};
+
+// One call as a call redirector starts it.
+struct CallStart {
+  CallRef ref = 0;
+  // Who is called, as the redirector got it: a JID ("bob@example.org"), a SIP URI
+  // ("sip:bob@example.org"), an E.164 number ("+4930123456"), a directory user name ("bob").
+  // The core maps it through the directory before offering it to the IM plugins.
+  std::string callee;
+  // Who calls, for the callee's invitation ("alice@example.org", "sip:+4930123456@pbx").
+  std::string caller;
+  // Calls with the same non-empty group share one conference: created at the first accept, joined
+  // by the later ones (an IM user inviting two others rings both at once).
+  std::string group;
+  // Join this running conference instead of creating one (calling someone into a conference
+  // that already exists, e.g. a standing conference).
+  std::optional<ConfAddress> conference;
+};
+
+// Implemented by the core. Every function may be called from any thread and only queues.
+class RouterSink {
+ public:
+  virtual ~RouterSink() = default;
+
+  virtual uint64_t new_ref() = 0;
+
+  // call redirector -> router
+  virtual void call_started(CallStart start) = 0;
+  virtual void call_canceled(CallRef ref) = 0;
+
+  // IM plugin -> router. An IM plugin that does not recognise the callee's address answers
+  // CallRejected(kNotValid) and the core offers the call to the next IM plugin.
+  virtual void call_rejected(CallRef ref, CallError error) = 0;
+  virtual void call_accepted(CallRef ref) = 0;
+
+  // allocator -> router
+  virtual void conf_created(RequestRef ref, ConfAddress address) = 0;
+  virtual void conf_failed(RequestRef ref, std::string error) = 0;
+  virtual void conf_participants(const std::string& conference_id, uint32_t participants) = 0;
+};
+
+// Every plugin: a name for logs and metrics, the API version it was built against, start (its
+// threads begin; sink outlives the plugin) and stop (its threads end; no sink calls after it
+// returns). Calls other than start come only after start and before stop.
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  virtual std::string_view name() const = 0;
+  virtual int api_version() const { return kPluginApiVersion; }
+  virtual void start(RouterSink& sink) = 0;
+  virtual void stop() = 0;
+};
+
+// Turns something outside (a SIP INVITE, an IM user's "/call bob") into calls.
+class CallRedirector : public virtual Plugin {
+ public:
+  // router -> call redirector: the call's terminal outcome, exactly one per CallStarted (none
+  // after the redirector's own CallCanceled).
+  virtual void call_rejected(CallRef ref, CallError error) = 0;
+  virtual void call_accepted(CallRef ref, const ConfAddress& address) = 0;
+};
+
+// Rings users on some network (XMPP; SIP for endpoints that are called out to).
+class ImPlugin : public virtual Plugin {
+ public:
+  // router -> IM plugin. CallStarted: ring `callee` (answer with call_accepted, or call_rejected
+  // with a reason; kNotValid if the address is not one of this plugin's). CallCanceled: stop
+  // ringing (the caller gave up or the ring time ran out); nothing is answered.
+  virtual void call_started(CallRef ref, const std::string& callee, const std::string& caller) = 0;
+  virtual void call_canceled(CallRef ref) = 0;
+  // The accepted call's conference, once it exists: tell the callee where to join. Version 1's
+  // one addition to the messages of the design, since an IM callee must learn the address too.
+  virtual void call_connected(CallRef ref, const ConfAddress& address) = 0;
+  // Standing conferences from the configuration, for plugins that show them as contacts (a
+  // conference as a buddy). Sent at start and whenever the participant count changes. Optional.
+  virtual void standing_conference(const std::string& name, const ConfAddress& address,
+                                   uint32_t participants) {
+    (void)name, (void)address, (void)participants;
+  }
+};
+
+// The one conference allocator: creates conferences and answers conf_created or conf_failed
+// (after its own timeouts and retries; it answers every request exactly once).
+class AllocatorPlugin : public virtual Plugin {
+ public:
+  virtual void create_conf(RequestRef ref, const ConferenceRequest& request) = 0;
+  // Keep the core told of this conference's participant count (standing conferences' presence):
+  // the plugin polls it and calls RouterSink::conf_participants whenever it changes.
+  virtual void watch_conf(const std::string& conference_id) = 0;
+};
+
+}  // namespace confab::router
