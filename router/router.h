@@ -1,0 +1,141 @@
+// Router: the call router's core. A state machine per call reference (ringing -> accepted |
+// rejected | canceled | timed out, exactly one terminal transition), driven only by the
+// asynchronous messages of plugin.h, on one thread (EventLoop).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "router/event_loop.h"
+#include "router/plugin.h"
+
+namespace confab::router {
+
+struct RouterOptions {
+  // How long a callee may ring before the call ends with TIMEOUT (the default: 30 s).
+  std::chrono::milliseconds ring_timeout{30000};
+  // Calls ringing or waiting for their conference at once; beyond it a new call gets FAILED.
+  size_t max_calls = 10000;
+  // What a call's conference is created with (the name is "call <caller>").
+  ConferenceRequest conference;
+  // Standing conferences, created at start (retried every standing_retry until the allocator
+  // answers) and shown by IM plugins that show them, with their participant counts.
+  std::vector<ConferenceRequest> standing;
+  std::chrono::milliseconds standing_retry{5000};
+};
+
+inline constexpr size_t kCallErrorCount = static_cast<size_t>(CallError::kFailed) + 1;
+
+// Counters, readable from any thread.
+struct RouterStats {
+  std::atomic<uint64_t> calls_started{0};
+  std::atomic<uint64_t> calls_accepted{0};
+  std::atomic<uint64_t> calls_rejected{0};  // by an IM plugin, the directory or a failed conference
+  std::atomic<uint64_t> calls_canceled{0};
+  std::atomic<uint64_t> calls_timed_out{0};
+  std::atomic<uint64_t> calls_refused{0};  // over max_calls, or a reference already in use
+  std::atomic<uint64_t> stale_messages{0};  // naming a reference that ended, never was, or is not the sender's
+  std::atomic<uint64_t> conferences_created{0};
+  std::atomic<uint64_t> conference_failures{0};
+  std::atomic<uint64_t> calls_pending{0};  // gauge
+  std::atomic<uint64_t> rejected_by_error[kCallErrorCount]{};  // indexed by CallError
+};
+
+class Router {
+ public:
+  // Maps a dialled address to the one to ring (the directory); identity when not set.
+  using RouteFunction = std::function<std::string(std::string_view)>;
+
+  explicit Router(RouterOptions options);
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // Before start. A plugin that is both a redirector and an IM plugin is added as both and
+  // started once. IM plugins are offered a call in the order added. Returns false (and adds
+  // nothing) for a plugin built against another kPluginApiVersion.
+  bool add_redirector(CallRedirector& plugin);
+  bool add_im_plugin(ImPlugin& plugin);
+  bool set_allocator(AllocatorPlugin& plugin);
+  void set_route(RouteFunction route) { route_ = std::move(route); }
+
+  // Starts the core thread, then every plugin. Needs an allocator.
+  bool start();
+  // Stops the core thread (calls in flight end without further messages), then every plugin.
+  void stop();
+
+  const RouterStats& stats() const { return stats_; }
+
+ private:
+  class Port;
+  enum class State : uint8_t { kRinging, kConnecting };
+  struct Call {
+    CallRedirector* redirector = nullptr;
+    std::string callee;  // routed
+    std::string caller;
+    std::string group;  // the key its conference is shared under (the call's own ref if none given)
+    std::optional<ConfAddress> conference;  // a running conference to join instead
+    size_t im_index = 0;  // the IM plugin offered the call now
+    State state = State::kRinging;
+    uint64_t timer = 0;  // identifies the live ring timer
+  };
+  // A conference being made or made for a group of calls.
+  struct Group {
+    std::optional<ConfAddress> address;
+    RequestRef request = 0;
+    std::vector<CallRef> waiting;  // accepted calls waiting for the conference
+    size_t calls = 0;              // live calls naming this group
+  };
+  struct Standing {
+    ConferenceRequest request;
+    std::optional<ConfAddress> address;
+  };
+
+  // Messages, on the core thread. `from` is the plugin that sent it.
+  void on_call_started(Plugin* from, CallStart start);
+  void on_call_canceled(Plugin* from, CallRef ref);
+  void on_call_rejected(Plugin* from, CallRef ref, CallError error);
+  void on_call_accepted(Plugin* from, CallRef ref);
+  void on_conf_created(RequestRef ref, ConfAddress address);
+  void on_conf_failed(RequestRef ref, const std::string& error);
+  void on_conf_participants(const std::string& conference_id, uint32_t participants);
+
+  void offer(CallRef ref, Call& call);
+  void arm_ring_timer(CallRef ref, Call& call);
+  void on_ring_timeout(CallRef ref, uint64_t timer);
+  void connect(CallRef ref, const ConfAddress& address);
+  // Ends the call: tells the redirector `error` (unless it canceled), withdraws the ringing from
+  // the IM plugin when `withdraw`, forgets the reference.
+  void end(CallRef ref, std::optional<CallError> error, bool withdraw);
+  void create_standing(size_t index);
+  void stale(const char* what, CallRef ref);
+  // Whether `from` is the IM plugin the ringing call is offered to now.
+  bool offered_to(const Call& call, const Plugin* from) const;
+
+  RouterOptions options_;
+  RouteFunction route_;
+  std::vector<CallRedirector*> redirectors_;
+  std::vector<ImPlugin*> im_plugins_;
+  AllocatorPlugin* allocator_ = nullptr;
+  std::vector<std::unique_ptr<Port>> ports_;  // one per distinct plugin, in start order
+
+  std::atomic<uint64_t> next_ref_{0};
+  uint64_t next_timer_ = 0;
+  std::unordered_map<CallRef, Call> calls_;
+  std::unordered_map<std::string, Group> groups_;
+  std::unordered_map<RequestRef, std::string> requests_;  // conference request -> group key
+  std::unordered_map<RequestRef, size_t> standing_requests_;  // conference request -> standing index
+  std::vector<Standing> standing_;
+  RouterStats stats_;
+  EventLoop loop_;
+  bool started_ = false;
+};
+
+}  // namespace confab::router

@@ -1,0 +1,439 @@
+// Router core: the call state machine driven through plugin.h's messages by fake plugins that
+// record what the core tells them and answer through their own sinks, as real plugins do.
+#include "router/router.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tests/support/wait_until.h"
+
+namespace confab::router {
+namespace {
+
+using namespace std::chrono_literals;
+using test_support::wait_until;
+
+// What a fake plugin was told, one line per message, and the sink it was started with.
+class Recorder {
+ public:
+  void record(std::string line) {
+    std::lock_guard lock(mutex_);
+    lines_.push_back(std::move(line));
+  }
+  std::vector<std::string> lines() const {
+    std::lock_guard lock(mutex_);
+    return lines_;
+  }
+  bool wait_for(const std::string& line, std::chrono::milliseconds timeout = 5s) const {
+    return wait_until(
+        [&] {
+          std::lock_guard lock(mutex_);
+          return std::find(lines_.begin(), lines_.end(), line) != lines_.end();
+        },
+        timeout);
+  }
+  size_t count(const std::string& prefix) const {
+    std::lock_guard lock(mutex_);
+    return std::count_if(lines_.begin(), lines_.end(), [&](const auto& l) { return l.rfind(prefix, 0) == 0; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+class FakePlugin : public virtual Plugin {
+ public:
+  explicit FakePlugin(std::string name) : name_(std::move(name)) {}
+  std::string_view name() const override { return name_; }
+  void start(RouterSink& sink) override { sink_ = &sink; }
+  void stop() override { stopped_ = true; }
+  RouterSink& sink() { return *sink_; }
+  Recorder log;
+  bool stopped_ = false;
+
+ private:
+  std::string name_;
+  RouterSink* sink_ = nullptr;
+};
+
+class FakeRedirector : public virtual FakePlugin, public CallRedirector {
+ public:
+  explicit FakeRedirector(std::string name = "redirector") : FakePlugin(std::move(name)) {}
+  void call_rejected(CallRef ref, CallError error) override {
+    log.record("rejected " + std::to_string(ref) + " " + std::string(call_error_name(error)));
+  }
+  void call_accepted(CallRef ref, const ConfAddress& address) override {
+    log.record("accepted " + std::to_string(ref) + " " + address.conference_id);
+  }
+  // Starts a call to `callee` and returns its reference.
+  CallRef call(const std::string& callee, const std::string& group = "",
+               std::optional<ConfAddress> conference = std::nullopt) {
+    const CallRef ref = sink().new_ref();
+    sink().call_started(CallStart{ref, callee, "alice@localhost", group, std::move(conference)});
+    return ref;
+  }
+};
+
+class FakeIm : public virtual FakePlugin, public ImPlugin {
+ public:
+  explicit FakeIm(std::string name = "im") : FakePlugin(std::move(name)) {}
+  void call_started(CallRef ref, const std::string& callee, const std::string& caller) override {
+    log.record("ring " + std::to_string(ref) + " " + callee + " " + caller);
+  }
+  void call_canceled(CallRef ref) override { log.record("cancel " + std::to_string(ref)); }
+  void call_connected(CallRef ref, const ConfAddress& address) override {
+    log.record("connected " + std::to_string(ref) + " " + address.conference_id);
+  }
+  void standing_conference(const std::string& name, const ConfAddress& address, uint32_t participants) override {
+    log.record("standing " + name + " " + address.conference_id + " " + std::to_string(participants));
+  }
+};
+
+// A plugin that is both, like the XMPP plugin (its users call and are called).
+class FakeBoth : public FakeRedirector, public FakeIm {
+ public:
+  FakeBoth() : FakePlugin("both") {}
+};
+
+class FakeAllocator : public FakePlugin, public AllocatorPlugin {
+ public:
+  FakeAllocator() : FakePlugin("allocator") {}
+  void create_conf(RequestRef ref, const ConferenceRequest& request) override {
+    {
+      std::lock_guard lock(mutex_);
+      requests_.push_back(ref);
+    }
+    log.record("create " + request.name);
+  }
+  void watch_conf(const std::string& conference_id) override { log.record("watch " + conference_id); }
+  // Answers the n-th create_conf (0-based) once it arrived.
+  RequestRef request(size_t n) {
+    EXPECT_TRUE(wait_until(
+        [&] {
+          std::lock_guard lock(mutex_);
+          return requests_.size() > n;
+        },
+        5s));
+    std::lock_guard lock(mutex_);
+    return requests_.size() > n ? requests_[n] : 0;
+  }
+  size_t requests() {
+    std::lock_guard lock(mutex_);
+    return requests_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<RequestRef> requests_;
+};
+
+ConfAddress address(const std::string& id) {
+  return ConfAddress{"127.0.0.1", id, "http://127.0.0.1:8080/v1/conferences/" + id + "/participants"};
+}
+
+std::string str(uint64_t v) { return std::to_string(v); }
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void start(RouterOptions options = {}) {
+    router_ = std::make_unique<Router>(std::move(options));
+    ASSERT_TRUE(router_->add_redirector(redirector_));
+    ASSERT_TRUE(router_->add_im_plugin(im_));
+    ASSERT_TRUE(router_->set_allocator(allocator_));
+    ASSERT_TRUE(router_->start());
+  }
+  // Waits until the core has handled everything posted so far that changes a counter.
+  bool wait_stale(uint64_t n) {
+    return wait_until([&] { return router_->stats().stale_messages.load() >= n; }, 5s);
+  }
+
+  FakeRedirector redirector_;
+  FakeIm im_;
+  FakeAllocator allocator_;
+  std::unique_ptr<Router> router_;
+};
+
+TEST_F(RouterTest, AcceptedCallGetsOneConferenceForBothSides) {
+  start();
+  const CallRef ref = redirector_.call("bob@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(ref) + " bob@localhost alice@localhost"));
+  im_.sink().call_accepted(ref);
+  ASSERT_TRUE(allocator_.log.wait_for("create call alice@localhost"));
+  allocator_.sink().conf_created(allocator_.request(0), address("7"));
+  EXPECT_TRUE(redirector_.log.wait_for("accepted " + str(ref) + " 7"));
+  EXPECT_TRUE(im_.log.wait_for("connected " + str(ref) + " 7"));
+  EXPECT_TRUE(wait_until([&] { return router_->stats().calls_accepted.load() == 1; }, 5s));
+  EXPECT_EQ(router_->stats().calls_pending.load(), 0u);
+  EXPECT_EQ(router_->stats().conferences_created.load(), 1u);
+}
+
+TEST_F(RouterTest, EveryRejectionReachesTheCaller) {
+  start();
+  for (auto error : {CallError::kNotFound, CallError::kNotConnected, CallError::kBusy, CallError::kRejected}) {
+    SCOPED_TRACE(std::string(call_error_name(error)));
+    const CallRef ref = redirector_.call("bob@localhost");
+    ASSERT_TRUE(im_.log.wait_for("ring " + str(ref) + " bob@localhost alice@localhost"));
+    im_.sink().call_rejected(ref, error);
+    EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(ref) + " " + std::string(call_error_name(error))));
+  }
+  EXPECT_EQ(im_.log.count("cancel"), 0u);  // the IM plugin ended those calls itself
+  EXPECT_EQ(allocator_.requests(), 0u);    // no conference for a call nobody took
+  EXPECT_EQ(router_->stats().rejected_by_error[static_cast<size_t>(CallError::kBusy)].load(), 1u);
+}
+
+TEST_F(RouterTest, NotValidTriesEveryImPluginInOrder) {
+  FakeIm sip("sip");
+  router_ = std::make_unique<Router>(RouterOptions{});
+  ASSERT_TRUE(router_->add_redirector(redirector_));
+  ASSERT_TRUE(router_->add_im_plugin(im_));
+  ASSERT_TRUE(router_->add_im_plugin(sip));
+  ASSERT_TRUE(router_->set_allocator(allocator_));
+  ASSERT_TRUE(router_->start());
+
+  const CallRef room = redirector_.call("sip:room@127.0.0.1");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(room) + " sip:room@127.0.0.1 alice@localhost"));
+  im_.sink().call_rejected(room, CallError::kNotValid);
+  ASSERT_TRUE(sip.log.wait_for("ring " + str(room) + " sip:room@127.0.0.1 alice@localhost"));
+  // The first plugin is out of this call now: its late answer is stale.
+  im_.sink().call_accepted(room);
+  ASSERT_TRUE(wait_stale(1));
+  sip.sink().call_accepted(room);
+  allocator_.sink().conf_created(allocator_.request(0), address("3"));
+  EXPECT_TRUE(redirector_.log.wait_for("accepted " + str(room) + " 3"));
+  EXPECT_TRUE(sip.log.wait_for("connected " + str(room) + " 3"));
+  EXPECT_EQ(im_.log.count("connected"), 0u);
+
+  const CallRef nobody = redirector_.call("gopher://x");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(nobody) + " gopher://x alice@localhost"));
+  im_.sink().call_rejected(nobody, CallError::kNotValid);
+  ASSERT_TRUE(sip.log.wait_for("ring " + str(nobody) + " gopher://x alice@localhost"));
+  sip.sink().call_rejected(nobody, CallError::kNotValid);
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(nobody) + " NOT_VALID"));
+  router_.reset();  // before `sip`, which it stops, goes
+}
+
+TEST_F(RouterTest, NoAnswerTimesOutAndWithdrawsTheRinging) {
+  RouterOptions options;
+  options.ring_timeout = 50ms;
+  start(options);
+  const CallRef ref = redirector_.call("bob@localhost");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(ref) + " TIMEOUT"));
+  EXPECT_TRUE(im_.log.wait_for("cancel " + str(ref)));
+  // The callee answering after the ring time is too late: one terminal transition only.
+  im_.sink().call_accepted(ref);
+  ASSERT_TRUE(wait_stale(1));
+  EXPECT_EQ(redirector_.log.count("accepted"), 0u);
+  EXPECT_EQ(router_->stats().calls_timed_out.load(), 1u);
+}
+
+TEST_F(RouterTest, CallerCancelWithdrawsTheRingingAndEndsTheReference) {
+  start();
+  const CallRef ref = redirector_.call("bob@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(ref) + " bob@localhost alice@localhost"));
+  redirector_.sink().call_canceled(ref);
+  EXPECT_TRUE(im_.log.wait_for("cancel " + str(ref)));
+  // An accept crossing the cancel, a second cancel, a reject: all stale, nothing reaches anyone.
+  im_.sink().call_accepted(ref);
+  redirector_.sink().call_canceled(ref);
+  im_.sink().call_rejected(ref, CallError::kBusy);
+  ASSERT_TRUE(wait_stale(3));
+  EXPECT_TRUE(redirector_.log.lines().empty());
+  EXPECT_EQ(allocator_.requests(), 0u);
+  EXPECT_EQ(router_->stats().calls_canceled.load(), 1u);
+}
+
+TEST_F(RouterTest, StaleAndForeignMessagesAreCountedAndIgnored) {
+  start();
+  im_.sink().call_accepted(424242);                         // never was
+  im_.sink().call_rejected(424243, CallError::kRejected);   // never was
+  redirector_.sink().call_canceled(424244);                 // never was
+  allocator_.sink().conf_created(424245, address("9"));     // nobody asked
+  allocator_.sink().conf_failed(424246, "nobody asked");
+  ASSERT_TRUE(wait_stale(5));
+
+  const CallRef ref = redirector_.call("bob@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(ref) + " bob@localhost alice@localhost"));
+  redirector_.sink().call_accepted(ref);  // a redirector is not the callee's plugin
+  im_.sink().call_canceled(ref);          // nor is the IM plugin the caller's
+  ASSERT_TRUE(wait_stale(7));
+  im_.sink().call_accepted(ref);
+  im_.sink().call_accepted(ref);  // duplicate
+  ASSERT_TRUE(wait_stale(8));
+  allocator_.sink().conf_created(allocator_.request(0), address("5"));
+  EXPECT_TRUE(redirector_.log.wait_for("accepted " + str(ref) + " 5"));
+  EXPECT_EQ(redirector_.log.count("accepted"), 1u);
+  EXPECT_EQ(allocator_.requests(), 1u);
+}
+
+TEST_F(RouterTest, CallsOfOneGroupShareOneConference) {
+  start();
+  const CallRef bob = redirector_.call("bob@localhost", "g1");
+  const CallRef carol = redirector_.call("carol@localhost", "g1");
+  const CallRef dave = redirector_.call("dave@localhost", "g1");
+  const CallRef other = redirector_.call("erin@localhost", "g2");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(other) + " erin@localhost alice@localhost"));
+  im_.sink().call_accepted(bob);
+  im_.sink().call_accepted(carol);  // while the conference is being made: waits for it
+  ASSERT_TRUE(allocator_.log.wait_for("create call alice@localhost"));
+  allocator_.sink().conf_created(allocator_.request(0), address("11"));
+  ASSERT_TRUE(redirector_.log.wait_for("accepted " + str(bob) + " 11"));
+  ASSERT_TRUE(redirector_.log.wait_for("accepted " + str(carol) + " 11"));
+  im_.sink().call_accepted(dave);  // after it exists: joins it at once
+  ASSERT_TRUE(redirector_.log.wait_for("accepted " + str(dave) + " 11"));
+  EXPECT_TRUE(im_.log.wait_for("connected " + str(dave) + " 11"));
+  EXPECT_EQ(allocator_.requests(), 1u);
+
+  im_.sink().call_accepted(other);  // another group: another conference
+  allocator_.sink().conf_created(allocator_.request(1), address("12"));
+  EXPECT_TRUE(redirector_.log.wait_for("accepted " + str(other) + " 12"));
+}
+
+TEST_F(RouterTest, GroupsOfDifferentRedirectorsAreDifferentConferences) {
+  FakeRedirector sip("sip");
+  router_ = std::make_unique<Router>(RouterOptions{});
+  ASSERT_TRUE(router_->add_redirector(redirector_));
+  ASSERT_TRUE(router_->add_redirector(sip));
+  ASSERT_TRUE(router_->add_im_plugin(im_));
+  ASSERT_TRUE(router_->set_allocator(allocator_));
+  ASSERT_TRUE(router_->start());
+  const CallRef a = redirector_.call("bob@localhost", "g");
+  const CallRef b = sip.call("carol@localhost", "g");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(b) + " carol@localhost alice@localhost"));
+  im_.sink().call_accepted(a);
+  im_.sink().call_accepted(b);
+  allocator_.sink().conf_created(allocator_.request(0), address("1"));
+  allocator_.sink().conf_created(allocator_.request(1), address("2"));
+  EXPECT_TRUE(redirector_.log.wait_for("accepted " + str(a) + " 1"));
+  EXPECT_TRUE(sip.log.wait_for("accepted " + str(b) + " 2"));
+  router_.reset();  // before `sip`, which it stops, goes
+}
+
+TEST_F(RouterTest, FailedConferenceRejectsEveryWaitingCallAndWithdrawsIt) {
+  start();
+  const CallRef bob = redirector_.call("bob@localhost", "g");
+  const CallRef carol = redirector_.call("carol@localhost", "g");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(carol) + " carol@localhost alice@localhost"));
+  im_.sink().call_accepted(bob);
+  im_.sink().call_accepted(carol);
+  allocator_.sink().conf_failed(allocator_.request(0), "allocator down");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(bob) + " FAILED"));
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(carol) + " FAILED"));
+  EXPECT_TRUE(im_.log.wait_for("cancel " + str(bob)));
+  EXPECT_TRUE(im_.log.wait_for("cancel " + str(carol)));
+  EXPECT_EQ(router_->stats().conference_failures.load(), 1u);
+}
+
+TEST_F(RouterTest, CancelWhileTheConferenceIsMadeLeavesTheOthersConnected) {
+  start();
+  const CallRef bob = redirector_.call("bob@localhost", "g");
+  const CallRef carol = redirector_.call("carol@localhost", "g");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(carol) + " carol@localhost alice@localhost"));
+  im_.sink().call_accepted(bob);
+  im_.sink().call_accepted(carol);
+  redirector_.sink().call_canceled(bob);
+  ASSERT_TRUE(im_.log.wait_for("cancel " + str(bob)));
+  allocator_.sink().conf_created(allocator_.request(0), address("4"));
+  EXPECT_TRUE(redirector_.log.wait_for("accepted " + str(carol) + " 4"));
+  EXPECT_EQ(redirector_.log.count("accepted " + str(bob)), 0u);
+}
+
+TEST_F(RouterTest, JoiningARunningConferenceCreatesNone) {
+  start();
+  const CallRef ref = redirector_.call("bob@localhost", "", address("21"));
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(ref) + " bob@localhost alice@localhost"));
+  im_.sink().call_accepted(ref);
+  EXPECT_TRUE(redirector_.log.wait_for("accepted " + str(ref) + " 21"));
+  EXPECT_TRUE(im_.log.wait_for("connected " + str(ref) + " 21"));
+  EXPECT_EQ(allocator_.requests(), 0u);
+}
+
+TEST_F(RouterTest, TheDirectoryRoutesTheDialledAddress) {
+  router_ = std::make_unique<Router>(RouterOptions{});
+  router_->set_route([](std::string_view dialled) {
+    return dialled == "sip:+4930123456@pbx" ? std::string("bob@localhost") : std::string(dialled);
+  });
+  ASSERT_TRUE(router_->add_redirector(redirector_));
+  ASSERT_TRUE(router_->add_im_plugin(im_));
+  ASSERT_TRUE(router_->set_allocator(allocator_));
+  ASSERT_TRUE(router_->start());
+  const CallRef ref = redirector_.call("sip:+4930123456@pbx");
+  EXPECT_TRUE(im_.log.wait_for("ring " + str(ref) + " bob@localhost alice@localhost"));
+  const CallRef empty = redirector_.call("");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(empty) + " NOT_VALID"));
+}
+
+TEST_F(RouterTest, CallsBeyondTheLimitFailAtOnce) {
+  RouterOptions options;
+  options.max_calls = 2;
+  start(options);
+  const CallRef a = redirector_.call("bob@localhost");
+  const CallRef b = redirector_.call("carol@localhost");
+  const CallRef c = redirector_.call("dave@localhost");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(c) + " FAILED"));
+  EXPECT_TRUE(im_.log.wait_for("ring " + str(b) + " carol@localhost alice@localhost"));
+  EXPECT_EQ(im_.log.count("ring " + str(c)), 0u);
+  im_.sink().call_rejected(a, CallError::kBusy);  // one ends: room for the next
+  ASSERT_TRUE(redirector_.log.wait_for("rejected " + str(a) + " BUSY"));
+  const CallRef d = redirector_.call("erin@localhost");
+  EXPECT_TRUE(im_.log.wait_for("ring " + str(d) + " erin@localhost alice@localhost"));
+  // A reference already in use is refused without an answer (it would name the live call).
+  redirector_.sink().call_started(CallStart{b, "x@localhost", "alice@localhost", "", std::nullopt});
+  EXPECT_TRUE(wait_until([&] { return router_->stats().calls_refused.load() == 2; }, 5s));
+}
+
+TEST_F(RouterTest, StandingConferencesAreCreatedRetriedWatchedAndShown) {
+  RouterOptions options;
+  options.standing = {ConferenceRequest{"lobby", "2x2", 0}};
+  options.standing_retry = 20ms;
+  start(options);
+  ASSERT_TRUE(allocator_.log.wait_for("create lobby"));
+  allocator_.sink().conf_failed(allocator_.request(0), "allocator not up yet");
+  allocator_.sink().conf_created(allocator_.request(1), address("30"));  // the retry
+  EXPECT_TRUE(im_.log.wait_for("standing lobby 30 0"));
+  EXPECT_TRUE(allocator_.log.wait_for("watch 30"));
+  allocator_.sink().conf_participants("30", 2);
+  EXPECT_TRUE(im_.log.wait_for("standing lobby 30 2"));
+}
+
+TEST_F(RouterTest, APluginBuiltForAnotherVersionIsRefused) {
+  struct Old : FakeIm {
+    Old() : FakePlugin("old") {}
+    int api_version() const override { return kPluginApiVersion + 1; }
+  } old;
+  Router router({});
+  EXPECT_FALSE(router.add_im_plugin(old));
+  EXPECT_FALSE(router.start());  // and no allocator: nothing to start
+}
+
+TEST_F(RouterTest, APluginThatIsBothIsStartedOnceAndPlaysBothRoles) {
+  FakeBoth both;
+  router_ = std::make_unique<Router>(RouterOptions{});
+  ASSERT_TRUE(router_->add_redirector(both));
+  ASSERT_TRUE(router_->add_im_plugin(both));
+  ASSERT_TRUE(router_->set_allocator(allocator_));
+  ASSERT_TRUE(router_->start());
+  const CallRef ref = both.call("bob@localhost");
+  ASSERT_TRUE(both.log.wait_for("ring " + str(ref) + " bob@localhost alice@localhost"));
+  both.sink().call_accepted(ref);
+  allocator_.sink().conf_created(allocator_.request(0), address("8"));
+  EXPECT_TRUE(both.log.wait_for("accepted " + str(ref) + " 8"));
+  router_.reset();  // stops `both` before it goes
+  EXPECT_TRUE(both.stopped_);
+}
+
+TEST_F(RouterTest, StopWithCallsInFlightEndsQuietly) {
+  start();
+  const CallRef ref = redirector_.call("bob@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring " + str(ref) + " bob@localhost alice@localhost"));
+  router_->stop();
+  EXPECT_TRUE(im_.stopped_ && redirector_.stopped_ && allocator_.stopped_);
+  im_.sink().call_accepted(ref);  // after stop: dropped, no crash
+  router_.reset();
+}
+
+}  // namespace
+}  // namespace confab::router
