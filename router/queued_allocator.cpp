@@ -79,7 +79,9 @@ void QueuedAllocator::watch_conf(const std::string& conference_id) {
 
 QueuedAllocatorStats QueuedAllocator::stats() const {
   std::lock_guard lock(mutex_);
-  return stats_;
+  QueuedAllocatorStats out = stats_;
+  out.watches = watches_.size();
+  return out;
 }
 
 std::chrono::milliseconds QueuedAllocator::backoff_after(uint32_t attempts_made) const {

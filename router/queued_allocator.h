@@ -53,6 +53,7 @@ struct QueuedAllocatorStats {
   uint64_t attempts = 0;
   uint64_t retries = 0;
   uint64_t polls = 0;
+  size_t watches = 0;  // conferences watched now
 };
 
 class QueuedAllocator : public AllocatorPlugin {
