@@ -1,0 +1,216 @@
+// QueuedAllocator: the worker thread, request queue, retry loop and watch polling of the allocator plugins.
+#include "router/queued_allocator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace confab::router {
+
+namespace {
+
+constexpr std::string_view kStopping = "router stopping";
+
+}  // namespace
+
+QueuedAllocator::QueuedAllocator(AllocatorClientOptions options) : options_(std::move(options)) {}
+
+QueuedAllocator::~QueuedAllocator() { stop(); }
+
+void QueuedAllocator::start(RouterSink& sink) {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
+  sink_ = &sink;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void QueuedAllocator::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable()) return;
+    stopping_ = true;
+  }
+  interrupt();
+  wake_.notify_all();
+  thread_.join();
+}
+
+void QueuedAllocator::create_conf(RequestRef ref, const ConferenceRequest& request) {
+  std::string refusal;
+  RouterSink* sink = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    sink = sink_;
+    if (!thread_.joinable() || stopping_) {
+      refusal = std::string(kStopping) + " (allocator plugin " + std::string(name()) + " is not running)";
+    } else if (creates_.size() >= options_.queue_capacity) {
+      refusal = "allocator plugin " + std::string(name()) + " overloaded: " + std::to_string(creates_.size()) +
+                " create requests already waiting";
+    } else {
+      creates_.push_back(PendingCreate{ref, request, 0, Clock::now(), ""});
+    }
+    if (!refusal.empty()) ++stats_.failed;
+  }
+  if (refusal.empty()) {
+    wake_.notify_one();
+    return;
+  }
+  spdlog::warn("event=allocator_refused plugin={} ref={} reason=\"{}\"", name(), ref, refusal);
+  if (sink != nullptr) sink->conf_failed(ref, std::move(refusal));
+}
+
+void QueuedAllocator::watch_conf(const std::string& conference_id) {
+  {
+    std::lock_guard lock(mutex_);
+    for (const Watch& w : watches_) {
+      if (w.conference_id == conference_id) return;
+    }
+    if (watches_.size() >= options_.max_watches) {
+      spdlog::warn("event=allocator_watch_refused plugin={} conference={} watches={}", name(), conference_id,
+                   watches_.size());
+      return;
+    }
+    watches_.push_back(Watch{conference_id, std::nullopt, Clock::now(), false});
+  }
+  wake_.notify_one();
+}
+
+QueuedAllocatorStats QueuedAllocator::stats() const {
+  std::lock_guard lock(mutex_);
+  QueuedAllocatorStats out = stats_;
+  out.watches = watches_.size();
+  return out;
+}
+
+std::chrono::milliseconds QueuedAllocator::backoff_after(uint32_t attempts_made) const {
+  auto wait = options_.backoff;
+  for (uint32_t i = 1; i < attempts_made && wait < options_.max_backoff; ++i) wait *= 2;
+  return std::min(wait, options_.max_backoff);
+}
+
+void QueuedAllocator::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    const auto now = Clock::now();
+    // Creates first: a caller is waiting on each; watches only refresh presence.
+    const auto create = std::min_element(creates_.begin(), creates_.end(),
+                                         [](const auto& a, const auto& b) { return a.due < b.due; });
+    if (create != creates_.end() && create->due <= now) {
+      PendingCreate pending = std::move(*create);
+      creates_.erase(create);
+      lock.unlock();
+      run_create(std::move(pending));
+      lock.lock();
+      continue;
+    }
+    const auto watch = std::min_element(watches_.begin(), watches_.end(),
+                                        [](const auto& a, const auto& b) { return a.due < b.due; });
+    if (watch != watches_.end() && watch->due <= now) {
+      const size_t index = static_cast<size_t>(watch - watches_.begin());
+      lock.unlock();
+      run_poll(index);
+      lock.lock();
+      continue;
+    }
+    std::optional<Clock::time_point> next;
+    if (create != creates_.end()) next = create->due;
+    if (watch != watches_.end()) next = next ? std::min(*next, watch->due) : watch->due;
+    if (next) {
+      wake_.wait_until(lock, *next);
+    } else {
+      wake_.wait(lock);
+    }
+  }
+  // Every request still waiting is answered once, before stop() returns.
+  std::deque<PendingCreate> left = std::move(creates_);
+  creates_.clear();
+  stats_.failed += left.size();
+  RouterSink* sink = sink_;
+  lock.unlock();
+  for (PendingCreate& pending : left) {
+    std::string message(kStopping);
+    if (!pending.last_error.empty()) message += " (last attempt: " + pending.last_error + ")";
+    spdlog::info("event=allocator_failed plugin={} ref={} reason=\"{}\"", name(), pending.ref, message);
+    sink->conf_failed(pending.ref, std::move(message));
+  }
+  close();
+}
+
+void QueuedAllocator::run_create(PendingCreate pending) {
+  ++pending.attempts_made;
+  Attempt<ConfAddress> result = try_create(pending.request);
+
+  std::unique_lock lock(mutex_);
+  ++stats_.attempts;
+  RouterSink* sink = sink_;
+  if (result) {
+    ++stats_.created;
+    lock.unlock();
+    spdlog::info("event=allocator_created plugin={} ref={} conference={} media_ip={} attempts={}", name(),
+                 pending.ref, result->conference_id, result->media_ip, pending.attempts_made);
+    sink->conf_created(pending.ref, std::move(*result));
+    return;
+  }
+  const AttemptError error = result.error();
+  std::string message;
+  if (stopping_) {
+    message = std::string(kStopping) + " (request in flight: " + error.message + ")";
+  } else if (error.retry && pending.attempts_made < options_.attempts) {
+    const auto wait = backoff_after(pending.attempts_made);
+    spdlog::warn("event=allocator_retry plugin={} ref={} attempt={} of={} backoff_ms={} reason=\"{}\"", name(),
+                 pending.ref, pending.attempts_made, options_.attempts, wait.count(), error.message);
+    ++stats_.retries;
+    pending.due = Clock::now() + wait;
+    pending.last_error = error.message;
+    creates_.push_back(std::move(pending));
+    return;  // the worker loop picks it up when due; stop() answers it if it comes first
+  } else if (error.retry) {
+    message = "create conference failed after " + std::to_string(pending.attempts_made) +
+              (pending.attempts_made == 1 ? " attempt: " : " attempts: ") + error.message;
+  } else {
+    message = "create conference refused (not retried): " + error.message;
+  }
+  ++stats_.failed;
+  lock.unlock();
+  spdlog::warn("event=allocator_failed plugin={} ref={} reason=\"{}\"", name(), pending.ref, message);
+  sink->conf_failed(pending.ref, std::move(message));
+}
+
+void QueuedAllocator::run_poll(size_t index) {
+  std::string id;
+  {
+    std::lock_guard lock(mutex_);
+    id = watches_[index].conference_id;  // only this thread removes watches: the index holds
+  }
+  Attempt<uint32_t> result = try_participants(id);
+
+  std::unique_lock lock(mutex_);
+  ++stats_.polls;
+  Watch& watch = watches_[index];
+  watch.due = Clock::now() + options_.poll_interval;
+  RouterSink* sink = sink_;
+  if (result) {
+    const bool changed = !watch.last_count || *watch.last_count != *result;
+    if (watch.failing) spdlog::info("event=allocator_watch_recovered plugin={} conference={}", name(), id);
+    watch.failing = false;
+    watch.last_count = *result;
+    lock.unlock();
+    if (changed) sink->conf_participants(id, *result);
+    return;
+  }
+  const AttemptError error = result.error();
+  if (error.not_found) {
+    watches_.erase(watches_.begin() + static_cast<std::ptrdiff_t>(index));
+    lock.unlock();
+    spdlog::info("event=allocator_watch_ended plugin={} conference={} reason=\"{}\"", name(), id, error.message);
+    return;
+  }
+  if (!watch.failing) {
+    spdlog::warn("event=allocator_watch_failing plugin={} conference={} reason=\"{}\"", name(), id, error.message);
+  }
+  watch.failing = true;
+}
+
+}  // namespace confab::router
