@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -64,7 +66,8 @@ class Sipp {
   Sipp(const std::string& scenario, std::vector<std::string> extra, uint16_t port = 0)
       : messages_(test_support::test_temp_path("_" + std::to_string(++count_) + "_sipp_messages.log")),
         port_(port != 0 ? port : free_udp_port()) {
-    std::vector<std::string> argv = {"/usr/bin/sipp", "-sf", kScenarios + scenario, "-m", "1", "-i", "127.0.0.1",
+    const std::string file = scenario.find('/') == std::string::npos ? kScenarios + scenario : scenario;
+    std::vector<std::string> argv = {"/usr/bin/sipp", "-sf", file, "-m", "1", "-i", "127.0.0.1",
                                      "-p", std::to_string(port_), "-cp", std::to_string(free_udp_port()),
                                      "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_msg",
                                      "-message_file", messages_};
@@ -158,6 +161,33 @@ std::string raw_request(const std::string& method, uint16_t from_port, const std
          "Content-Length: 0\r\n\r\n";
 }
 
+constexpr uint8_t kPcmu = 0;
+constexpr uint16_t kRtpPackets = 20;
+constexpr uint32_t kCallerSsrc = 0x5151;
+constexpr size_t kRtpHeaderSize = 12;
+constexpr uint8_t kRtpVersionBits = 0xC0;
+constexpr uint8_t kRtpVersion2 = 0x80;
+
+// RTP packets (not RTCP: RFC 5761 4, payload types 64-95 are RTCP's) arriving at `peer` until
+// `want` came or the timeout.
+size_t count_rtp(const Peer& peer, size_t want, std::chrono::milliseconds timeout) {
+  size_t count = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::array<uint8_t, 1500> buffer{};
+  while (count < want && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{peer.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    const ssize_t n = ::recv(peer.fd(), buffer.data(), buffer.size(), 0);
+    constexpr uint8_t kPtMask = 0x7F, kRtcpFirst = 64, kRtcpLast = 95;
+    const uint8_t pt = n >= static_cast<ssize_t>(kRtpHeaderSize) ? (buffer[1] & kPtMask) : kRtcpFirst;
+    if (n >= static_cast<ssize_t>(kRtpHeaderSize) && (buffer[0] & kRtpVersionBits) == kRtpVersion2 &&
+        (pt < kRtcpFirst || pt > kRtcpLast)) {
+      ++count;
+    }
+  }
+  return count;
+}
+
 // The ref of a "started REF ..." line.
 CallRef ref_of(const std::string& line) { return std::stoull(line.substr(line.find(' ') + 1)); }
 
@@ -211,7 +241,7 @@ TEST(SipStatus, EndpointStatusesMapToCallErrors) {
 TEST_F(SipPluginTest, AcceptedCallerIsAnsweredWithTheMcusSdpAndLeavesOnBye) {
   start_plugin();
   Peer caller_media;  // where the MCU sends the caller's mix
-  Sipp sipp("uac_call.xml", {"-s", "bob", "-d", "3000", "-key", "rtp_port",
+  Sipp sipp("uac_call.xml", {"-s", "bob", "-d", "4000", "-key", "rtp_port",
                              std::to_string(caller_media.address().port()), target_});
   const std::string started = sink_.wait_for_prefix("started ");
   ASSERT_FALSE(started.empty()) << sipp.message_log();
@@ -232,7 +262,16 @@ TEST_F(SipPluginTest, AcceptedCallerIsAnsweredWithTheMcusSdpAndLeavesOnBye) {
       [&] { return sipp.message_log().find("m=audio " + mcu_port + " RTP/AVP") != std::string::npos; }, 10s, 10ms))
       << sipp.message_log();
 
-  // sipp hangs up after its 3 s: the participant is gone.
+  // RTP both ways, straight between the caller's media address and the MCU: the caller's packets
+  // count on the MCU, and the MCU's mix arrives at the port of the caller's offer.
+  const auto mcu_media = *transport::SocketAddress::parse(local);
+  for (uint16_t seq = 0; seq < kRtpPackets; ++seq) caller_media.send_rtp(mcu_media, kPcmu, seq, kCallerSsrc);
+  EXPECT_TRUE(wait_until(
+      [&] { return participants()[0]["audio"]["stats"]["packets_in"].get<uint64_t>() >= kRtpPackets; }, 10s, 20ms))
+      << participants().dump();
+  EXPECT_GE(count_rtp(caller_media, kRtpPackets, 5s), kRtpPackets);
+
+  // sipp hangs up after its 4 s: the participant is gone.
   EXPECT_EQ(sipp.wait(), 0) << sipp.message_log();
   EXPECT_TRUE(wait_until([&] { return participants().empty(); }, 10s, 20ms)) << participants().dump();
   EXPECT_TRUE(wait_until([&] { return plugin_->stats().active_calls == 0; }, 10s, 5ms));
@@ -299,6 +338,42 @@ TEST_F(SipPluginTest, CallsOutToASipEndpointWithADelayedOffer) {
   EXPECT_EQ(uas.wait(), 0) << uas.message_log();
   EXPECT_NE(uas.message_log().find("ACK sip:"), std::string::npos);
   EXPECT_TRUE(wait_until([&] { return participants().empty(); }, 10s, 20ms)) << participants().dump();
+}
+
+TEST_F(SipPluginTest, CallOutRefusalsMapToCallErrors) {
+  start_plugin();
+  const std::vector<std::pair<int, std::string>> cases = {
+      {486, "BUSY"}, {404, "NOT_FOUND"}, {480, "NOT_CONNECTED"}, {603, "REJECTED"}, {408, "TIMEOUT"}, {500, "REJECTED"}};
+  CallRef ref = 500;
+  for (const auto& [status, error] : cases) {
+    SCOPED_TRACE(status);
+    ++ref;
+    // uas_refuse.xml with its 486 replaced.
+    std::string scenario = test_support::read_text_file(kScenarios + "uas_refuse.xml");
+    scenario.replace(scenario.rfind("486 Busy Here"), std::strlen("486 Busy Here"), std::to_string(status) + " Refused");
+    const std::string path = test_support::test_temp_path("_uas_" + std::to_string(status) + ".xml");
+    std::ofstream(path) << scenario;
+    Sipp uas(path, {});
+    ASSERT_TRUE(wait_until([&] { return udp_port_taken(uas.port()); }, 10s, 10ms));
+    plugin_->call_started(ref, "sip:room@127.0.0.1:" + std::to_string(uas.port()), "alice@example.org");
+    EXPECT_EQ(sink_.wait_for_prefix("rejected " + std::to_string(ref)),
+              "rejected " + std::to_string(ref) + " " + error);
+    EXPECT_EQ(uas.wait(), 0) << uas.message_log();
+  }
+  EXPECT_TRUE(wait_until([&] { return plugin_->stats().active_calls == 0; }, 10s, 5ms));
+}
+
+TEST_F(SipPluginTest, CallOutCanceledWhileRingingSendsCancel) {
+  start_plugin();
+  Sipp uas("uas_ring.xml", {});
+  ASSERT_TRUE(wait_until([&] { return udp_port_taken(uas.port()); }, 10s, 10ms));
+  plugin_->call_started(600, "sip:room@127.0.0.1:" + std::to_string(uas.port()), "alice@example.org");
+  ASSERT_TRUE(wait_until([&] { return uas.message_log().find("SIP/2.0 180 Ringing") != std::string::npos; }, 10s,
+                         10ms));
+  plugin_->call_canceled(600);
+  EXPECT_EQ(uas.wait(), 0) << uas.message_log();
+  EXPECT_TRUE(wait_until([&] { return plugin_->stats().active_calls == 0; }, 10s, 5ms));
+  EXPECT_TRUE(sink_.lines().empty());  // the core withdrew the call: nothing is answered
 }
 
 TEST_F(SipPluginTest, NonSipAddressIsNotValid) {
