@@ -1,7 +1,7 @@
 // SipPlugin against real sipp endpoints and a real confab-mcu: INVITE -> started and 180, accept ->
 // 200 with the MCU's answer and a participant on the MCU, BYE -> gone; each CallError's status;
 // CANCEL -> canceled and 487; calling a sipp UAS into a conference; garbage, retransmissions,
-// unknown dialogs and stale references.
+// unknown dialogs and stale references; RTP both ways between a SIP caller and the MCU; stop hangs up.
 #include "router/sip_plugin.h"
 
 #include <netinet/in.h>
@@ -275,6 +275,20 @@ TEST_F(SipPluginTest, AcceptedCallerIsAnsweredWithTheMcusSdpAndLeavesOnBye) {
   EXPECT_EQ(sipp.wait(), 0) << sipp.message_log();
   EXPECT_TRUE(wait_until([&] { return participants().empty(); }, 10s, 20ms)) << participants().dump();
   EXPECT_TRUE(wait_until([&] { return plugin_->stats().active_calls == 0; }, 10s, 5ms));
+}
+
+TEST_F(SipPluginTest, StopHangsUpAndLeavesTheMcu) {
+  start_plugin();
+  Peer caller_media;
+  Sipp sipp("uac_call.xml", {"-s", "bob", "-d", "60000", "-key", "rtp_port",
+                             std::to_string(caller_media.address().port()), target_});
+  const std::string started = sink_.wait_for_prefix("started ");
+  ASSERT_FALSE(started.empty());
+  plugin_->call_accepted(ref_of(started), address_);
+  ASSERT_TRUE(wait_until([&] { return participants().size() == 1; }, 10s, 20ms));
+  plugin_->stop();  // BYE to the caller, DELETE on the MCU, threads joined
+  EXPECT_TRUE(participants().empty()) << participants().dump();
+  EXPECT_TRUE(wait_until([&] { return sipp.message_log().find("BYE sip:") != std::string::npos; }, 10s, 10ms));
 }
 
 TEST_F(SipPluginTest, EachCallErrorIsItsSipStatus) {
