@@ -270,9 +270,9 @@ struct SipPlugin::Stack {
     calls.emplace(call.ref, std::move(call));
     plugin.counters_.active_calls.store(calls.size(), std::memory_order_relaxed);
     plugin.counters_.invites_received.fetch_add(1, std::memory_order_relaxed);
-    nua_respond(nh, SIP_180_RINGING, TAG_END());
     spdlog::info("router sip event=invite ref={} callee={} caller={}", start.ref, start.callee, start.caller);
     plugin.sink_->call_started(std::move(start));
+    nua_respond(nh, SIP_180_RINGING, TAG_END());
   }
 
   // The stack has answered the CANCEL with 200 and the INVITE with 487 (RFC 3261 9.2).
