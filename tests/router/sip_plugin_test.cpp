@@ -390,6 +390,20 @@ TEST_F(SipPluginTest, CallOutCanceledWhileRingingSendsCancel) {
   EXPECT_TRUE(sink_.lines().empty());  // the core withdrew the call: nothing is answered
 }
 
+TEST_F(SipPluginTest, CallOutWhoseConferenceNeverComesIsRefusedAndHungUp) {
+  start_plugin(SipPluginConfig{.connect_timeout = 300ms});
+  Sipp uas("uas_abandoned.xml", {"-key", "rtp_port", "40008"});
+  ASSERT_TRUE(wait_until([&] { return udp_port_taken(uas.port()); }, 10s, 10ms));
+  plugin_->call_started(700, "sip:room@127.0.0.1:" + std::to_string(uas.port()), "alice@example.org");
+  EXPECT_EQ(sink_.wait_for_prefix("accepted "), "accepted 700");
+  // No call_connected: after connect_timeout, ACK with m=audio 0, then BYE.
+  EXPECT_EQ(uas.wait(), 0) << uas.message_log();
+  EXPECT_TRUE(wait_until([&] { return plugin_->stats().active_calls == 0; }, 10s, 5ms));
+  plugin_->call_connected(700, address_);  // too late: stale
+  EXPECT_TRUE(wait_until([&] { return plugin_->stats().stale_refs == 1; }, 10s, 5ms));
+  EXPECT_TRUE(participants().empty());
+}
+
 TEST_F(SipPluginTest, NonSipAddressIsNotValid) {
   start_plugin();
   plugin_->call_started(77, "bob@example.org", "alice@example.org");
