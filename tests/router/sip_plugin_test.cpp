@@ -10,7 +10,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -72,7 +71,8 @@ class Sipp {
                                      "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_msg",
                                      "-message_file", messages_};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    process_ = std::make_unique<Subprocess>(argv, test_support::test_temp_path("_" + std::to_string(count_) + "_sipp.log"));
+    const std::string log = test_support::test_temp_path("_" + std::to_string(count_) + "_sipp.log");
+    process_ = std::make_unique<Subprocess>(argv, log);
   }
   // sipp's exit code (0: its call passed), or -1 if it did not end in time.
   int wait(std::chrono::seconds timeout = 20s) {
@@ -357,14 +357,16 @@ TEST_F(SipPluginTest, CallsOutToASipEndpointWithADelayedOffer) {
 TEST_F(SipPluginTest, CallOutRefusalsMapToCallErrors) {
   start_plugin();
   const std::vector<std::pair<int, std::string>> cases = {
-      {486, "BUSY"}, {404, "NOT_FOUND"}, {480, "NOT_CONNECTED"}, {603, "REJECTED"}, {408, "TIMEOUT"}, {500, "REJECTED"}};
+      {486, "BUSY"},     {404, "NOT_FOUND"}, {480, "NOT_CONNECTED"},
+      {603, "REJECTED"}, {408, "TIMEOUT"},   {500, "REJECTED"}};
   CallRef ref = 500;
   for (const auto& [status, error] : cases) {
     SCOPED_TRACE(status);
     ++ref;
     // uas_refuse.xml with its 486 replaced.
     std::string scenario = test_support::read_text_file(kScenarios + "uas_refuse.xml");
-    scenario.replace(scenario.rfind("486 Busy Here"), std::strlen("486 Busy Here"), std::to_string(status) + " Refused");
+    const std::string busy = "486 Busy Here";
+    scenario.replace(scenario.rfind(busy), busy.size(), std::to_string(status) + " Refused");
     const std::string path = test_support::test_temp_path("_uas_" + std::to_string(status) + ".xml");
     std::ofstream(path) << scenario;
     Sipp uas(path, {});
