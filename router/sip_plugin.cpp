@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <future>
 #include <mutex>
-#include <optional>
 #include <unordered_map>
 
 // sofia-sip passes our own types back to our callbacks: name them before its headers.
