@@ -1,0 +1,666 @@
+// SipPlugin: INVITEs become calls joined to the MCU with their SDP; calls to sip: URIs become INVITEs.
+#include "router/sip_plugin.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <future>
+#include <mutex>
+#include <unordered_map>
+
+// sofia-sip passes our own types back to our callbacks: name them before its headers.
+#define SU_ROOT_MAGIC_T confab::router::SipPlugin::Stack
+#define NUA_MAGIC_T confab::router::SipPlugin::Stack
+#include <sofia-sip/nta_tag.h>
+#include <sofia-sip/nua.h>
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_log.h>
+#include <sofia-sip/su_string.h>
+#include <sofia-sip/su_tag.h>
+#include <sofia-sip/su_wait.h>
+#include <sofia-sip/url.h>
+
+// The stack's log objects (exported by libsofia-sip-ua, not declared in its public headers).
+extern "C" {
+extern su_log_t nta_log[];
+extern su_log_t tport_log[];
+}
+
+namespace confab::router {
+namespace {
+
+constexpr const char* kSdpType = "application/sdp";
+// How often the SIP thread looks for call-outs that waited too long for their conference.
+constexpr su_duration_t kSweepIntervalMs = 250;
+// sofia-sip's log level 3: errors and warnings, among them the garbage it drops.
+constexpr int kStackLogLevel = 3;
+
+// The stack's warnings go to spdlog; those about messages it could not parse are counted. The log
+// objects are the library's globals, so the count is per process.
+std::atomic<uint64_t> g_bad_messages{0};
+
+void stack_log(void* stream, const char* format, va_list ap) {
+  char text[512];
+  std::vsnprintf(text, sizeof(text), format, ap);
+  const std::string_view line(text);
+  if (line.find("garbage") != std::string_view::npos || line.find("Bad message") != std::string_view::npos) {
+    g_bad_messages.fetch_add(1, std::memory_order_relaxed);
+  }
+  spdlog::debug("router sip event=stack_log source={} text={}", static_cast<const char*>(stream),
+                line.substr(0, line.find_last_not_of("\r\n") + 1));
+}
+
+void redirect_stack_logs() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static char nta_name[] = "nta";
+    static char tport_name[] = "tport";
+    su_log_redirect(nta_log, stack_log, nta_name);
+    su_log_redirect(tport_log, stack_log, tport_name);
+    su_log_set_level(nta_log, kStackLogLevel);
+    su_log_set_level(tport_log, kStackLogLevel);
+  });
+}
+
+// "scheme:user@host" of a SIP URL: what names a party (the port and parameters are transport's).
+std::string party_of(const url_t* url) {
+  if (url == nullptr || url->url_host == nullptr) return "";
+  std::string party = url->url_scheme != nullptr ? url->url_scheme : "sip";
+  party += ":";
+  if (url->url_user != nullptr) party += std::string(url->url_user) + "@";
+  party += url->url_host;
+  return party;
+}
+
+std::string payload_of(const sip_t* sip) {
+  if (sip == nullptr || sip->sip_payload == nullptr || sip->sip_payload->pl_data == nullptr) return "";
+  return std::string(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+}
+
+bool has_sdp(const sip_t* sip) {
+  return sip != nullptr && sip->sip_content_type != nullptr && sip->sip_content_type->c_type != nullptr &&
+         su_casematch(sip->sip_content_type->c_type, kSdpType) && !payload_of(sip).empty();
+}
+
+// A display name for From: the caller, without what would end a quoted-string (RFC 3261 25.1).
+std::string quoted_display(const std::string& caller) {
+  std::string out = "\"";
+  for (const char c : caller) {
+    if (c != '"' && c != '\\' && c != '\r' && c != '\n') out += c;
+  }
+  return out + "\"";
+}
+
+// RFC 3264 6: an answer refusing every stream of `offer`, each m= line with port 0 and its first
+// format. The ACK of a delayed offer must carry an answer (RFC 3261 13.2.1), even when we hang up.
+std::string refusing_answer(const std::string& offer) {
+  std::string answer = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n";
+  size_t at = 0;
+  while (at < offer.size()) {
+    size_t end = offer.find('\n', at);
+    if (end == std::string::npos) end = offer.size();
+    std::string line = offer.substr(at, end - at);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    at = end + 1;
+    if (line.rfind("m=", 0) != 0) continue;
+    // m=<media> <port> <proto> <fmt> ...
+    const size_t media_end = line.find(' ');
+    const size_t port_end = media_end == std::string::npos ? media_end : line.find(' ', media_end + 1);
+    const size_t proto_end = port_end == std::string::npos ? port_end : line.find(' ', port_end + 1);
+    if (proto_end == std::string::npos) continue;
+    const size_t fmt_end = line.find(' ', proto_end + 1);
+    answer += line.substr(0, media_end) + " 0 " + line.substr(port_end + 1, proto_end - port_end - 1) + " " +
+              line.substr(proto_end + 1, fmt_end == std::string::npos ? std::string::npos : fmt_end - proto_end - 1) +
+              "\r\n";
+  }
+  return answer;
+}
+
+}  // namespace
+
+CallError call_error_of_sip_status(int status) {
+  switch (status) {
+    case 486:  // Busy Here
+    case 600:  // Busy Everywhere
+      return CallError::kBusy;
+    case 404:  // Not Found
+    case 604:  // Does Not Exist Anywhere
+      return CallError::kNotFound;
+    case 480:  // Temporarily Unavailable
+      return CallError::kNotConnected;
+    case 408:  // Request Timeout (also our own transaction timer B, RFC 3261 17.1.1.2)
+      return CallError::kTimeout;
+    default:  // 603 Decline and everything else
+      return CallError::kRejected;
+  }
+}
+
+// One call, either way.
+struct Call {
+  enum class Direction { kIn, kOut };
+  enum class State {
+    kRinging,              // in: 180 sent, the core decides; out: INVITE sent, no final answer
+    kJoining,              // in: accepted, our POST to the MCU is out; out: the same after call_connected
+    kAwaitingConference,   // out: 200 received and its offer kept, waiting for call_connected
+    kEstablished,          // in: 200 sent; out: ACK sent with the MCU's answer
+    kEnding,               // hanging up or canceled; waiting for the stack to end the dialog
+  };
+  CallRef ref = 0;
+  Direction direction = Direction::kIn;
+  State state = State::kRinging;
+  nua_handle_t* handle = nullptr;
+  std::string offer;            // the SIP party's SDP offer (in: the INVITE's; out: the 200's)
+  std::string participant_url;  // the MCU's participant, once joined
+  std::chrono::steady_clock::time_point deadline;  // out, kAwaitingConference: give up after it
+};
+
+// The SIP thread's state. Everything here is touched only on that thread.
+struct SipPlugin::Stack {
+  SipPlugin& plugin;
+  std::promise<void>* ready = nullptr;
+  su_root_t* root = nullptr;
+  nua_t* nua = nullptr;
+  su_wait_t wake_wait{};
+  int wake_index = -1;
+  su_timer_t* sweep_timer = nullptr;
+  bool shutting_down = false;
+  std::unordered_map<CallRef, Call> calls;
+  std::unordered_map<nua_handle_t*, CallRef> by_handle;
+
+  explicit Stack(SipPlugin& p) : plugin(p) {}
+
+  Call* find(CallRef ref) {
+    const auto it = calls.find(ref);
+    return it == calls.end() ? nullptr : &it->second;
+  }
+  Call* find(nua_handle_t* handle) {
+    const auto it = by_handle.find(handle);
+    return it == by_handle.end() ? nullptr : find(it->second);
+  }
+  void stale(const char* what, CallRef ref) {
+    plugin.counters_.stale_refs.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("router sip event=stale_ref message={} ref={}", what, ref);
+  }
+  void forget(Call& call) {
+    by_handle.erase(call.handle);
+    nua_handle_destroy(call.handle);
+    calls.erase(call.ref);
+    plugin.counters_.active_calls.store(calls.size(), std::memory_order_relaxed);
+  }
+  void leave_mcu(Call& call) {
+    if (call.participant_url.empty()) return;
+    plugin.leave(std::exchange(call.participant_url, ""));
+  }
+
+  // ---- Events from the stack -----------------------------------------------------------------
+
+  static void on_event(nua_event_t event, int status, const char* phrase, nua_t*, Stack* self, nua_handle_t* nh,
+                       nua_hmagic_t*, const sip_t* sip, tagi_t tags[]) {
+    self->event(event, status, phrase, nh, sip, tags);
+  }
+
+  void event(nua_event_t event, int status, const char* phrase, nua_handle_t* nh, const sip_t* sip, tagi_t tags[]) {
+    switch (event) {
+      case nua_r_get_params: return got_params(tags);
+      case nua_r_shutdown:
+        if (status >= 200) su_root_break(root);
+        return;
+      case nua_i_invite: return incoming_invite(nh, sip);
+      case nua_i_cancel: return incoming_cancel(nh);
+      case nua_i_bye: return incoming_bye(nh);
+      case nua_r_invite: return invite_answered(nh, status, phrase, sip);
+      case nua_i_state: return state_changed(nh, tags);
+      case nua_i_ack:
+      case nua_r_bye:
+      case nua_r_cancel:
+      case nua_i_active:
+      case nua_i_terminated:
+        return;
+      default:
+        // Requests outside our calls (OPTIONS, MESSAGE, ...): the stack has answered them; their
+        // handles are ours to free.
+        if (nua_event_is_incoming_request(event) && nh != nullptr && find(nh) == nullptr) nua_handle_destroy(nh);
+        return;
+    }
+  }
+
+  void got_params(tagi_t tags[]) {
+    const sip_contact_t* contact = nullptr;
+    tl_gets(tags, NTATAG_CONTACT_REF(contact), TAG_END());
+    if (contact != nullptr && contact->m_url->url_port != nullptr) {
+      plugin.port_.store(static_cast<uint16_t>(std::atoi(contact->m_url->url_port)));
+    }
+    spdlog::info("router sip event=listening address={}:{}", plugin.config_.listen_address, plugin.port_.load());
+    if (ready != nullptr) std::exchange(ready, nullptr)->set_value();
+  }
+
+  void incoming_invite(nua_handle_t* nh, const sip_t* sip) {
+    if (find(nh) != nullptr) return;  // a re-INVITE in an established call: the stack answers it
+    if (shutting_down || calls.size() >= plugin.config_.max_calls) {
+      plugin.counters_.rejected_full.fetch_add(1, std::memory_order_relaxed);
+      nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+      return;  // the handle is freed when its call state reaches terminated
+    }
+    // We join the MCU with the caller's offer; an INVITE without one (a delayed offer) is refused.
+    if (!has_sdp(sip)) {
+      plugin.counters_.rejected_no_offer.fetch_add(1, std::memory_order_relaxed);
+      nua_respond(nh, SIP_488_NOT_ACCEPTABLE, SIPTAG_WARNING_STR("399 confab \"an SDP offer is required\""),
+                  TAG_END());
+      return;
+    }
+    Call call;
+    call.ref = plugin.sink_->new_ref();
+    call.direction = Call::Direction::kIn;
+    call.handle = nh;
+    call.offer = payload_of(sip);
+    CallStart start;
+    start.ref = call.ref;
+    start.callee = party_of(sip->sip_request->rq_url);
+    start.caller = sip->sip_from != nullptr ? party_of(sip->sip_from->a_url) : "";
+    by_handle[nh] = call.ref;
+    calls.emplace(call.ref, std::move(call));
+    plugin.counters_.active_calls.store(calls.size(), std::memory_order_relaxed);
+    plugin.counters_.invites_received.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("router sip event=invite ref={} callee={} caller={}", start.ref, start.callee, start.caller);
+    plugin.sink_->call_started(std::move(start));
+    nua_respond(nh, SIP_180_RINGING, TAG_END());
+  }
+
+  // The stack has answered the CANCEL with 200 and the INVITE with 487 (RFC 3261 9.2).
+  void incoming_cancel(nua_handle_t* nh) {
+    Call* call = find(nh);
+    if (call == nullptr) return;
+    spdlog::info("router sip event=cancel ref={}", call->ref);
+    // While the core decides, tell it; once it has answered, the call is the core's no more.
+    if (call->state == Call::State::kRinging) plugin.sink_->call_canceled(call->ref);
+    call->state = Call::State::kEnding;
+  }
+
+  // The stack answers the BYE with 200; we leave the conference.
+  void incoming_bye(nua_handle_t* nh) {
+    Call* call = find(nh);
+    if (call == nullptr) return;
+    spdlog::info("router sip event=bye ref={}", call->ref);
+    leave_mcu(*call);
+    call->state = Call::State::kEnding;
+  }
+
+  void state_changed(nua_handle_t* nh, tagi_t tags[]) {
+    int state = nua_callstate_init;
+    tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+    if (state != nua_callstate_terminated) return;
+    Call* call = find(nh);
+    if (call == nullptr) {
+      nua_handle_destroy(nh);  // an INVITE we refused at once
+      return;
+    }
+    leave_mcu(*call);
+    forget(*call);
+  }
+
+  // A response to one of our INVITEs (call-out).
+  void invite_answered(nua_handle_t* nh, int status, const char* phrase, const sip_t* sip) {
+    Call* call = find(nh);
+    if (call == nullptr || status < 200) return;  // 1xx: the endpoint rings; the core times it
+    if (call->state != Call::State::kRinging) {
+      // Canceled by the core: the 487 (or a 200 that crossed our CANCEL, which the stack ACKs
+      // and we hang up) needs no word to the core.
+      if (status < 300) hang_up(*call);
+      return;
+    }
+    if (status >= 300) {
+      const CallError error = call_error_of_sip_status(status);
+      spdlog::info("router sip event=callee_refused ref={} status={} phrase={} error={}", call->ref, status,
+                   phrase != nullptr ? phrase : "", call_error_name(error));
+      call->state = Call::State::kEnding;
+      plugin.sink_->call_rejected(call->ref, error);
+      return;
+    }
+    // 200 OK: the delayed offer (RFC 3264 5) arrives here; the answer goes in our ACK once the
+    // conference exists.
+    if (!has_sdp(sip)) {
+      spdlog::info("router sip event=callee_no_offer ref={}", call->ref);
+      nua_ack(nh, TAG_END());
+      hang_up(*call);
+      plugin.sink_->call_rejected(call->ref, CallError::kRejected);
+      return;
+    }
+    call->offer = payload_of(sip);
+    call->state = Call::State::kAwaitingConference;
+    call->deadline = std::chrono::steady_clock::now() + plugin.config_.connect_timeout;
+    spdlog::info("router sip event=callee_answered ref={}", call->ref);
+    plugin.sink_->call_accepted(call->ref);
+  }
+
+  // Ends a call-out that has a 200 but no MCU answer: ACK refusing every stream, then BYE.
+  void refuse_and_hang_up(Call& call) {
+    nua_ack(call.handle, SIPTAG_CONTENT_TYPE_STR(kSdpType), SIPTAG_PAYLOAD_STR(refusing_answer(call.offer).c_str()),
+            TAG_END());
+    hang_up(call);
+  }
+
+  void hang_up(Call& call) {
+    call.state = Call::State::kEnding;
+    leave_mcu(call);
+    nua_bye(call.handle, TAG_END());
+  }
+
+  // ---- Messages from the core (run on this thread through post) -------------------------------
+
+  void accept(CallRef ref, const ConfAddress& address) {
+    Call* call = find(ref);
+    if (call == nullptr || call->direction != Call::Direction::kIn || call->state != Call::State::kRinging) {
+      return stale("call_accepted", ref);
+    }
+    call->state = Call::State::kJoining;
+    plugin.join(ref, address.join_url, call->offer);
+  }
+
+  void reject(CallRef ref, CallError error) {
+    Call* call = find(ref);
+    if (call == nullptr || call->direction != Call::Direction::kIn || call->state != Call::State::kRinging) {
+      return stale("call_rejected", ref);
+    }
+    const int status = sip_status_of(error);
+    spdlog::info("router sip event=reject ref={} error={} status={}", ref, call_error_name(error), status);
+    call->state = Call::State::kEnding;
+    nua_respond(call->handle, status, sip_status_phrase(status), TAG_END());
+  }
+
+  void call_out(CallRef ref, const std::string& callee, const std::string& caller) {
+    if (find(ref) != nullptr) return stale("call_started", ref);
+    su_home_t* home = static_cast<su_home_t*>(su_home_new(sizeof(su_home_t)));
+    const url_t* url = url_make(home, callee.c_str());
+    const bool sip_uri = url != nullptr && url->url_type == url_sip && url->url_host != nullptr;
+    su_home_unref(home);
+    if (!sip_uri) {
+      plugin.sink_->call_rejected(ref, CallError::kNotValid);
+      return;
+    }
+    if (shutting_down || calls.size() >= plugin.config_.max_calls) {
+      plugin.counters_.rejected_full.fetch_add(1, std::memory_order_relaxed);
+      plugin.sink_->call_rejected(ref, CallError::kBusy);
+      return;
+    }
+    Call call;
+    call.ref = ref;
+    call.direction = Call::Direction::kOut;
+    call.handle = nua_handle(nua, nullptr, SIPTAG_TO_STR(callee.c_str()), TAG_END());
+    if (call.handle == nullptr) {
+      plugin.sink_->call_rejected(ref, CallError::kRejected);
+      return;
+    }
+    // From names us, with the IM caller as the display name the endpoint shows.
+    const std::string from = quoted_display(caller) + " <sip:confab@" + plugin.config_.listen_address + ":" +
+                             std::to_string(plugin.port_.load()) + ">";
+    // No SDP: a delayed offer (RFC 3264 5; RFC 3261 13.2.1). We cannot offer before the conference
+    // exists, and the conference is created only once someone accepts.
+    nua_invite(call.handle, SIPTAG_FROM_STR(from.c_str()), TAG_END());
+    by_handle[call.handle] = ref;
+    calls.emplace(ref, std::move(call));
+    plugin.counters_.active_calls.store(calls.size(), std::memory_order_relaxed);
+    plugin.counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("router sip event=call_out ref={} callee={} caller={}", ref, callee, caller);
+  }
+
+  void cancel(CallRef ref) {
+    Call* call = find(ref);
+    if (call == nullptr || call->direction != Call::Direction::kOut) return stale("call_canceled", ref);
+    spdlog::info("router sip event=cancel_out ref={}", ref);
+    switch (call->state) {
+      case Call::State::kRinging:
+        call->state = Call::State::kEnding;
+        nua_cancel(call->handle, TAG_END());
+        return;
+      case Call::State::kAwaitingConference:
+      case Call::State::kJoining:
+        return refuse_and_hang_up(*call);
+      case Call::State::kEstablished:
+        return hang_up(*call);
+      case Call::State::kEnding:
+        return;
+    }
+  }
+
+  void connect(CallRef ref, const ConfAddress& address) {
+    Call* call = find(ref);
+    if (call == nullptr || call->direction != Call::Direction::kOut ||
+        call->state != Call::State::kAwaitingConference) {
+      return stale("call_connected", ref);
+    }
+    call->state = Call::State::kJoining;
+    plugin.join(ref, address.join_url, call->offer);
+  }
+
+  // The MCU's answer to our join: `answer` empty if it failed.
+  void joined(CallRef ref, const std::string& participant_url, const std::string& answer) {
+    Call* call = find(ref);
+    if (call == nullptr || call->state != Call::State::kJoining) {
+      // The caller hung up or canceled meanwhile: leave the conference we just joined.
+      if (!participant_url.empty()) plugin.leave(participant_url);
+      return;
+    }
+    if (answer.empty()) {
+      plugin.counters_.join_failures.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("router sip event=join_failed ref={}", ref);
+      if (call->direction == Call::Direction::kIn) {
+        call->state = Call::State::kEnding;
+        nua_respond(call->handle, SIP_503_SERVICE_UNAVAILABLE, TAG_END());
+      } else {
+        refuse_and_hang_up(*call);
+      }
+      return;
+    }
+    call->participant_url = participant_url;
+    call->state = Call::State::kEstablished;
+    if (call->direction == Call::Direction::kIn) {
+      plugin.counters_.answered.fetch_add(1, std::memory_order_relaxed);
+      nua_respond(call->handle, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR(kSdpType), SIPTAG_PAYLOAD_STR(answer.c_str()),
+                  TAG_END());
+    } else {
+      plugin.counters_.connected.fetch_add(1, std::memory_order_relaxed);
+      nua_ack(call->handle, SIPTAG_CONTENT_TYPE_STR(kSdpType), SIPTAG_PAYLOAD_STR(answer.c_str()), TAG_END());
+    }
+    spdlog::info("router sip event=joined ref={} participant={}", ref, participant_url);
+  }
+
+  // Call-outs answered long ago whose conference never came.
+  void sweep() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [ref, call] : calls) {
+      if (call.state == Call::State::kAwaitingConference && now > call.deadline) {
+        spdlog::warn("router sip event=connect_timeout ref={}", ref);
+        refuse_and_hang_up(call);
+      }
+    }
+  }
+
+  void shut_down() {
+    shutting_down = true;
+    for (auto& [ref, call] : calls) leave_mcu(call);
+    nua_shutdown(nua);  // hangs up every call; nua_r_shutdown ends the loop
+  }
+};
+
+SipPlugin::SipPlugin(SipPluginConfig config) : config_(std::move(config)) {}
+
+SipPlugin::~SipPlugin() { stop(); }
+
+void SipPlugin::start(RouterSink& sink) {
+  sink_ = &sink;
+  redirect_stack_logs();
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  {
+    std::lock_guard lock(tasks_mutex_);
+    accepting_tasks_ = true;
+  }
+  {
+    std::lock_guard lock(http_mutex_);
+    http_stopping_ = false;
+  }
+  for (uint32_t i = 0; i < std::max<uint32_t>(config_.http_workers, 1); ++i) {
+    http_threads_.emplace_back([this] { http_worker(); });
+  }
+  std::promise<void> ready;
+  std::future<void> started = ready.get_future();
+  sip_thread_ = std::thread([this, &ready] { run_loop(&ready); });
+  started.wait();
+}
+
+void SipPlugin::stop() {
+  if (!sip_thread_.joinable()) return;
+  post([this] { stack_->shut_down(); });
+  sip_thread_.join();
+  {
+    std::lock_guard lock(tasks_mutex_);
+    accepting_tasks_ = false;
+    tasks_.clear();
+    ::close(wake_fd_);
+    wake_fd_ = -1;
+  }
+  // The workers finish what is queued (the last participants' DELETEs) and end.
+  {
+    std::lock_guard lock(http_mutex_);
+    http_stopping_ = true;
+  }
+  http_cv_.notify_all();
+  for (auto& t : http_threads_) t.join();
+  http_threads_.clear();
+}
+
+void SipPlugin::run_loop(std::promise<void>* ready) {
+  su_init();
+  stack_ = std::make_unique<Stack>(*this);
+  Stack& s = *stack_;
+  s.ready = ready;
+  s.root = su_root_create(&s);
+  const std::string url = "sip:" + config_.listen_address + ":" +
+                          (config_.listen_port == 0 ? std::string("*") : std::to_string(config_.listen_port)) +
+                          ";transport=udp";
+  if (s.root != nullptr) {
+    su_wait_create(&s.wake_wait, wake_fd_, SU_WAIT_IN);
+    s.wake_index = su_root_register(
+        s.root, &s.wake_wait,
+        [](Stack* self, su_wait_t*, su_wakeup_arg_t*) -> int {
+          uint64_t count = 0;
+          [[maybe_unused]] const ssize_t n = ::read(self->plugin.wake_fd_, &count, sizeof(count));
+          std::deque<std::function<void()>> batch;
+          {
+            std::lock_guard lock(self->plugin.tasks_mutex_);
+            batch.swap(self->plugin.tasks_);
+          }
+          for (auto& task : batch) task();
+          return 0;
+        },
+        nullptr, 0);
+    s.sweep_timer = su_timer_create(su_root_task(s.root), kSweepIntervalMs);
+    su_timer_run(
+        s.sweep_timer, [](Stack* self, su_timer_t*, su_timer_arg_t*) { self->sweep(); }, nullptr);
+    s.nua = nua_create(s.root, &Stack::on_event, &s, NUTAG_URL(url.c_str()), NUTAG_MEDIA_ENABLE(0),
+                       NUTAG_AUTOALERT(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(0), NUTAG_ENABLEMESSAGE(0),
+                       SIPTAG_USER_AGENT_STR(config_.user_agent.c_str()), TAG_NULL());
+  }
+  if (s.nua == nullptr) {
+    spdlog::error("router sip event=listen_failed url={}", url);
+    std::exchange(s.ready, nullptr)->set_value();
+  } else {
+    nua_get_params(s.nua, TAG_ANY(), TAG_END());
+    su_root_run(s.root);
+    nua_destroy(s.nua);
+  }
+  if (s.sweep_timer != nullptr) su_timer_destroy(s.sweep_timer);
+  if (s.root != nullptr) {
+    if (s.wake_index > 0) su_root_unregister(s.root, &s.wake_wait, nullptr, nullptr);
+    su_root_destroy(s.root);
+  }
+  stack_.reset();
+  su_deinit();
+}
+
+void SipPlugin::post(std::function<void()> task) {
+  std::lock_guard lock(tasks_mutex_);
+  if (!accepting_tasks_) return;
+  tasks_.push_back(std::move(task));
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+}
+
+void SipPlugin::call_rejected(CallRef ref, CallError error) {
+  post([this, ref, error] { stack_->reject(ref, error); });
+}
+void SipPlugin::call_accepted(CallRef ref, const ConfAddress& address) {
+  post([this, ref, address] { stack_->accept(ref, address); });
+}
+void SipPlugin::call_started(CallRef ref, const std::string& callee, const std::string& caller) {
+  post([this, ref, callee, caller] { stack_->call_out(ref, callee, caller); });
+}
+void SipPlugin::call_canceled(CallRef ref) {
+  post([this, ref] { stack_->cancel(ref); });
+}
+void SipPlugin::call_connected(CallRef ref, const ConfAddress& address) {
+  post([this, ref, address] { stack_->connect(ref, address); });
+}
+
+SipPluginStats SipPlugin::stats() const {
+  SipPluginStats s;
+  s.invites_received = counters_.invites_received.load();
+  s.calls_out = counters_.calls_out.load();
+  s.answered = counters_.answered.load();
+  s.connected = counters_.connected.load();
+  s.rejected_full = counters_.rejected_full.load();
+  s.rejected_no_offer = counters_.rejected_no_offer.load();
+  s.join_failures = counters_.join_failures.load();
+  s.stale_refs = counters_.stale_refs.load();
+  s.bad_messages = g_bad_messages.load();
+  s.active_calls = counters_.active_calls.load();
+  return s;
+}
+
+// ---- The MCU's REST API, on the HTTP workers ------------------------------------------------------
+
+void SipPlugin::http_worker() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(http_mutex_);
+      http_cv_.wait(lock, [&] { return http_stopping_ || !http_jobs_.empty(); });
+      if (http_jobs_.empty()) return;
+      job = std::move(http_jobs_.front());
+      http_jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+void SipPlugin::queue_http(std::function<void()> job) {
+  {
+    std::lock_guard lock(http_mutex_);
+    http_jobs_.push_back(std::move(job));
+  }
+  http_cv_.notify_one();
+}
+
+void SipPlugin::join(CallRef ref, const std::string& join_url, const std::string& offer) {
+  queue_http([this, ref, join_url, offer] {
+    const auto joined = mcu_.join(join_url, offer);
+    std::string participant = joined ? joined->participant_url : "";
+    std::string answer = joined ? joined->answer : "";
+    post([this, ref, participant = std::move(participant), answer = std::move(answer)] {
+      stack_->joined(ref, participant, answer);
+    });
+  });
+}
+
+void SipPlugin::leave(const std::string& participant_url) {
+  queue_http([this, participant_url] { mcu_.leave(participant_url); });
+}
+
+}  // namespace confab::router
