@@ -12,6 +12,8 @@ packages=(
   libjemalloc-dev libspdlog-dev libcli11-dev libcpp-httplib-dev nlohmann-json3-dev
   # call router: directory store
   libsqlite3-dev
+  # call router: XMPP plugin (libstrophe), and the Prosody server and slixmpp bots its tests run
+  libstrophe-dev prosody python3-slixmpp
   # tests and benchmarks; ffmpeg is the real client the integration tests drive
   libgtest-dev libgmock-dev libbenchmark-dev ffmpeg valgrind
 )
