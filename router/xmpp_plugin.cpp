@@ -1,12 +1,12 @@
 // XmppPlugin: libstrophe component session, call maps and the urn:confab:call:1 protocol.
 #include "router/xmpp_plugin.h"
 
+#include "router/xmpp_stanza.h"
+
 #include <spdlog/spdlog.h>
 #include <strophe.h>
 
 #include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -16,68 +16,12 @@ namespace confab::router {
 
 namespace {
 
-constexpr const char* kNs = "urn:confab:call:1";
-constexpr const char* kCommandsNs = "http://jabber.org/protocol/commands";
-constexpr const char* kDataFormsNs = "jabber:x:data";
-// XEP-0133 4.?: Prosody 0.12 names "get user statistics" admin#user-stats.
-constexpr const char* kUserStatsNode = "http://jabber.org/protocol/admin#user-stats";
-constexpr const char* kAdminFormType = "http://jabber.org/protocol/admin";
+using namespace xmpp_stanza;
+
 constexpr std::string_view kInviteIdPrefix = "inv-";
 constexpr std::string_view kUserStatsIdPrefix = "us-";
 constexpr const char* kHelpText =
     "Commands: /call JID [JID ...] to call, /cancel to give up; answer a call with yes or no.";
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-std::vector<std::string_view> words(std::string_view s) {
-  std::vector<std::string_view> out;
-  while (true) {
-    s = trim(s);
-    if (s.empty()) return out;
-    size_t end = 0;
-    while (end < s.size() && !std::isspace(static_cast<unsigned char>(s[end]))) ++end;
-    out.push_back(s.substr(0, end));
-    s.remove_prefix(end);
-  }
-}
-
-std::optional<uint64_t> parse_ref(std::string_view s) {
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc{} || end != s.data() + s.size() || value == 0) return std::nullopt;
-  return value;
-}
-
-std::string bare_of(const char* jid) {
-  if (jid == nullptr) return {};
-  const std::string_view s(jid);
-  return lower(s.substr(0, s.find('/')));
-}
-
-std::string attr(xmpp_stanza_t* stanza, const char* name) {
-  const char* value = xmpp_stanza_get_attribute(stanza, name);
-  return value == nullptr ? std::string() : std::string(value);
-}
-
-// The first child element in our namespace, or null.
-xmpp_stanza_t* payload_of(xmpp_stanza_t* stanza) {
-  for (xmpp_stanza_t* child = xmpp_stanza_get_children(stanza); child; child = xmpp_stanza_get_next(child)) {
-    if (!xmpp_stanza_is_tag(child)) continue;
-    const char* ns = xmpp_stanza_get_ns(child);
-    if (ns != nullptr && std::string_view(ns) == kNs) return child;
-  }
-  return nullptr;
-}
 
 void log_from_strophe(void* /*userdata*/, xmpp_log_level_t level, const char* area, const char* msg) {
   if (level >= XMPP_LEVEL_WARN) spdlog::warn("router xmpp event=strophe area={} msg={}", area, msg);
@@ -155,25 +99,9 @@ class XmppPlugin::Session {
 
   // ---- connection ----
 
-  // libstrophe 0.12.2 (Debian 12) dereferences the connection's XEP-0198 state on every stanza
-  // received and sent, but allocates it only in xmpp_connect_client: a component connection
-  // crashes on the server's first stanza. A client connection that fails at once (empty host,
-  // before any socket) allocates one, which we move over (public API, SM stays disabled).
-  void give_stream_management_state(xmpp_conn_t* conn) {
-    xmpp_conn_t* donor = xmpp_conn_new(ctx_);
-    xmpp_conn_set_jid(donor, "donor@localhost");
-    xmpp_conn_disable_tls(donor);
-    xmpp_connect_client(donor, "", 1, on_donor, nullptr);
-    if (xmpp_sm_state_t* state = xmpp_conn_get_sm_state(donor)) {
-      if (xmpp_conn_set_sm_state(conn, state) != XMPP_EOK) xmpp_free_sm_state(state);
-    }
-    xmpp_conn_release(donor);
-  }
-  static void on_donor(xmpp_conn_t*, xmpp_conn_event_t, int, xmpp_stream_error_t*, void*) {}
-
   bool connect() {
     conn_ = xmpp_conn_new(ctx_);
-    give_stream_management_state(conn_);
+    give_stream_management_state(ctx_, conn_);
     xmpp_conn_set_jid(conn_, config_.component_jid.c_str());
     xmpp_conn_set_pass(conn_, config_.secret.c_str());
     state_ = State::kConnecting;
@@ -229,11 +157,11 @@ class XmppPlugin::Session {
 
   void handle(Start& c) {
     const std::string callee = XmppPlugin::normalize_jid(c.callee, config_.domains);
-    if (callee.empty()) return sink_.call_rejected(c.ref, CallError::kNotValid);
-    if (state_ != State::kUp) return sink_.call_rejected(c.ref, CallError::kNotConnected);
+    if (callee.empty()) return refuse(c.ref, CallError::kNotValid);
+    if (state_ != State::kUp) return refuse(c.ref, CallError::kNotConnected);
     if (rings_.size() + outgoing_.size() >= config_.max_pending_calls) {
       stats_.refused_full.fetch_add(1, std::memory_order_relaxed);
-      return sink_.call_rejected(c.ref, CallError::kBusy);
+      return refuse(c.ref, CallError::kBusy);
     }
     if (rings_.count(c.ref) != 0) {
       stats_.duplicate.fetch_add(1, std::memory_order_relaxed);
@@ -241,7 +169,7 @@ class XmppPlugin::Session {
     }
     for (const auto& [ref, ring] : rings_) {
       if (ring.callee == callee && ring.phase != Phase::kChecking) {
-        return sink_.call_rejected(c.ref, CallError::kBusy);  // already in a call
+        return refuse(c.ref, CallError::kBusy);  // already in a call (linear: bounded by the cap)
       }
     }
     Ring ring;
@@ -269,7 +197,7 @@ class XmppPlugin::Session {
     if (it->second.phase != Phase::kChecking) {
       send_call_message(it->second.callee, "", "Call " + std::to_string(c.ref) + " from " + it->second.caller +
                                                    " was canceled.",
-                        make_payload("cancel", {{"call", std::to_string(c.ref)}}));
+                        make_payload(ctx_, "cancel", {{"call", std::to_string(c.ref)}}));
     }
     rings_.erase(it);
   }
@@ -302,7 +230,7 @@ class XmppPlugin::Session {
     }
     const std::string reason(call_error_name(c.error));
     send_call_message(it->second.caller, "", "Call " + std::to_string(c.ref) + " did not connect: " + reason + ".",
-                      make_payload("rejected", {{"call", std::to_string(c.ref)}, {"reason", reason}}));
+                      make_payload(ctx_, "rejected", {{"call", std::to_string(c.ref)}, {"reason", reason}}));
     outgoing_.erase(it);
   }
 
@@ -352,16 +280,22 @@ class XmppPlugin::Session {
 
   void finish(CallRef ref, CallError error) {
     rings_.erase(ref);
+    refuse(ref, error);
+  }
+
+  void refuse(CallRef ref, CallError error) {
+    spdlog::info("router xmpp event=ring_failed ref={} reason={}", ref, call_error_name(error));
     sink_.call_rejected(ref, error);
   }
 
   void ring_now(CallRef ref, Ring& ring) {
     ring.phase = Phase::kRinging;
+    spdlog::info("router xmpp event=ringing ref={} callee={} caller={}", ref, ring.callee, ring.caller);
     stats_.invites_sent.fetch_add(1, std::memory_order_relaxed);
     const std::string id = std::string(kInviteIdPrefix) + std::to_string(ref);
     send_call_message(ring.callee, id,
                       ring.caller + " calls you (call " + std::to_string(ref) + "): answer yes or no.",
-                      make_payload("invite", {{"call", std::to_string(ref)}, {"from", ring.caller}}));
+                      make_payload(ctx_, "invite", {{"call", std::to_string(ref)}, {"from", ring.caller}}));
   }
 
   // ---- stanzas in ----
@@ -443,22 +377,7 @@ class XmppPlugin::Session {
       // XEP-0199 pings and anything else addressed to us: answer (ping) or refuse, as RFC 6120
       // 8.2.3 requires a reply to every get/set.
       const bool ping = xmpp_stanza_get_child_by_name_and_ns(stanza, "ping", "urn:xmpp:ping") != nullptr;
-      xmpp_stanza_t* reply = xmpp_iq_new(ctx_, ping ? "result" : "error", id.c_str());
-      if (!ping) {
-        xmpp_stanza_t* error = xmpp_stanza_new(ctx_);
-        xmpp_stanza_set_name(error, "error");
-        xmpp_stanza_set_type(error, "cancel");
-        xmpp_stanza_t* condition = xmpp_stanza_new(ctx_);
-        xmpp_stanza_set_name(condition, "service-unavailable");
-        xmpp_stanza_set_ns(condition, "urn:ietf:params:xml:ns:xmpp-stanzas");
-        xmpp_stanza_add_child(error, condition);
-        xmpp_stanza_release(condition);
-        xmpp_stanza_add_child(reply, error);
-        xmpp_stanza_release(error);
-      }
-      if (const char* to = xmpp_stanza_get_to(stanza)) xmpp_stanza_set_from(reply, to);
-      if (const char* from = xmpp_stanza_get_from(stanza)) xmpp_stanza_set_to(reply, from);
-      send(reply);
+      send(ping ? make_iq_result(ctx_, stanza) : make_iq_error(ctx_, stanza, "service-unavailable"));
       return;
     }
     if (id.rfind(kUserStatsIdPrefix, 0) != 0) return;
@@ -467,7 +386,7 @@ class XmppPlugin::Session {
     const auto it = rings_.find(*ref);
     if (it == rings_.end()) return;  // canceled meanwhile
     Ring& ring = it->second;
-    xmpp_stanza_t* command = xmpp_stanza_get_child_by_name_and_ns(stanza, "command", kCommandsNs);
+    xmpp_stanza_t* command = xmpp_stanza_get_child_by_name_and_ns(stanza, "command", kCommandsNamespace);
     if (type != "result" || command == nullptr) {
       ring.stats_failed = true;  // not an admin, or no XEP-0133: rely on presence and bounces
       return advance(*ref, ring);
@@ -480,23 +399,6 @@ class XmppPlugin::Session {
     }
     ring.online = user_stats_online(command);
     advance(*ref, ring);
-  }
-
-  // XEP-0133 "get user statistics": field onlineresources lists the connected resources.
-  static bool user_stats_online(xmpp_stanza_t* command) {
-    xmpp_stanza_t* form = xmpp_stanza_get_child_by_name_and_ns(command, "x", kDataFormsNs);
-    if (form == nullptr) return true;  // the server did not say: assume online, presence decides
-    for (xmpp_stanza_t* field = xmpp_stanza_get_children(form); field; field = xmpp_stanza_get_next(field)) {
-      if (!xmpp_stanza_is_tag(field) || attr(field, "var") != "onlineresources") continue;
-      for (xmpp_stanza_t* value = xmpp_stanza_get_children(field); value; value = xmpp_stanza_get_next(value)) {
-        if (!xmpp_stanza_is_tag(value)) continue;
-        xmpp_stanza_t* text_node = xmpp_stanza_get_children(value);
-        const char* text = text_node == nullptr ? nullptr : xmpp_stanza_get_text_ptr(text_node);
-        if (text != nullptr && !trim(text).empty()) return true;
-      }
-      return false;
-    }
-    return true;
   }
 
   void message_in(xmpp_stanza_t* stanza) {
@@ -648,9 +550,11 @@ class XmppPlugin::Session {
       start.group = group;
       outgoing_[start.ref] = Outgoing{caller};
       stats_.calls_started.fetch_add(1, std::memory_order_relaxed);
+      spdlog::info("router xmpp event=call_started ref={} caller={} callee={} group={}", start.ref, caller, callee,
+                   group);
       send_call_message(caller, "",
                         "Calling " + callee + " (call " + std::to_string(start.ref) + "); /cancel to give up.",
-                        make_payload("calling", {{"call", std::to_string(start.ref)}, {"to", callee}, {"group", group}}));
+                        make_payload(ctx_, "calling", {{"call", std::to_string(start.ref)}, {"to", callee}, {"group", group}}));
       sink_.call_started(std::move(start));
     }
   }
@@ -664,7 +568,7 @@ class XmppPlugin::Session {
     outgoing_.erase(it);  // plugin.h: no outcome follows the redirector's own cancel
     sink_.call_canceled(ref);
     send_call_message(user, "", "Call " + std::to_string(ref) + " canceled.",
-                      make_payload("canceled", {{"call", std::to_string(ref)}}));
+                      make_payload(ctx_, "canceled", {{"call", std::to_string(ref)}}));
   }
 
   bool is_local(const std::string& bare) const {
@@ -673,19 +577,11 @@ class XmppPlugin::Session {
 
   // ---- stanzas out ----
 
-  xmpp_stanza_t* make_payload(const char* name, std::initializer_list<std::pair<const char*, std::string>> attrs) {
-    xmpp_stanza_t* payload = xmpp_stanza_new(ctx_);
-    xmpp_stanza_set_name(payload, name);
-    xmpp_stanza_set_ns(payload, kNs);
-    for (const auto& [key, value] : attrs) xmpp_stanza_set_attribute(payload, key, value.c_str());
-    return payload;
-  }
-
   void send_connected(const std::string& to, CallRef ref, const ConfAddress& address) {
     send_call_message(to, "",
                       "Join conference " + address.conference_id + ": media " + address.media_ip +
                           ", POST your SDP offer to " + address.join_url,
-                      make_payload("connected", {{"call", std::to_string(ref)},
+                      make_payload(ctx_, "connected", {{"call", std::to_string(ref)},
                                                  {"media-ip", address.media_ip},
                                                  {"conference", address.conference_id},
                                                  {"join-url", address.join_url}}));
@@ -698,67 +594,21 @@ class XmppPlugin::Session {
       if (payload != nullptr) xmpp_stanza_release(payload);
       return;
     }
-    xmpp_stanza_t* message = xmpp_message_new(ctx_, "chat", to.c_str(), id.empty() ? nullptr : id.c_str());
-    xmpp_stanza_set_from(message, plugin_.call_jid_.c_str());
-    xmpp_message_set_body(message, text.c_str());
-    if (payload != nullptr) {
-      xmpp_stanza_add_child(message, payload);
-      xmpp_stanza_release(payload);
-    }
-    send(message);
+    send(make_call_message(ctx_, plugin_.call_jid_, to, id, text, payload));
   }
 
   void send_text(const std::string& to, const std::string& text) { send_call_message(to, "", text, nullptr); }
 
   void send_presence(const std::string& to, const char* type, const char* from = nullptr) {
     if (state_ != State::kUp) return;
-    xmpp_stanza_t* presence = xmpp_presence_new(ctx_);
-    if (type[0] != '\0') xmpp_stanza_set_type(presence, type);
-    xmpp_stanza_set_to(presence, to.c_str());
-    xmpp_stanza_set_from(presence, from != nullptr ? from : plugin_.call_jid_.c_str());
-    send(presence);
+    send(make_presence(ctx_, from != nullptr ? from : plugin_.call_jid_.c_str(), to, type));
   }
 
   // XEP-0133 get user statistics, in one step: the form is submitted with the execute.
   void send_user_stats(CallRef ref, const std::string& jid) {
     if (state_ != State::kUp) return;
     const std::string id = std::string(kUserStatsIdPrefix) + std::to_string(ref);
-    const std::string domain = jid.substr(jid.find('@') + 1);
-    xmpp_stanza_t* iq = xmpp_iq_new(ctx_, "set", id.c_str());
-    xmpp_stanza_set_to(iq, domain.c_str());
-    xmpp_stanza_set_from(iq, plugin_.call_jid_.c_str());
-    xmpp_stanza_t* command = xmpp_stanza_new(ctx_);
-    xmpp_stanza_set_name(command, "command");
-    xmpp_stanza_set_ns(command, kCommandsNs);
-    xmpp_stanza_set_attribute(command, "node", kUserStatsNode);
-    xmpp_stanza_set_attribute(command, "action", "execute");
-    xmpp_stanza_t* form = xmpp_stanza_new(ctx_);
-    xmpp_stanza_set_name(form, "x");
-    xmpp_stanza_set_ns(form, kDataFormsNs);
-    xmpp_stanza_set_type(form, "submit");
-    add_field(form, "FORM_TYPE", kAdminFormType);
-    add_field(form, "accountjid", jid.c_str());
-    xmpp_stanza_add_child(command, form);
-    xmpp_stanza_release(form);
-    xmpp_stanza_add_child(iq, command);
-    xmpp_stanza_release(command);
-    send(iq);
-  }
-
-  void add_field(xmpp_stanza_t* form, const char* var, const char* value) {
-    xmpp_stanza_t* field = xmpp_stanza_new(ctx_);
-    xmpp_stanza_set_name(field, "field");
-    xmpp_stanza_set_attribute(field, "var", var);
-    xmpp_stanza_t* value_tag = xmpp_stanza_new(ctx_);
-    xmpp_stanza_set_name(value_tag, "value");
-    xmpp_stanza_t* text = xmpp_stanza_new(ctx_);
-    xmpp_stanza_set_text(text, value);
-    xmpp_stanza_add_child(value_tag, text);
-    xmpp_stanza_release(text);
-    xmpp_stanza_add_child(field, value_tag);
-    xmpp_stanza_release(value_tag);
-    xmpp_stanza_add_child(form, field);
-    xmpp_stanza_release(field);
+    send(make_user_stats_iq(ctx_, plugin_.call_jid_, jid, id));
   }
 
   void send(xmpp_stanza_t* stanza) {

@@ -3,6 +3,7 @@
 # and prints one line per event on stdout.
 #
 # Usage: /usr/bin/python3 xmpp_bot.py JID PASSWORD PORT MODE [--router call@router.localhost]
+#            [COMMAND ...]   (one stdin command run once online, e.g. "call bob@localhost carol@localhost")
 #   MODE: accept | reject | busy | ignore | dnd | text-yes | text-no | text | caller
 #     accept/reject/busy/ignore: answer invitations with <accept/>, <reject/>, <reject
 #       reason="BUSY"/>, or not at all; dnd: presence show=dnd, no answer; text-yes/text-no: speak
@@ -30,13 +31,14 @@ def out(line):
 
 
 class Bot(ClientXMPP):
-    def __init__(self, jid, password, port, mode, router):
+    def __init__(self, jid, password, port, mode, router, first_command):
         super().__init__(jid, password)
         self.port = port
         self.mode = mode
         self.router = router
         self.text_only = mode.startswith("text")
         self.pending = b""
+        self.first_command = first_command
         # Approve every subscription request (the router's), as a user who trusts it would.
         self.auto_authorize = True
         self.auto_subscribe = False
@@ -53,6 +55,8 @@ class Bot(ClientXMPP):
         await self.get_roster()
         asyncio.get_event_loop().add_reader(sys.stdin.fileno(), self.on_stdin)
         out("online")
+        if self.first_command:
+            self.command(self.first_command)
 
     def payload(self, name, **attrs):
         element = ET.Element("{%s}%s" % (NS, name))
@@ -161,10 +165,13 @@ def main():
     if len(sys.argv) < 5:
         sys.exit(__doc__)
     jid, password, port, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    rest = sys.argv[5:]
     router = "call@router.localhost"
-    if "--router" in sys.argv:
-        router = sys.argv[sys.argv.index("--router") + 1]
-    bot = Bot(jid, password, port, mode, router)
+    if "--router" in rest:
+        at = rest.index("--router")
+        router = rest[at + 1]
+        del rest[at:at + 2]
+    bot = Bot(jid, password, port, mode, router, " ".join(rest))
     bot.connect(address=("127.0.0.1", port), use_ssl=False, force_starttls=False, disable_starttls=True)
     bot.process(forever=False)
 

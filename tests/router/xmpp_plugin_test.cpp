@@ -46,8 +46,9 @@ class XmppPluginTest : public ::testing::Test {
   }
 
   // A bot logged in and announced (its "online" line printed).
-  XmppBot& bot(const std::string& user, const std::string& mode) {
-    bots_.push_back(std::make_unique<XmppBot>(user + "@localhost", kPassword, prosody_->c2s_port(), mode));
+  XmppBot& bot(const std::string& user, const std::string& mode, const std::string& first_command = "") {
+    bots_.push_back(
+        std::make_unique<XmppBot>(user + "@localhost", kPassword, prosody_->c2s_port(), mode, first_command));
     XmppBot& b = *bots_.back();
     EXPECT_EQ(b.wait_for_prefix("online", 15s), "online") << b.stderr_text();
     return b;
@@ -157,8 +158,7 @@ TEST_F(XmppPluginTest, DuplicateAcceptIsCounted) {
 }
 
 TEST_F(XmppPluginTest, TextCallRingsTwoCalleesInOneGroup) {
-  XmppBot& alice = bot("alice", "text");
-  alice.send("call bob@localhost carol@localhost");
+  XmppBot& alice = bot("alice", "text", "call bob@localhost carol@localhost");
   ASSERT_TRUE(wait_until([&] { return sink_.starts().size() == 2; }, 10s));
   const auto starts = sink_.starts();
   EXPECT_EQ(starts[0].callee, "bob@localhost");
@@ -251,6 +251,27 @@ TEST_F(XmppPluginTest, BadInputIsCountedAndNothingBreaks) {
   plugin_->call_started(1, "bob@localhost", "alice@localhost");
   EXPECT_EQ(sink_.wait_for_prefix("accepted 1"), "accepted 1");
   EXPECT_TRUE(sink_.starts().empty());
+}
+
+TEST_F(XmppPluginTest, PendingCallsAreCapped) {
+  // A plugin that holds one call at most: the second is refused BUSY, not queued without bound.
+  plugin_->stop();
+  XmppPluginConfig config;
+  config.secret = "test-secret";
+  config.port = prosody_->component_port();
+  config.max_pending_calls = 1;
+  plugin_ = std::make_unique<XmppPlugin>(config);
+  plugin_->start(sink_);
+  ASSERT_TRUE(wait_until([&] { return plugin_->connected(); }, 10s));
+  XmppBot& bob = bot("bob", "ignore");
+  plugin_->call_started(1, "bob@localhost", "alice@localhost");
+  ASSERT_EQ(bob.wait_for_prefix("ringing 1"), "ringing 1 from alice@localhost");
+  plugin_->call_started(2, "carol@localhost", "alice@localhost");
+  EXPECT_EQ(sink_.wait_for_prefix("rejected 2"), "rejected 2 BUSY");
+  EXPECT_EQ(plugin_->stats().refused_full.load(), 1u);
+  plugin_->call_canceled(1);
+  plugin_->call_started(3, "carol@localhost", "alice@localhost");
+  EXPECT_EQ(sink_.wait_for_prefix("rejected 3"), "rejected 3 NOT_CONNECTED");
 }
 
 TEST_F(XmppPluginTest, ReconnectsWhenProsodyRestarts) {

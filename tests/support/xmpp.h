@@ -107,12 +107,19 @@ class ProsodyServer {
 // One bot: a child with a pipe on its stdin and its stdout in a file read back line by line.
 class XmppBot {
  public:
-  XmppBot(const std::string& jid, const std::string& password, uint16_t port, const std::string& mode)
+  // `first_command`: a stdin command the bot runs once online ("call bob@localhost carol@localhost").
+  XmppBot(const std::string& jid, const std::string& password, uint16_t port, const std::string& mode,
+          const std::string& first_command = "")
       : log_path_(make_temp_dir("confab-bot-") + "/bot.log") {
     int fds[2];
     if (::pipe(fds) != 0) return;
     const std::string script = std::string(CONFAB_SOURCE_DIR) + "/tests/router/xmpp_bot.py";
-    const std::string port_text = std::to_string(port);
+    // Debian's python3 has slixmpp; a pyenv python3 on PATH may not.
+    std::vector<std::string> argv = {"/usr/bin/python3", "-u", script, jid, password, std::to_string(port), mode};
+    if (!first_command.empty()) argv.push_back(first_command);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
     const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -123,9 +130,7 @@ class XmppBot {
       const int err = ::open((log_path_ + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (err >= 0) ::dup2(err, STDERR_FILENO);
       ::close(fds[1]);
-      // Debian's python3 has slixmpp; a pyenv python3 on PATH may not.
-      ::execl("/usr/bin/python3", "python3", "-u", script.c_str(), jid.c_str(), password.c_str(), port_text.c_str(),
-              mode.c_str(), static_cast<char*>(nullptr));
+      ::execv(args[0], args.data());
       ::_exit(127);
     }
     ::close(fds[0]);
