@@ -37,6 +37,11 @@ prepare() {
   dir=$1 c2s_port=$2 component_port=$3
   shift 3
   local secret=${CONFAB_XMPP_SECRET:-confab-router-secret}
+  # The secret and DIR go into Lua strings as they are.
+  if [[ $secret == *[\"\\]* || $dir == *[\"\\]* ]]; then
+    echo "the secret and DIR must not contain \" or \\" >&2
+    exit 2
+  fi
   mkdir -p "$dir/data" "$dir/certs"
   dir=$(cd "$dir" && pwd)
   local run_as_root=false
@@ -54,7 +59,7 @@ data_path = "$dir/data"
 log = { { levels = { min = "${CONFAB_PROSODY_LOG_LEVEL:-info}" }, to = "file", filename = "$dir/prosody.log" } }
 plugin_paths = {}
 modules_enabled = { "roster", "saslauth", "disco", "ping", "posix", "adhoc", "admin_adhoc" }
--- XEP-0133: the router asks whether an account exists (get-user-stats), which Prosody tells
+-- XEP-0133: the router asks whether an account exists (admin#user-stats), which Prosody tells
 -- admins only; every other query answers the same for a missing and an unapproved account.
 admins = { "call@router.localhost" }
 modules_disabled = { "s2s", "offline", "s2s_auth_certs" }
@@ -69,7 +74,6 @@ s2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 storage = "internal"
-limits = { c2s = { rate = "10mb/s" } }
 
 VirtualHost "localhost"
   ssl = {}
