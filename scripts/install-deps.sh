@@ -14,6 +14,8 @@ packages=(
   libsqlite3-dev
   # call router: SIP plugin (sofia-sip NUA) and the SIP test endpoints (sipp)
   libsofia-sip-ua-dev sip-tester
+  # call router: XMPP plugin (libstrophe), and the Prosody server and slixmpp bots its tests run
+  libstrophe-dev prosody python3-slixmpp
   # tests and benchmarks; ffmpeg is the real client the integration tests drive
   libgtest-dev libgmock-dev libbenchmark-dev ffmpeg valgrind
 )
