@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "router/directory.h"
+#include "router/directory_address.h"
 #include "router/rest_allocator.h"
 #include "router/router.h"
 #include "router/router_metrics.h"
@@ -137,6 +138,14 @@ int main(int argc, char** argv) {
   app.add_option("--xmpp-domain", xmpp.domains, "The XMPP domains whose users the router rings (repeatable)")
       ->default_val(xmpp.domains);
   app.add_option("--sip-listen", sip_listen, "SIP over UDP, IP:PORT; empty: no SIP plugin")->default_val(sip_listen);
+  app.add_option("--sip-domain", sip.domains,
+                 "Host names that mean this router in a Request-URI (sip:bob@DOMAIN calls the user bob); the "
+                 "listen address always does (repeatable)");
+  app.add_option("--sip-outbound", sip.outbound,
+                 "Hosts the router may INVITE into conferences: HOST or HOST:PORT, * for any (repeatable)")
+      ->default_val(sip.outbound);
+  app.add_option("--sip-max-calls", sip.max_calls, "SIP calls in progress at once; beyond, 503")
+      ->default_val(sip.max_calls)->check(CLI::Range(1u, 100000u));
   app.add_option("--http-listen", http_listen, "GET /healthz and /metrics, IP:PORT; empty: none")
       ->default_val(http_listen);
   CLI::Option* config_option = app.set_config(
@@ -183,7 +192,12 @@ int main(int argc, char** argv) {
     }
     directory = std::move(opened.value());
     // The core calls route() on its one thread, as Directory requires.
-    router.set_route([d = directory.get()](std::string_view dialled) { return d->route(dialled); });
+    // A bare user name the directory does not know is nobody (NOT_FOUND); other addresses it
+    // does not know are rung as dialled.
+    router.set_route([d = directory.get()](std::string_view dialled) {
+      std::string routed = d->route(dialled);
+      return routed == dialled && is_user_name(dialled) ? std::string() : routed;
+    });
   }
 
   // IM plugins are offered a call in this order: XMPP users first, then SIP endpoints.

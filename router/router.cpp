@@ -147,7 +147,9 @@ void Router::on_call_started(Plugin* from, CallStart start) {
   auto [it, inserted] = calls_.emplace(ref, std::move(call));
   ++groups_[it->second.group].calls;
   stats_.calls_pending.store(calls_.size(), std::memory_order_relaxed);
-  if (it->second.callee.empty() || im_plugins_.empty()) return end(ref, CallError::kNotValid, false);
+  if (start.callee.empty() || im_plugins_.empty()) return end(ref, CallError::kNotValid, false);
+  // The directory routes a name it does not know to nothing: no such user.
+  if (it->second.callee.empty()) return end(ref, CallError::kNotFound, false);
   arm_ring_timer(ref, it->second);
   offer(ref, it->second);
 }

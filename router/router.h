@@ -50,7 +50,8 @@ struct RouterStats {
 
 class Router {
  public:
-  // Maps a dialled address to the one to ring (the directory); identity when not set.
+  // Maps a dialled address to the one to ring (the directory); identity when not set. An empty
+  // result means no such user: the call ends NOT_FOUND.
   using RouteFunction = std::function<std::string(std::string_view)>;
 
   explicit Router(RouterOptions options);

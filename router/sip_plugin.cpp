@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdarg>
 #include <cstdio>
 #include <future>
@@ -70,14 +72,29 @@ void redirect_stack_logs() {
   });
 }
 
-// "scheme:user@host" of a SIP URL: what names a party (the port and parameters are transport's).
+// "scheme:user@host[:port]" of a SIP URL: what names a party (its parameters are transport's).
 std::string party_of(const url_t* url) {
   if (url == nullptr || url->url_host == nullptr) return "";
   std::string party = url->url_scheme != nullptr ? url->url_scheme : "sip";
   party += ":";
   if (url->url_user != nullptr) party += std::string(url->url_user) + "@";
   party += url->url_host;
+  if (url->url_port != nullptr && *url->url_port != '\0') party += std::string(":") + url->url_port;
   return party;
+}
+
+bool same_host(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// RFC 3261 19.1.2: a SIP URI without a port means 5060.
+constexpr uint16_t kDefaultSipPort = 5060;
+
+uint16_t port_of(const url_t* url) {
+  return url->url_port != nullptr && *url->url_port != '\0' ? static_cast<uint16_t>(std::atoi(url->url_port))
+                                                             : kDefaultSipPort;
 }
 
 std::string payload_of(const sip_t* sip) {
@@ -185,6 +202,21 @@ struct SipPlugin::Stack {
     const auto it = by_handle.find(handle);
     return it == by_handle.end() ? nullptr : find(it->second);
   }
+  // Whether `url` names this router: one of its hosts, at its port.
+  bool own(const url_t* url) const {
+    if (url->url_host == nullptr || port_of(url) != plugin.port_.load()) return false;
+    if (same_host(url->url_host, plugin.config_.listen_address)) return true;
+    return std::any_of(plugin.config_.domains.begin(), plugin.config_.domains.end(),
+                       [&](const std::string& d) { return same_host(url->url_host, d); });
+  }
+  // Whether the outbound list lets us INVITE `url`.
+  bool may_call(const url_t* url) const {
+    const std::string host = url->url_host;
+    const std::string host_port = host + ":" + std::to_string(port_of(url));
+    return std::any_of(plugin.config_.outbound.begin(), plugin.config_.outbound.end(), [&](const std::string& o) {
+      return o == "*" || same_host(o, host) || same_host(o, host_port);
+    });
+  }
   void stale(const char* what, CallRef ref) {
     plugin.counters_.stale_refs.fetch_add(1, std::memory_order_relaxed);
     spdlog::debug("router sip event=stale_ref message={} ref={}", what, ref);
@@ -263,7 +295,9 @@ struct SipPlugin::Stack {
     call.offer = payload_of(sip);
     CallStart start;
     start.ref = call.ref;
-    start.callee = party_of(sip->sip_request->rq_url);
+    // sip:bob@<this router> calls the user bob; anything else the endpoint as dialled.
+    const url_t* dialled = sip->sip_request->rq_url;
+    start.callee = !own(dialled) ? party_of(dialled) : dialled->url_user != nullptr ? dialled->url_user : "";
     start.caller = sip->sip_from != nullptr ? party_of(sip->sip_from->a_url) : "";
     by_handle[nh] = call.ref;
     calls.emplace(call.ref, std::move(call));
@@ -380,9 +414,17 @@ struct SipPlugin::Stack {
     su_home_t* home = static_cast<su_home_t*>(su_home_new(sizeof(su_home_t)));
     const url_t* url = url_make(home, callee.c_str());
     const bool sip_uri = url != nullptr && url->url_type == url_sip && url->url_host != nullptr;
+    // A URI naming this router is a user no IM plugin took (not a loop back to ourselves); one the
+    // outbound list does not allow is not an address we call.
+    const std::optional<CallError> refused = !sip_uri        ? std::optional(CallError::kNotValid)
+                                             : own(url)      ? std::optional(CallError::kNotFound)
+                                             : !may_call(url) ? std::optional(CallError::kNotValid)
+                                                              : std::nullopt;
     su_home_unref(home);
-    if (!sip_uri) {
-      plugin.sink_->call_rejected(ref, CallError::kNotValid);
+    if (refused) {
+      spdlog::info("router sip event=call_out_refused ref={} callee={} error={}", ref, callee,
+                   call_error_name(*refused));
+      plugin.sink_->call_rejected(ref, *refused);
       return;
     }
     if (shutting_down || calls.size() >= plugin.config_.max_calls) {

@@ -30,6 +30,14 @@ struct SipPluginConfig {
   // Where the UDP transport listens; port 0 lets the kernel pick (read it back with port()).
   std::string listen_address = "127.0.0.1";
   uint16_t listen_port = 0;
+  // Host names that mean this router, besides listen_address: an INVITE to sip:bob@<one of them>
+  // (at our port, or with no port when we listen on 5060) calls the user "bob", whom the directory
+  // names; any other Request-URI is a SIP endpoint, called as dialled.
+  std::vector<std::string> domains;
+  // Where the router may call out to: "host" (any port) or "host:port"; "*" anything (an open
+  // relay: anyone who can call the router makes it INVITE anywhere). A sip: callee elsewhere is
+  // NOT_VALID; one naming this router itself NOT_FOUND (no user took it), never a loop.
+  std::vector<std::string> outbound = {"127.0.0.1"};
   // Calls in progress at once, both directions; an INVITE beyond it gets 503 (RFC 3261 21.5.4).
   uint32_t max_calls = 512;
   // Threads for the MCU's REST calls, and how long one may take before the call fails.

@@ -354,6 +354,7 @@ TEST_F(RouterTest, JoiningARunningConferenceCreatesNone) {
 TEST_F(RouterTest, TheDirectoryRoutesTheDialledAddress) {
   router_ = std::make_unique<Router>(RouterOptions{});
   router_->set_route([](std::string_view dialled) {
+    if (dialled == "nobody") return std::string();  // a name the directory does not know
     return dialled == "sip:+4930123456@pbx" ? std::string("bob@localhost") : std::string(dialled);
   });
   ASSERT_TRUE(router_->add_redirector(redirector_));
@@ -364,6 +365,9 @@ TEST_F(RouterTest, TheDirectoryRoutesTheDialledAddress) {
   EXPECT_TRUE(im_.log.wait_for("ring " + str(ref) + " bob@localhost alice@localhost"));
   const CallRef empty = redirector_.call("");
   EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(empty) + " NOT_VALID"));
+  const CallRef nobody = redirector_.call("nobody");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(nobody) + " NOT_FOUND"));
+  EXPECT_EQ(im_.log.count("ring " + str(nobody)), 0u);
 }
 
 TEST_F(RouterTest, CallsBeyondTheLimitFailAtOnce) {

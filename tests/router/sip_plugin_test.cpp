@@ -246,7 +246,8 @@ TEST_F(SipPluginTest, AcceptedCallerIsAnsweredWithTheMcusSdpAndLeavesOnBye) {
   const std::string started = sink_.wait_for_prefix("started ");
   ASSERT_FALSE(started.empty()) << sipp.message_log();
   const CallRef ref = ref_of(started);
-  EXPECT_EQ(started, "started " + std::to_string(ref) + " sip:bob@127.0.0.1 from sip:alice@127.0.0.1");
+  // sip:bob@<the plugin's address and port> calls the user bob; the caller keeps its port.
+  EXPECT_EQ(started, "started " + std::to_string(ref) + " bob from sip:alice@127.0.0.1:" + std::to_string(sipp.port()));
   ASSERT_TRUE(wait_until([&] { return sipp.message_log().find("SIP/2.0 180 Ringing") != std::string::npos; },
                          10s, 10ms));
 
@@ -323,7 +324,11 @@ TEST_F(SipPluginTest, CancelWhileRingingIsCanceledAnd487) {
 }
 
 TEST_F(SipPluginTest, McuRefusingTheJoinGives503) {
-  start_plugin(SipPluginConfig{.http_timeout = 1000ms});
+  start_plugin([] {
+    SipPluginConfig c;
+    c.http_timeout = 1000ms;
+    return c;
+  }());
   Sipp sipp("uac_expect_status.xml", {"-s", "bob", "-set", "want", "503", "-key", "rtp_port", "40006", target_});
   const std::string started = sink_.wait_for_prefix("started ");
   ASSERT_FALSE(started.empty());
@@ -393,7 +398,11 @@ TEST_F(SipPluginTest, CallOutCanceledWhileRingingSendsCancel) {
 }
 
 TEST_F(SipPluginTest, CallOutWhoseConferenceNeverComesIsRefusedAndHungUp) {
-  start_plugin(SipPluginConfig{.connect_timeout = 300ms});
+  start_plugin([] {
+    SipPluginConfig c;
+    c.connect_timeout = 300ms;
+    return c;
+  }());
   Sipp uas("uas_abandoned.xml", {"-key", "rtp_port", "40008"});
   ASSERT_TRUE(wait_until([&] { return udp_port_taken(uas.port()); }, 10s, 10ms));
   plugin_->call_started(700, "sip:room@127.0.0.1:" + std::to_string(uas.port()), "alice@example.org");
@@ -412,11 +421,22 @@ TEST_F(SipPluginTest, NonSipAddressIsNotValid) {
   plugin_->call_started(78, "tel:+4930123456", "alice@example.org");
   EXPECT_EQ(sink_.wait_for_prefix("rejected 77"), "rejected 77 NOT_VALID");
   EXPECT_EQ(sink_.wait_for_prefix("rejected 78"), "rejected 78 NOT_VALID");
+  // Not on the outbound list (127.0.0.1 only, by default): not an address we call.
+  plugin_->call_started(79, "sip:room@192.0.2.7", "alice@example.org");
+  EXPECT_EQ(sink_.wait_for_prefix("rejected 79"), "rejected 79 NOT_VALID");
+  // This router itself: a user nobody took, never an INVITE to ourselves.
+  plugin_->call_started(80, "sip:nobody@127.0.0.1:" + std::to_string(plugin_->port()), "alice@example.org");
+  EXPECT_EQ(sink_.wait_for_prefix("rejected 80"), "rejected 80 NOT_FOUND");
+  EXPECT_EQ(plugin_->stats().calls_out, 0u);
   EXPECT_EQ(plugin_->stats().calls_out, 0u);
 }
 
 TEST_F(SipPluginTest, GarbageRetransmissionsUnknownDialogsAndStaleRefs) {
-  start_plugin(SipPluginConfig{.max_calls = 1});
+  start_plugin([] {
+    SipPluginConfig c;
+    c.max_calls = 1;
+    return c;
+  }());
   RawSip raw;
   const uint64_t bad_before = plugin_->stats().bad_messages;
   raw.send(plugin_->port(), std::string("\x00\x01\xff garbage", 11));
