@@ -64,6 +64,12 @@ std::string render_router_metrics(const RouterStats& s, const XmppPlugin* xmpp, 
     w.counter("confab_router_xmpp_unknown_call_total", "Answers naming a call not ringing for that user",
               x.unknown_call);
     w.counter("confab_router_xmpp_refused_full_total", "Calls refused because the plugin was full", x.refused_full);
+    w.gauge("confab_router_xmpp_conference_subscribers", "Users subscribed to standing conferences' presence",
+            x.conference_subscribers.load(std::memory_order_relaxed));
+    w.counter("confab_router_xmpp_conference_replies_total", "Conference addresses sent to users who messaged one",
+              x.conference_replies);
+    w.counter("confab_router_xmpp_conference_refused_total", "Conference subscriptions refused (cap, unknown JID)",
+              x.conference_refused);
   }
   if (sip != nullptr) {
     const SipPluginStats p = sip->stats();

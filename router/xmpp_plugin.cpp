@@ -1,6 +1,8 @@
-// XmppPlugin: libstrophe component session, call maps and the urn:confab:call:1 protocol.
+// XmppPlugin: libstrophe component session, call maps, the urn:confab:call:1 protocol and the
+// standing conferences' contacts (presence, address replies).
 #include "router/xmpp_plugin.h"
 
+#include "router/xmpp_conferences.h"
 #include "router/xmpp_stanza.h"
 
 #include <spdlog/spdlog.h>
@@ -33,7 +35,12 @@ void log_from_strophe(void* /*userdata*/, xmpp_log_level_t level, const char* ar
 class XmppPlugin::Session {
  public:
   explicit Session(XmppPlugin& plugin)
-      : plugin_(plugin), config_(plugin.config_), stats_(plugin.stats_), sink_(*plugin.sink_) {
+      : plugin_(plugin),
+        config_(plugin.config_),
+        stats_(plugin.stats_),
+        sink_(*plugin.sink_),
+        conferences_(config_.component_jid, config_.call_node, config_.max_conferences,
+                     config_.max_conference_subscribers) {
     static std::once_flag initialized;
     std::call_once(initialized, [] { xmpp_initialize(); });
     logger_ = {log_from_strophe, nullptr};
@@ -67,6 +74,10 @@ class XmppPlugin::Session {
       expire_checks();
     }
     if (conn_ != nullptr && state_ == State::kUp) {
+      // The conferences go offline for their subscribers with the router.
+      for (const auto& [node, conference] : conferences_.all()) {
+        for (const auto& user : conference.subscribers) send_presence(user, "unavailable", jid_of(node).c_str());
+      }
       xmpp_disconnect(conn_);
       // Bounded: let libstrophe send </stream:stream> and see the close.
       for (int i = 0; i < 50 && state_ != State::kDown; ++i) xmpp_run_once(ctx_, 10);
@@ -130,6 +141,8 @@ class XmppPlugin::Session {
       xmpp_handler_add(conn, on_presence, nullptr, "presence", nullptr, &self);
       xmpp_handler_add(conn, on_iq, nullptr, "iq", nullptr, &self);
       spdlog::info("router xmpp event=connected component={}", self.config_.component_jid);
+      // After a reconnect: tell every subscriber the current state again.
+      for (const auto& [node, conference] : self.conferences_.all()) self.announce(node, conference);
       return;
     }
     if (self.state_ == State::kUp) {
@@ -298,6 +311,91 @@ class XmppPlugin::Session {
                       make_payload(ctx_, "invite", {{"call", std::to_string(ref)}, {"from", ring.caller}}));
   }
 
+  // ---- conferences as contacts ----
+
+  void handle(Standing& c) {
+    stats_.conference_updates.fetch_add(1, std::memory_order_relaxed);
+    const auto outcome = conferences_.update(c.name, c.address, c.participants);
+    if (outcome != XmppConferences::Update::kNew && outcome != XmppConferences::Update::kChanged) return;
+    const std::string node = XmppConferences::node_of(c.name);
+    spdlog::info("router xmpp event=conference name=\"{}\" jid={} conference={} participants={}", c.name,
+                 jid_of(node), c.address.conference_id, c.participants);
+    announce(node, *conferences_.find(node));
+  }
+
+  std::string jid_of(const std::string& node) const { return conferences_.jid_of(node); }
+  std::optional<std::string> conference_node_of(const char* to) const {
+    return conferences_.node_addressed(bare_of(to));
+  }
+
+  void announce(const std::string& node, const XmppConference& conference) {
+    for (const auto& user : conference.subscribers) send_conference_presence(node, conference, user);
+  }
+
+  void send_conference_presence(const std::string& node, const XmppConference& conference, const std::string& to) {
+    if (state_ != State::kUp) return;
+    stats_.conference_presences.fetch_add(1, std::memory_order_relaxed);
+    send(make_conference_presence(ctx_, jid_of(node), to, XmppConferences::status_text(conference.participants),
+                                  conference.participants));
+  }
+
+  void conference_presence_in(const std::string& node, const std::string& user, const std::string& type) {
+    XmppConference* conference = conferences_.find(node);
+    const std::string from = jid_of(node);
+    if (type == "probe") {
+      if (conference == nullptr) return send_presence(user, "unavailable", from.c_str());
+      // RFC 6121 4.3: the server probes on behalf of a subscribed user; after a router restart this
+      // is how the subscriber list fills again.
+      if (is_local(user) && conferences_.subscribe(*conference, user) == XmppConferences::Subscribe::kAdded) {
+        stats_.conference_subscribers.fetch_add(1, std::memory_order_relaxed);
+      }
+      return send_conference_presence(node, *conference, user);
+    }
+    if (type == "subscribe") {
+      const auto result = conference == nullptr || !is_local(user) ? XmppConferences::Subscribe::kFull
+                                                                    : conferences_.subscribe(*conference, user);
+      if (result == XmppConferences::Subscribe::kFull) {
+        stats_.conference_refused.fetch_add(1, std::memory_order_relaxed);
+        return send_presence(user, "unsubscribed", from.c_str());
+      }
+      if (result == XmppConferences::Subscribe::kAdded) {
+        stats_.conference_subscribers.fetch_add(1, std::memory_order_relaxed);
+      }
+      send_presence(user, "subscribed", from.c_str());
+      send_conference_presence(node, *conference, user);
+      // Asked back, so the contact is mutual (a client shows it as a normal buddy) and the user's
+      // server sends us its presence when it logs in again.
+      if (result == XmppConferences::Subscribe::kAdded) send_presence(user, "subscribe", from.c_str());
+      return;
+    }
+    if (type == "unsubscribe" && conference != nullptr && conference->subscribers.count(user) != 0) {
+      conferences_.unsubscribe(*conference, user);
+      stats_.conference_subscribers.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // Available / unavailable presence, subscribed, unsubscribed, errors: nothing to do.
+  }
+
+  void conference_message_in(const std::string& node, const std::string& user, xmpp_stanza_t* stanza) {
+    const std::string type = attr(stanza, "type");
+    if (type == "error" || type == "headline" || type == "groupchat") return;
+    const XmppConference* conference = conferences_.find(node);
+    if (conference == nullptr || !is_local(user)) {
+      stats_.conference_unknown.fetch_add(1, std::memory_order_relaxed);
+      const std::string text = conference == nullptr ? "No conference " + jid_of(node) + " here. Conferences: " +
+                                                           conferences_.jids() + "."
+                                                     : "Conferences are for users of this server only.";
+      return send(make_message_error(ctx_, stanza, conference == nullptr ? "item-not-found" : "forbidden", text));
+    }
+    if (payload_of(stanza) == nullptr) {
+      char* body = xmpp_message_get_body(stanza);
+      if (body == nullptr) return;  // chat states and receipts
+      xmpp_free(ctx_, body);
+    }
+    stats_.conference_replies.fetch_add(1, std::memory_order_relaxed);
+    send(make_conference_address(ctx_, jid_of(node), user, conference->name, conference->participants,
+                                 XmppConferences::status_text(conference->participants), conference->address));
+  }
+
   // ---- stanzas in ----
 
   static int on_presence(xmpp_conn_t* /*conn*/, xmpp_stanza_t* stanza, void* userdata) {
@@ -319,6 +417,7 @@ class XmppPlugin::Session {
     if (from == nullptr) return;
     const std::string type = attr(stanza, "type");
     const std::string bare = bare_of(from);
+    if (const auto node = conference_node_of(to)) return conference_presence_in(*node, bare, type);
     if (type == "subscribe") {
       // A user adds the router as a contact: approve, and show it online.
       send_presence(bare, "subscribed", to);
@@ -374,6 +473,12 @@ class XmppPlugin::Session {
     const std::string type = attr(stanza, "type");
     const std::string id = attr(stanza, "id");
     if (type == "get" || type == "set") {
+      if (const auto node = conference_node_of(xmpp_stanza_get_to(stanza))) {
+        const XmppConference* conference = conferences_.find(*node);
+        const bool disco = xmpp_stanza_get_child_by_name_and_ns(stanza, "query", kDiscoInfoNamespace) != nullptr;
+        if (conference == nullptr) return send(make_iq_error(ctx_, stanza, "item-not-found"));
+        if (disco && type == "get") return send(make_disco_info(ctx_, stanza, conference->name));
+      }
       // XEP-0199 pings and anything else addressed to us: answer (ping) or refuse, as RFC 6120
       // 8.2.3 requires a reply to every get/set.
       const bool ping = xmpp_stanza_get_child_by_name_and_ns(stanza, "ping", "urn:xmpp:ping") != nullptr;
@@ -405,6 +510,9 @@ class XmppPlugin::Session {
     const char* from = xmpp_stanza_get_from(stanza);
     if (from == nullptr) return;
     const std::string user = bare_of(from);
+    if (const auto node = conference_node_of(xmpp_stanza_get_to(stanza))) {
+      return conference_message_in(*node, user, stanza);
+    }
     const std::string type = attr(stanza, "type");
     if (type == "error") return bounced(attr(stanza, "id"));
     if (type == "headline" || type == "groupchat") return;
@@ -578,9 +686,7 @@ class XmppPlugin::Session {
   // ---- stanzas out ----
 
   void send_connected(const std::string& to, CallRef ref, const ConfAddress& address) {
-    send_call_message(to, "",
-                      "Join conference " + address.conference_id + ": media " + address.media_ip +
-                          ", POST your SDP offer to " + address.join_url,
+    send_call_message(to, "", join_text(address),
                       make_payload(ctx_, "connected", {{"call", std::to_string(ref)},
                                                  {"media-ip", address.media_ip},
                                                  {"conference", address.conference_id},
@@ -628,6 +734,7 @@ class XmppPlugin::Session {
   std::unordered_map<std::string, Contact> contacts_;
   std::unordered_map<CallRef, Ring> rings_;          // calls the core asked us to ring
   std::unordered_map<CallRef, Outgoing> outgoing_;   // calls our users started
+  XmppConferences conferences_;                      // standing conferences shown as contacts
 };
 
 XmppPlugin::XmppPlugin(XmppPluginConfig config)
@@ -672,6 +779,9 @@ void XmppPlugin::call_started(CallRef ref, const std::string& callee, const std:
 }
 void XmppPlugin::call_canceled(CallRef ref) { push(Cancel{ref}); }
 void XmppPlugin::call_connected(CallRef ref, const ConfAddress& address) { push(Connected{ref, address}); }
+void XmppPlugin::standing_conference(const std::string& name, const ConfAddress& address, uint32_t participants) {
+  push(Standing{name, address, participants});
+}
 void XmppPlugin::call_rejected(CallRef ref, CallError error) { push(Rejected{ref, error}); }
 void XmppPlugin::call_accepted(CallRef ref, const ConfAddress& address) { push(Accepted{ref, address}); }
 

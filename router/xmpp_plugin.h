@@ -2,8 +2,8 @@
 // (XMPP users start calls), connected to the XMPP server as an external component with libstrophe.
 //
 // Why a component (XEP-0114) and not a client account: a component owns a whole subdomain
-// (router.localhost), so the router can speak as many JIDs (call@router.localhost for calls, later
-// one JID per standing conference) without an account each, and it sees every stanza sent to them.
+// (router.localhost), so the router can speak as many JIDs (call@router.localhost for calls, one
+// JID per standing conference) without an account each, and it sees every stanza sent to them.
 //
 // Presence: the router subscribes to each callee it rings (users accept; the test bots do so
 // automatically) and keeps their presence: offline -> NOT_CONNECTED, show "dnd" -> BUSY, a user
@@ -13,6 +13,14 @@
 // a stranger can send (probe, disco, vCard, message) answers the same for a missing account and an
 // existing one that has not approved us. Without admin rights the plugin rings such a user anyway
 // and maps a bounced invitation to NOT_CONNECTED.
+//
+// Conference as a buddy: each standing conference is the JID NODE@<component> (xmpp_conferences.h
+// for the name -> node rule). A user of our domains who subscribes to it is approved (and asked
+// back, so it shows as a mutual contact) and gets its presence: available, status "empty" /
+// "1 participant" / "N participants", sent again to every subscriber whenever the core reports a
+// new count. Probes are answered. A message to it (any body or urn:confab:call:1 payload) is
+// answered with the conference's address, as a callee gets it; a message to an unknown JID under
+// the component bounces with an item-not-found error whose text lists the conferences.
 //
 // The wire protocol (namespace urn:confab:call:1) and the plain-text fallback are documented in
 // the README ("XMPP call protocol"); every message carries both, so stock clients show the text.
@@ -57,6 +65,8 @@ struct XmppPluginConfig {
   size_t max_pending_calls = 10000;  // rings + outgoing calls; beyond, calls are refused (BUSY)
   size_t max_queue = 100000;         // messages from the core not yet handled
   size_t max_contacts = 100000;      // presence entries kept; the map is cleared beyond
+  size_t max_conferences = 1000;               // standing conferences shown; more are refused
+  size_t max_conference_subscribers = 10000;  // per conference; more subscriptions are refused
 };
 
 // Counters a test or the metrics endpoint reads; only the plugin's thread writes them.
@@ -74,6 +84,12 @@ struct XmppPluginStats {
   std::atomic<uint64_t> duplicate{0};      // an accept or reject for a call already answered
   std::atomic<uint64_t> stale_core{0};     // a core message naming a reference we do not hold
   std::atomic<uint64_t> refused_full{0};   // calls refused because a map or the queue was full
+  std::atomic<uint64_t> conference_updates{0};    // standing_conference messages taken from the queue
+  std::atomic<uint64_t> conference_presences{0};  // presence stanzas sent for conference contacts
+  std::atomic<uint64_t> conference_subscribers{0};  // subscriptions approved (net of unsubscribes)
+  std::atomic<uint64_t> conference_refused{0};   // subscriptions refused: cap, foreign user, unknown JID
+  std::atomic<uint64_t> conference_replies{0};   // addresses sent to users messaging a conference
+  std::atomic<uint64_t> conference_unknown{0};   // messages to unknown JIDs under us, or from foreign users
 };
 
 class XmppPlugin : public CallRedirector, public ImPlugin {
@@ -92,6 +108,7 @@ class XmppPlugin : public CallRedirector, public ImPlugin {
   void call_started(CallRef ref, const std::string& callee, const std::string& caller) override;
   void call_canceled(CallRef ref) override;
   void call_connected(CallRef ref, const ConfAddress& address) override;
+  void standing_conference(const std::string& name, const ConfAddress& address, uint32_t participants) override;
 
   // CallRedirector (core thread: queue only)
   void call_rejected(CallRef ref, CallError error) override;
@@ -127,7 +144,12 @@ class XmppPlugin : public CallRedirector, public ImPlugin {
     CallRef ref;
     CallError error;
   };
-  using Command = std::variant<Start, Cancel, Connected, Accepted, Rejected>;
+  struct Standing {
+    std::string name;
+    ConfAddress address;
+    uint32_t participants;
+  };
+  using Command = std::variant<Start, Cancel, Connected, Accepted, Rejected, Standing>;
 
   void push(Command command);
   void run();

@@ -43,6 +43,15 @@ xmpp_stanza_t* make_iq_reply(xmpp_ctx_t* ctx, xmpp_stanza_t* request, const char
   return reply;
 }
 
+// <NAME [xmlns=NS]>TEXT</NAME>
+xmpp_stanza_t* new_text_element(xmpp_ctx_t* ctx, const char* name, const std::string& text, const char* ns = nullptr) {
+  xmpp_stanza_t* element = new_element(ctx, name, ns);
+  xmpp_stanza_t* body = xmpp_stanza_new(ctx);
+  xmpp_stanza_set_text(body, text.c_str());
+  adopt(element, body);
+  return element;
+}
+
 void on_donor(xmpp_conn_t*, xmpp_conn_event_t, int, xmpp_stream_error_t*, void*) {}
 
 }  // namespace
@@ -166,6 +175,62 @@ xmpp_stanza_t* make_iq_error(xmpp_ctx_t* ctx, xmpp_stanza_t* request, const char
   xmpp_stanza_set_type(error, "cancel");
   adopt(error, new_element(ctx, condition, kStanzaErrorNamespace));
   adopt(reply, error);
+  return reply;
+}
+
+std::string join_text(const ConfAddress& address) {
+  return "Join conference " + address.conference_id + ": media " + address.media_ip + ", POST your SDP offer to " +
+         address.join_url;
+}
+
+xmpp_stanza_t* make_conference_presence(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
+                                        const std::string& status, uint32_t participants) {
+  xmpp_stanza_t* presence = make_presence(ctx, from, to, "");
+  adopt(presence, new_text_element(ctx, "status", status));
+  adopt(presence, make_payload(ctx, "conference", {{"participants", std::to_string(participants)}}));
+  return presence;
+}
+
+xmpp_stanza_t* make_conference_address(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
+                                       const std::string& name, uint32_t participants, const std::string& status,
+                                       const ConfAddress& address) {
+  xmpp_stanza_t* payload = make_payload(ctx, "connected", {{"name", name},
+                                                           {"participants", std::to_string(participants)},
+                                                           {"media-ip", address.media_ip},
+                                                           {"conference", address.conference_id},
+                                                           {"join-url", address.join_url}});
+  return make_call_message(ctx, from, to, "", "Conference " + name + " (" + status + "). " + join_text(address),
+                           payload);
+}
+
+xmpp_stanza_t* make_message_error(xmpp_ctx_t* ctx, xmpp_stanza_t* request, const char* condition,
+                                  const std::string& text) {
+  const char* id = xmpp_stanza_get_id(request);
+  const char* from = xmpp_stanza_get_from(request);
+  xmpp_stanza_t* reply = xmpp_message_new(ctx, "error", from != nullptr ? from : "", id);
+  if (const char* to = xmpp_stanza_get_to(request)) xmpp_stanza_set_from(reply, to);
+  xmpp_stanza_t* error = new_element(ctx, "error");
+  xmpp_stanza_set_type(error, "cancel");
+  adopt(error, new_element(ctx, condition, kStanzaErrorNamespace));
+  adopt(error, new_text_element(ctx, "text", text, kStanzaErrorNamespace));
+  adopt(reply, error);
+  return reply;
+}
+
+xmpp_stanza_t* make_disco_info(xmpp_ctx_t* ctx, xmpp_stanza_t* request, const std::string& name) {
+  xmpp_stanza_t* reply = make_iq_reply(ctx, request, "result");
+  xmpp_stanza_t* query = new_element(ctx, "query", kDiscoInfoNamespace);
+  xmpp_stanza_t* identity = new_element(ctx, "identity");
+  xmpp_stanza_set_attribute(identity, "category", "client");
+  xmpp_stanza_set_attribute(identity, "type", "bot");
+  xmpp_stanza_set_attribute(identity, "name", name.c_str());
+  adopt(query, identity);
+  for (const char* var : {kDiscoInfoNamespace, kCallNamespace}) {
+    xmpp_stanza_t* feature = new_element(ctx, "feature");
+    xmpp_stanza_set_attribute(feature, "var", var);
+    adopt(query, feature);
+  }
+  adopt(reply, query);
   return reply;
 }
 

@@ -1,5 +1,6 @@
 // xmpp_stanza: builds and reads the stanzas of the XMPP plugin (urn:confab:call:1 payloads, chat
-// messages, presence, XEP-0133 user statistics, IQ replies) on libstrophe, and small text helpers.
+// messages, presence, XEP-0133 user statistics, IQ replies, the conference contacts' presence,
+// errors and disco#info) on libstrophe, and small text helpers.
 #pragma once
 
 #include <strophe.h>
@@ -12,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "router/plugin.h"
+
 namespace confab::router::xmpp_stanza {
 
 inline constexpr const char* kCallNamespace = "urn:confab:call:1";
@@ -20,6 +23,7 @@ inline constexpr const char* kDataFormsNamespace = "jabber:x:data";             
 // XEP-0133 "Get User Statistics"; Prosody 0.12 names the node admin#user-stats.
 inline constexpr const char* kUserStatsNode = "http://jabber.org/protocol/admin#user-stats";
 inline constexpr const char* kAdminFormType = "http://jabber.org/protocol/admin";
+inline constexpr const char* kDiscoInfoNamespace = "http://jabber.org/protocol/disco#info";  // XEP-0030
 
 std::string lower(std::string_view s);
 std::string_view trim(std::string_view s);
@@ -49,6 +53,27 @@ bool user_stats_online(xmpp_stanza_t* command);
 // RFC 6120 8.2.3: every IQ get/set gets a result or an error.
 xmpp_stanza_t* make_iq_result(xmpp_ctx_t* ctx, xmpp_stanza_t* request);
 xmpp_stanza_t* make_iq_error(xmpp_ctx_t* ctx, xmpp_stanza_t* request, const char* condition);
+
+// "Join conference 7: media 127.0.0.1, POST your SDP offer to http://...": the readable address.
+std::string join_text(const ConfAddress& address);
+// A conference contact's available presence: <status>STATUS</status> and
+// <conference xmlns="urn:confab:call:1" participants="N"/> for programs.
+xmpp_stanza_t* make_conference_presence(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
+                                        const std::string& status, uint32_t participants);
+// The answer to a message sent to a conference contact: a chat message whose body says
+// "Conference NAME (STATUS). " + join_text(address), with <connected xmlns="urn:confab:call:1"
+// name= participants= media-ip= conference= join-url=/> (a callee's payload, without call=).
+xmpp_stanza_t* make_conference_address(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
+                                       const std::string& name, uint32_t participants, const std::string& status,
+                                       const ConfAddress& address);
+// RFC 6120 8.3: a message bounced back to its sender (from and to swapped, same id) with
+// <error type="cancel"><CONDITION/><text>TEXT</text></error>.
+xmpp_stanza_t* make_message_error(xmpp_ctx_t* ctx, xmpp_stanza_t* request, const char* condition,
+                                  const std::string& text);
+// XEP-0030 disco#info result for a conference contact: identity client/bot named `name` (not
+// "conference": clients take that for a XEP-0045 room and try to join it), features disco#info and
+// urn:confab:call:1.
+xmpp_stanza_t* make_disco_info(xmpp_ctx_t* ctx, xmpp_stanza_t* request, const std::string& name);
 
 // libstrophe 0.12.2 (Debian 12) dereferences a connection's XEP-0198 state on every stanza received
 // and sent but allocates it only in xmpp_connect_client, so a component connection crashes on the

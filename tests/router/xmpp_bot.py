@@ -12,18 +12,26 @@
 # Lines printed (flushed): "online", "ringing REF from CALLER", "canceled REF" (the caller withdrew,
 # or our own cancel was confirmed), "connected REF MEDIA_IP CONFERENCE JOIN_URL", "rejected REF
 # REASON", "calling REF CALLEE group GROUP", "text BODY" (every body from the router, one line).
+# From any other JID (a conference contact): "presence JID available STATUS" / "presence JID TYPE"
+# (unavailable, subscribed, unsubscribed, subscribe), "text JID BODY", "address JID NAME
+# PARTICIPANTS MEDIA_IP CONFERENCE JOIN_URL" (its <connected/> payload), "error JID CONDITION TEXT",
+# "disco JID CATEGORY/TYPE NAME" (or "disco JID error CONDITION").
 # Commands on stdin, one per line: "call JID [JID ...]", "cancel REF", "accept REF",
 # "reject REF [REASON]", "say TEXT" (a plain-text message to the router), "raw XML" (sent as is),
-# "quit".
+# "subscribe JID", "unsubscribe JID", "tell JID TEXT" (a plain chat message to JID), "disco JID"
+# (disco#info), "quit".
 import asyncio
 import os
 import re
 import sys
 
 from slixmpp import ClientXMPP
+from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import ET
 
 NS = "urn:confab:call:1"
+DISCO_INFO = "http://jabber.org/protocol/disco#info"
+STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 
 def out(line):
@@ -45,6 +53,9 @@ class Bot(ClientXMPP):
         self["feature_mechanisms"].unencrypted_plain = True
         self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("message", self.on_message)
+        self.add_event_handler("presence", self.on_presence)
+        # slixmpp's "message" event needs a <body>; an error without one comes only as this.
+        self.add_event_handler("message_error", lambda msg: None if msg["body"] else self.on_message(msg))
         self.add_event_handler("disconnected", lambda _: out("disconnected"))
 
     async def on_start(self, _event):
@@ -72,7 +83,59 @@ class Bot(ClientXMPP):
     def say(self, text):
         self.make_message(mto=self.router, mtype="chat", mbody=text).send()
 
+    def on_presence(self, pres):
+        sender = pres["from"].bare
+        if sender == self.router or sender == self.boundjid.bare or "@" not in sender:
+            return
+        kind = pres["type"]
+        if kind in ("available", "chat", "away", "xa", "dnd"):
+            out("presence %s available %s" % (sender, " ".join(pres["status"].split())))
+        else:
+            out("presence %s %s" % (sender, kind))
+
+    def on_other_message(self, msg, sender):
+        if msg["type"] == "error":
+            error = msg.xml.find("{jabber:client}error")
+            condition, text = "", ""
+            if error is not None:
+                for child in error:
+                    name = child.tag.split("}", 1)[1]
+                    if child.tag.startswith("{%s}" % STANZAS) and name != "text":
+                        condition = name
+                    elif name == "text":
+                        text = " ".join((child.text or "").split())
+            out("error %s %s %s" % (sender, condition, text))
+            return
+        if msg["body"]:
+            out("text %s %s" % (sender, " ".join(msg["body"].split())))
+        payload = msg.xml.find("{%s}connected" % NS)
+        if payload is not None:
+            out("address %s %s %s %s %s %s" % (sender, payload.get("name", ""), payload.get("participants", ""),
+                                                payload.get("media-ip", ""), payload.get("conference", ""),
+                                                payload.get("join-url", "")))
+
+    async def disco(self, jid):
+        iq = self.make_iq_get(queryxmlns=DISCO_INFO, ito=jid)
+        try:
+            result = await iq.send(timeout=10)
+        except IqError as e:
+            out("disco %s error %s" % (jid, e.condition))
+            return
+        except IqTimeout:
+            out("disco %s timeout" % jid)
+            return
+        identity = result.xml.find("{%s}query/{%s}identity" % (DISCO_INFO, DISCO_INFO))
+        if identity is None:
+            out("disco %s none" % jid)
+        else:
+            out("disco %s %s/%s %s" % (jid, identity.get("category", ""), identity.get("type", ""),
+                                       identity.get("name", "")))
+
     def on_message(self, msg):
+        sender = msg["from"].bare
+        if sender != self.router and "@" in sender:
+            self.on_other_message(msg, sender)
+            return
         if msg["type"] == "error":
             out("error " + str(msg["id"]))
             return
@@ -156,6 +219,12 @@ class Bot(ClientXMPP):
             self.say(line.strip()[len("say"):].strip())
         elif verb == "raw":
             self.send_raw(line.strip()[len("raw"):].strip())
+        elif verb in ("subscribe", "unsubscribe") and args:
+            self.send_presence(pto=args[0], ptype=verb)
+        elif verb == "tell" and len(args) > 1:
+            self.make_message(mto=args[0], mtype="chat", mbody=line.strip().split(None, 2)[2]).send()
+        elif verb == "disco" and args:
+            asyncio.ensure_future(self.disco(args[0]))
         elif verb == "quit":
             self.disconnect()
         out("sent " + verb)

@@ -139,5 +139,59 @@ TEST_F(XmppStanzaTest, BuildsMessagesPresenceAndIqs) {
   xmpp_stanza_release(ping);
 }
 
+TEST_F(XmppStanzaTest, BuildsConferenceContactStanzas) {
+  const ConfAddress address{"127.0.0.1", "7", "http://127.0.0.1:8080/v1/conferences/7/participants"};
+  EXPECT_EQ(join_text(address),
+            "Join conference 7: media 127.0.0.1, POST your SDP offer to "
+            "http://127.0.0.1:8080/v1/conferences/7/participants");
+
+  // Available (no type), a status for people and the count for programs.
+  const std::string presence =
+      text_of(make_conference_presence(ctx_, "lobby@router.localhost", "bob@localhost", "3 participants", 3));
+  EXPECT_EQ(presence.find("type="), std::string::npos) << presence;
+  EXPECT_NE(presence.find("from=\"lobby@router.localhost\""), std::string::npos) << presence;
+  EXPECT_NE(presence.find("<status>3 participants</status>"), std::string::npos) << presence;
+  EXPECT_NE(presence.find("<conference "), std::string::npos) << presence;
+  EXPECT_NE(presence.find("participants=\"3\""), std::string::npos) << presence;
+
+  // The reply to a message: the body a stock client shows, the payload a callee gets (no call=).
+  const std::string reply = text_of(make_conference_address(ctx_, "lobby@router.localhost", "bob@localhost",
+                                                            "Lobby & co", 1, "1 participant", address));
+  EXPECT_NE(reply.find("<body>Conference Lobby &amp; co (1 participant). Join conference 7: media 127.0.0.1, POST "
+                       "your SDP offer to http://127.0.0.1:8080/v1/conferences/7/participants</body>"),
+            std::string::npos)
+      << reply;
+  EXPECT_NE(reply.find("<connected "), std::string::npos) << reply;
+  EXPECT_NE(reply.find("name=\"Lobby &amp; co\""), std::string::npos) << reply;
+  EXPECT_NE(reply.find("conference=\"7\""), std::string::npos) << reply;
+  EXPECT_NE(reply.find("join-url=\"http://127.0.0.1:8080/v1/conferences/7/participants\""), std::string::npos)
+      << reply;
+  EXPECT_EQ(reply.find("call="), std::string::npos) << reply;
+
+  // RFC 6120 8.3: the error goes back to the sender, from the JID it was sent to, with the same id.
+  xmpp_stanza_t* message = parse("<message id='m1' type='chat' from='bob@localhost/x' to='nosuch@router.localhost'>"
+                                 "<body>hi</body></message>");
+  const std::string error = text_of(make_message_error(ctx_, message, "item-not-found", "No conference <here>"));
+  EXPECT_NE(error.find("type=\"error\""), std::string::npos) << error;
+  EXPECT_NE(error.find("to=\"bob@localhost/x\""), std::string::npos) << error;
+  EXPECT_NE(error.find("from=\"nosuch@router.localhost\""), std::string::npos) << error;
+  EXPECT_NE(error.find("id=\"m1\""), std::string::npos) << error;
+  EXPECT_NE(error.find("<error type=\"cancel\"><item-not-found xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"
+                       "<text xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\">No conference &lt;here&gt;</text></error>"),
+            std::string::npos)
+      << error;
+  xmpp_stanza_release(message);
+
+  xmpp_stanza_t* disco = parse("<iq type='get' id='d1' from='bob@localhost/x' to='lobby@router.localhost'>"
+                               "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+  const std::string info = text_of(make_disco_info(ctx_, disco, "lobby"));
+  EXPECT_NE(info.find("type=\"result\""), std::string::npos) << info;
+  EXPECT_NE(info.find("<identity "), std::string::npos) << info;
+  EXPECT_NE(info.find("category=\"client\""), std::string::npos) << info;
+  EXPECT_NE(info.find("type=\"bot\""), std::string::npos) << info;
+  EXPECT_NE(info.find("<feature var=\"urn:confab:call:1\"/>"), std::string::npos) << info;
+  xmpp_stanza_release(disco);
+}
+
 }  // namespace
 }  // namespace confab::router::xmpp_stanza
