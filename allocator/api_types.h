@@ -101,6 +101,9 @@ struct ConferenceSettings {
   uint32_t max_participants = kDefaultMaxParticipants;
   AudioSettings audio;
   VideoSettings video;
+  // Ends the conference when its last participant leaves (an ad-hoc call's conference, made by
+  // the call router); a conference nobody joined stays until DELETE.
+  bool end_when_empty = false;
 };
 
 struct ConferencePatch {
@@ -224,6 +227,7 @@ struct ConferenceInfo {
   uint32_t max_participants = kDefaultMaxParticipants;
   AudioSettings audio;
   VideoSettings video;
+  bool end_when_empty = false;
   std::string node;      // which MCU node hosts it
   std::string media_ip;  // where its participants send media
   std::vector<ParticipantInfo> participants;

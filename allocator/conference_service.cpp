@@ -109,6 +109,7 @@ ApiResult<ConferenceInfo> ConferenceService::create(const ConferenceSettings& se
   record->info.name = settings.name;
   record->info.layout = settings.layout;
   record->info.max_participants = settings.max_participants;
+  record->info.end_when_empty = settings.end_when_empty;
   record->info.audio = settings.audio;
   record->info.video = settings.video;
   record->info.node = node->name();
@@ -253,18 +254,28 @@ ApiResult<Done> ConferenceService::leave(uint64_t conference, uint64_t participa
   auto found = find_open(conference);
   if (!found) return transport::Err{found.error()};
   ConferenceRecord& record = **found;
-  std::lock_guard lock(record.mutex);
-  const auto it = record.participants.find(participant);
-  if (record.closed || it == record.participants.end()) {
-    return participant_missing(conference, participant);
+  bool ended = false;
+  {
+    std::lock_guard lock(record.mutex);
+    const auto it = record.participants.find(participant);
+    if (record.closed || it == record.participants.end()) {
+      return participant_missing(conference, participant);
+    }
+    if (auto removed = record.node->remove_participant(conference, participant); !removed) {
+      return transport::Err{refuse(removed.error())};
+    }
+    record.participants.erase(it);
+    participants_.fetch_sub(1, std::memory_order_relaxed);
+    participants_left_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("event=participant_left conference={} id={}", conference, participant);
+    ended = record.info.end_when_empty && record.participants.empty();
   }
-  if (auto removed = record.node->remove_participant(conference, participant); !removed) {
-    return transport::Err{refuse(removed.error())};
+  // destroy() takes the registry's lock before the conference's: never while holding the latter.
+  // A join or a DELETE racing in between is harmless (the conference goes, or is already gone).
+  if (ended) {
+    spdlog::info("event=conference_empty id={} note=\"end_when_empty\"", conference);
+    destroy(conference);
   }
-  record.participants.erase(it);
-  participants_.fetch_sub(1, std::memory_order_relaxed);
-  participants_left_.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("event=participant_left conference={} id={}", conference, participant);
   return Done{};
 }
 

@@ -208,7 +208,8 @@ ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body, 
   auto parsed = parse_object(body);
   if (!parsed) return transport::Err{parsed.error()};
   const json& object = *parsed;
-  if (auto ok = only_fields(object, {"name", "layout", "max_participants", "audio", "video"}, ""); !ok) {
+  if (auto ok = only_fields(object, {"name", "layout", "max_participants", "audio", "video", "end_when_empty"}, "");
+      !ok) {
     return transport::Err{ok.error()};
   }
   ConferenceSettings settings = defaults;
@@ -232,6 +233,10 @@ ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body, 
     auto max = get_integer(object, "max_participants", "max_participants", 1, kMaxParticipantsLimit);
     if (!max) return transport::Err{max.error()};
     settings.max_participants = static_cast<uint32_t>(*max);
+  }
+  if (object.contains("end_when_empty")) {
+    if (!object.at("end_when_empty").is_boolean()) return bad_field("end_when_empty", "must be true or false");
+    settings.end_when_empty = object.at("end_when_empty").get<bool>();
   }
   return settings;
 }
@@ -390,6 +395,7 @@ json to_json(const ConferenceInfo& conference) {
           {"max_participants", conference.max_participants},
           {"audio", to_json(conference.audio)},
           {"video", to_json(conference.video)},
+          {"end_when_empty", conference.end_when_empty},
           {"node", conference.node},
           {"media_ip", conference.media_ip},
           {"participants", std::move(participants)},

@@ -391,6 +391,9 @@ bool RestServer::start(std::string* error) {
   }
   port_ = static_cast<uint16_t>(port);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() before its accept loop runs is lost, and stop() would then wait for ever:
+  // start returns once the loop runs (a SIGTERM right after start-up found this in the router).
+  for (int i = 0; i < 5000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return true;
 }
 

@@ -13,7 +13,7 @@ namespace {
 constexpr std::string_view kHelp =
     "  create [name=TEXT] [layout=1x1|2x2|3x3|4x4|speaker_thumbnails] [max_participants=N]\r\n"
     "         [max_speakers=N] [complexity=0-10] [bitrate=BPS] [dtx=0|1] [fec=0|1]\r\n"
-    "         [width=N] [height=N] [fps=N] [video_bitrate=BPS]\r\n"
+    "         [width=N] [height=N] [fps=N] [video_bitrate=BPS] [end_when_empty=0|1]\r\n"
     "  list\r\n"
     "  show ID\r\n"
     "  layout ID LAYOUT\r\n"
@@ -114,7 +114,7 @@ std::string describe(const ConferenceInfo& c) {
          " complexity=" + std::to_string(a.complexity) + " bitrate=" + std::to_string(a.bitrate) +
          " dtx=" + (a.dtx ? "1" : "0") + " fec=" + (a.fec ? "1" : "0") + " width=" + std::to_string(c.video.width) +
          " height=" + std::to_string(c.video.height) + " fps=" + std::to_string(c.video.fps) +
-         " video_bitrate=" + std::to_string(c.video.bitrate);
+         " video_bitrate=" + std::to_string(c.video.bitrate) + " end_when_empty=" + (c.end_when_empty ? "1" : "0");
 }
 
 using Reply = ApiResult<std::string>;
@@ -122,7 +122,7 @@ using Reply = ApiResult<std::string>;
 Reply do_create(ConferenceService& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
   if (auto ok = only_options(command, {"name", "layout", "max_participants", "max_speakers", "complexity", "bitrate",
-                                       "dtx", "fec", "width", "height", "fps", "video_bitrate"});
+                                       "dtx", "fec", "width", "height", "fps", "video_bitrate", "end_when_empty"});
       !ok) {
     return transport::Err{ok.error()};
   }
@@ -139,7 +139,8 @@ Reply do_create(ConferenceService& service, const TelnetCommand& command) {
     if (!value) return transport::Err{value.error()};
     *slot = static_cast<uint32_t>(std::min<uint64_t>(*value, UINT32_MAX));
   }
-  for (auto [option, slot] : {std::pair{"dtx", &settings.audio.dtx}, std::pair{"fec", &settings.audio.fec}}) {
+  for (auto [option, slot] : {std::pair{"dtx", &settings.audio.dtx}, std::pair{"fec", &settings.audio.fec},
+                              std::pair{"end_when_empty", &settings.end_when_empty}}) {
     const auto text = command.option(option);
     if (!text) continue;
     if (*text != "0" && *text != "1") return bad_field(option, "must be 0 or 1");

@@ -262,6 +262,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     http_thread = std::thread([&http] { http.listen_after_bind(); });
+    // httplib's stop() before its loop runs would be lost (and the join below hang): wait for it.
+    for (int i = 0; i < 5000 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     spdlog::info("router event=http_listening address={}:{}", address->host, port);
   }
   spdlog::info("router event=ready allocator={} xmpp={} sip={} directory={} pid={}", allocator_url,

@@ -64,6 +64,8 @@ struct ConferenceRequest {
   std::string name;
   std::string layout;
   uint32_t max_participants = 0;
+  // The conference ends when its last participant leaves (a call's conference; not a standing one).
+  bool end_when_empty = false;
 };
 
 // One call as a call redirector starts it.
@@ -129,9 +131,12 @@ class CallRedirector : public virtual Plugin {
 // Rings users on some network (XMPP; SIP for endpoints that are called out to).
 class ImPlugin : public virtual Plugin {
  public:
-  // router -> IM plugin. CallStarted: ring `callee` (answer with call_accepted, or call_rejected
-  // with a reason; kNotValid if the address is not one of this plugin's). CallCanceled: stop
-  // ringing (the caller gave up or the ring time ran out); nothing is answered.
+  // router -> IM plugin, naming the call's IM leg by a reference of its own (not the
+  // redirector's: a plugin that is both never sees one reference in two roles; a call that falls
+  // through to the next IM plugin gets a new one). CallStarted: ring `callee` (answer with
+  // call_accepted, or call_rejected with a reason; kNotValid if the address is not one of this
+  // plugin's). CallCanceled: stop ringing (the caller gave up or the ring time ran out); nothing
+  // is answered.
   virtual void call_started(CallRef ref, const std::string& callee, const std::string& caller) = 0;
   virtual void call_canceled(CallRef ref) = 0;
   // The accepted call's conference, once it exists: tell the callee where to join. Version 1's

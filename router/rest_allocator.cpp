@@ -140,6 +140,7 @@ Attempt<ConfAddress> RestAllocator::try_create(const ConferenceRequest& request)
   if (!request.name.empty()) body["name"] = request.name;
   if (!request.layout.empty()) body["layout"] = request.layout;
   if (request.max_participants != 0) body["max_participants"] = request.max_participants;
+  if (request.end_when_empty) body["end_when_empty"] = true;
   const std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
   const httplib::Result res = http_->Post(path.c_str(), text, "application/json");

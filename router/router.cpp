@@ -107,8 +107,13 @@ void Router::stop() {
   for (auto it = ports_.rbegin(); it != ports_.rend(); ++it) (*it)->plugin()->stop();
 }
 
-bool Router::offered_to(const Call& call, const Plugin* from) const {
-  return call.state == State::kRinging && static_cast<const Plugin*>(im_plugins_[call.im_index]) == from;
+Router::Call* Router::offered(CallRef leg, const Plugin* from, CallRef* ref) {
+  const auto l = legs_.find(leg);
+  if (l == legs_.end()) return nullptr;
+  Call& call = calls_.at(l->second);
+  if (call.state != State::kRinging || static_cast<const Plugin*>(im_plugins_[call.im_index]) != from) return nullptr;
+  *ref = l->second;
+  return &call;
 }
 
 void Router::stale(const char* what, CallRef ref) {
@@ -155,7 +160,12 @@ void Router::on_call_started(Plugin* from, CallStart start) {
 }
 
 void Router::offer(CallRef ref, Call& call) {
-  im_plugins_[call.im_index]->call_started(ref, call.callee, call.caller);
+  // Each leg has a reference of its own, so a plugin that is both a redirector and an IM plugin
+  // (XMPP: its users call and are called) never sees one reference in two roles.
+  legs_.erase(call.leg);
+  call.leg = next_ref_.fetch_add(1, std::memory_order_relaxed) + 1;
+  legs_.emplace(call.leg, ref);
+  im_plugins_[call.im_index]->call_started(call.leg, call.callee, call.caller);
 }
 
 void Router::arm_ring_timer(CallRef ref, Call& call) {
@@ -177,10 +187,11 @@ void Router::on_call_canceled(Plugin* from, CallRef ref) {
   end(ref, std::nullopt, true);
 }
 
-void Router::on_call_rejected(Plugin* from, CallRef ref, CallError error) {
-  auto it = calls_.find(ref);
-  if (it == calls_.end() || !offered_to(it->second, from)) return stale("call_rejected", ref);
-  Call& call = it->second;
+void Router::on_call_rejected(Plugin* from, CallRef leg, CallError error) {
+  CallRef ref = 0;
+  Call* found = offered(leg, from, &ref);
+  if (found == nullptr) return stale("call_rejected", leg);
+  Call& call = *found;
   // NOT_VALID: not this plugin's kind of address; the next IM plugin may know it.
   if (error == CallError::kNotValid && call.im_index + 1 < im_plugins_.size()) {
     ++call.im_index;
@@ -189,10 +200,11 @@ void Router::on_call_rejected(Plugin* from, CallRef ref, CallError error) {
   end(ref, error, false);
 }
 
-void Router::on_call_accepted(Plugin* from, CallRef ref) {
-  auto it = calls_.find(ref);
-  if (it == calls_.end() || !offered_to(it->second, from)) return stale("call_accepted", ref);
-  Call& call = it->second;
+void Router::on_call_accepted(Plugin* from, CallRef leg) {
+  CallRef ref = 0;
+  Call* found = offered(leg, from, &ref);
+  if (found == nullptr) return stale("call_accepted", leg);
+  Call& call = *found;
   call.state = State::kConnecting;
   if (call.conference) return connect(ref, *call.conference);
   Group& group = groups_[call.group];
@@ -203,6 +215,7 @@ void Router::on_call_accepted(Plugin* from, CallRef ref) {
   requests_.emplace(group.request, call.group);
   ConferenceRequest request = options_.conference;
   if (request.name.empty()) request.name = "call " + call.caller;
+  request.end_when_empty = true;  // a call's conference goes when its last participant does
   spdlog::info("router event=create_conference ref={} request={} group=\"{}\"", ref, group.request, call.group);
   allocator_->create_conf(group.request, request);
 }
@@ -214,7 +227,7 @@ void Router::connect(CallRef ref, const ConfAddress& address) {
   spdlog::info("router event=call_accepted ref={} conference={} media_ip={}", ref, address.conference_id,
                address.media_ip);
   call.redirector->call_accepted(ref, address);
-  im_plugins_[call.im_index]->call_connected(ref, address);
+  im_plugins_[call.im_index]->call_connected(call.leg, address);
   end(ref, std::nullopt, false);
 }
 
@@ -230,7 +243,8 @@ void Router::end(CallRef ref, std::optional<CallError> error, bool withdraw) {
   } else if (call.state == State::kRinging || withdraw) {
     spdlog::info("router event=call_canceled ref={}", ref);
   }
-  if (withdraw && !im_plugins_.empty()) im_plugins_[call.im_index]->call_canceled(ref);
+  if (withdraw && call.leg != 0) im_plugins_[call.im_index]->call_canceled(call.leg);
+  legs_.erase(call.leg);
   auto group = groups_.find(call.group);
   if (group != groups_.end()) {
     auto& waiting = group->second.waiting;

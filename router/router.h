@@ -84,6 +84,7 @@ class Router {
     std::string group;  // the key its conference is shared under (the call's own ref if none given)
     std::optional<ConfAddress> conference;  // a running conference to join instead
     size_t im_index = 0;  // the IM plugin offered the call now
+    CallRef leg = 0;      // that plugin's reference for its leg of the call
     State state = State::kRinging;
     uint64_t timer = 0;  // identifies the live ring timer
   };
@@ -102,8 +103,8 @@ class Router {
   // Messages, on the core thread. `from` is the plugin that sent it.
   void on_call_started(Plugin* from, CallStart start);
   void on_call_canceled(Plugin* from, CallRef ref);
-  void on_call_rejected(Plugin* from, CallRef ref, CallError error);
-  void on_call_accepted(Plugin* from, CallRef ref);
+  void on_call_rejected(Plugin* from, CallRef leg, CallError error);
+  void on_call_accepted(Plugin* from, CallRef leg);
   void on_conf_created(RequestRef ref, ConfAddress address);
   void on_conf_failed(RequestRef ref, const std::string& error);
   void on_conf_participants(const std::string& conference_id, uint32_t participants);
@@ -117,8 +118,8 @@ class Router {
   void end(CallRef ref, std::optional<CallError> error, bool withdraw);
   void create_standing(size_t index);
   void stale(const char* what, CallRef ref);
-  // Whether `from` is the IM plugin the ringing call is offered to now.
-  bool offered_to(const Call& call, const Plugin* from) const;
+  // The ringing call whose IM leg `leg` is, if `from` is the plugin it is offered to; else null.
+  Call* offered(CallRef leg, const Plugin* from, CallRef* ref);
 
   RouterOptions options_;
   RouteFunction route_;
@@ -130,6 +131,7 @@ class Router {
   std::atomic<uint64_t> next_ref_{0};
   uint64_t next_timer_ = 0;
   std::unordered_map<CallRef, Call> calls_;
+  std::unordered_map<CallRef, CallRef> legs_;  // an IM plugin's leg -> its call
   std::unordered_map<std::string, Group> groups_;
   std::unordered_map<RequestRef, std::string> requests_;  // conference request -> group key
   std::unordered_map<RequestRef, size_t> standing_requests_;  // conference request -> standing index

@@ -152,6 +152,7 @@ Attempt<ConfAddress> TelnetAllocator::try_create(const ConferenceRequest& reques
   if (!request.name.empty()) line += " name=" + quote(request.name);
   if (!request.layout.empty()) line += " layout=" + quote(request.layout);
   if (request.max_participants != 0) line += " max_participants=" + std::to_string(request.max_participants);
+  if (request.end_when_empty) line += " end_when_empty=1";
 
   auto reply = exchange(line);
   if (!reply) return transport::Err{reply.error()};

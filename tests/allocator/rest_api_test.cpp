@@ -92,6 +92,36 @@ TEST_F(RestApiTest, ConferenceLifecycleWithIdsNeverReused) {
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
 }
 
+TEST_F(RestApiTest, EndWhenEmptyEndsTheConferenceWithItsLastParticipant) {
+  start();
+  Api a = api();
+  const auto created = a.post("/v1/conferences", R"({"name": "call", "end_when_empty": true})");
+  ASSERT_EQ(created.status, 201) << created.text;
+  EXPECT_EQ(created.body["end_when_empty"], true);
+  const uint64_t call = created.body["id"].get<uint64_t>();
+  const uint64_t standing = create(a, R"({"name": "standing"})");
+  EXPECT_EQ(a.get(conference_path(standing)).body["end_when_empty"], false);
+  std::vector<uint64_t> joined;
+  for (uint64_t conference : {call, call, standing}) {
+    const auto j = a.post(conference_path(conference) + "/participants", R"({"audio": {"codec": "opus"}})");
+    ASSERT_EQ(j.status, 201) << j.text;
+    joined.push_back(j.body["id"].get<uint64_t>());
+  }
+  // The first of two leaves: the call goes on.
+  EXPECT_EQ(a.del(conference_path(call) + "/participants/" + std::to_string(joined[0])).status, 204);
+  EXPECT_EQ(a.get(conference_path(call)).status, 200);
+  // The last leaves: it ends, as a DELETE would have ended it.
+  EXPECT_EQ(a.del(conference_path(call) + "/participants/" + std::to_string(joined[1])).status, 204);
+  EXPECT_EQ(a.get(conference_path(call)).status, 404);
+  EXPECT_TRUE(daemon_->log_shows("event=conference_destroyed id=" + std::to_string(call)));
+  // Without the flag an empty conference stays.
+  EXPECT_EQ(a.del(conference_path(standing) + "/participants/" + std::to_string(joined[2])).status, 204);
+  EXPECT_EQ(a.get(conference_path(standing)).status, 200);
+  const auto bad = a.post("/v1/conferences", R"({"end_when_empty": "yes"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.text.find("end_when_empty"), std::string::npos) << bad.text;
+}
+
 TEST_F(RestApiTest, ParticipantMediaIsCountedLearnedAndEndsWithBye) {
   start();
   Api a = api();

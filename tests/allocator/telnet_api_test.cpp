@@ -90,6 +90,11 @@ TEST_F(TelnetApiTest, EveryVerbWorksOnTheSameServiceAsRest) {
 
   const std::string created = t.ask("create name=\"Weekly sync\" layout=3x3");
   ASSERT_EQ(created.rfind("OK id=", 0), 0u) << created;
+  const std::string ephemeral = t.ask("create name=call end_when_empty=1");
+  ASSERT_EQ(ephemeral.rfind("OK id=", 0), 0u) << ephemeral;
+  EXPECT_NE(t.ask("show " + field(ephemeral, "id")).find(" end_when_empty=1"), std::string::npos);
+  EXPECT_EQ(t.ask("create end_when_empty=2").rfind("ERR BAD_FIELD", 0), 0u);
+  EXPECT_EQ(t.ask("destroy " + field(ephemeral, "id")), "OK");
   const std::string id = field(created, "id");
   EXPECT_EQ(field(created, "media_ip"), "127.0.0.1");
   EXPECT_EQ(field(created, "node"), "local");
