@@ -53,6 +53,11 @@ namespace {
 
 void bump(std::atomic<uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
 
+// Milliseconds between two instants, for log lines.
+double ms_between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
 }  // namespace
 
 Router::Router(RouterOptions options) : options_(std::move(options)) {
@@ -135,6 +140,7 @@ void Router::on_call_started(Plugin* from, CallStart start) {
     return;
   }
   Call call;
+  call.started = std::chrono::steady_clock::now();
   call.redirector = redirector;
   call.callee = route_ ? route_(start.callee) : start.callee;
   call.caller = std::move(start.caller);
@@ -155,6 +161,7 @@ void Router::on_call_started(Plugin* from, CallStart start) {
 }
 
 void Router::offer(CallRef ref, Call& call) {
+  call.offered = std::chrono::steady_clock::now();
   im_plugins_[call.im_index]->call_started(ref, call.callee, call.caller);
 }
 
@@ -194,6 +201,7 @@ void Router::on_call_accepted(Plugin* from, CallRef ref) {
   if (it == calls_.end() || !offered_to(it->second, from)) return stale("call_accepted", ref);
   Call& call = it->second;
   call.state = State::kConnecting;
+  call.accepted = std::chrono::steady_clock::now();
   if (call.conference) return connect(ref, *call.conference);
   Group& group = groups_[call.group];
   if (group.address) return connect(ref, *group.address);
@@ -211,8 +219,13 @@ void Router::connect(CallRef ref, const ConfAddress& address) {
   auto it = calls_.find(ref);
   Call& call = it->second;
   bump(stats_.calls_accepted);
-  spdlog::info("router event=call_accepted ref={} conference={} media_ip={}", ref, address.conference_id,
-               address.media_ip);
+  // setup_ms: call_started to now; ring_ms: offered to accepted (the IM side and the callee);
+  // conf_ms: accepted to now (waiting for the allocator, 0 when the conference existed).
+  const auto now = std::chrono::steady_clock::now();
+  spdlog::info("router event=call_accepted ref={} conference={} media_ip={} setup_ms={:.3f} ring_ms={:.3f} "
+               "conf_ms={:.3f}",
+               ref, address.conference_id, address.media_ip, ms_between(call.started, now),
+               ms_between(call.offered, call.accepted), ms_between(call.accepted, now));
   call.redirector->call_accepted(ref, address);
   im_plugins_[call.im_index]->call_connected(ref, address);
   end(ref, std::nullopt, false);
