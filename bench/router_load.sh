@@ -17,6 +17,9 @@
 #   JANITOR=1          delete conferences empty on two scans 1 s apart during the runs (the MCU has
 #                      no conference auto-end yet: every call leaves one, ticked every 20 ms); 0: keep
 #   MCU_WORKERS=2      confab-mcu --workers (unpinned; every call is a live participant the MCU mixes for)
+#   CODEC=pcmu         what the callers offer: pcmu, or opus (Opus first, PCMU second). The MCU
+#                      encodes each call's mix every 20 ms: with Opus (~0.25 ms an encode here), 100
+#                      one-caller conferences take most of a core and the MCU's REST answers slow down
 #   KEEP=1             keep the temp dir (logs, sipp files); BUILD_DIR=build/release
 # Everything runs on 127.0.0.1 with kernel-picked ports in a temp dir and is stopped at exit.
 # Before each run it waits (QUIET_WAIT=600 s at most) while a compiler runs; a run during which one
@@ -33,6 +36,11 @@ users=${USERS:-200}
 warmup_calls=${WARMUP_CALLS:-$users}
 results=${RESULTS:-$build_dir/router_load-$(date +%Y%m%d-%H%M%S).jsonl}
 secret=load-secret-$$
+case ${CODEC:-pcmu} in
+  pcmu) formats="0" ;;
+  opus) formats="111 0" ;;
+  *) echo "router_load: CODEC is pcmu or opus" >&2; exit 2 ;;
+esac
 stats="python3 $repo/bench/router_load_stats.py"
 build=1
 for arg in "$@"; do
@@ -145,8 +153,8 @@ run_sipp() {
   mkdir -p "$dir"
   local timeout=$((calls / rate + hold / 1000 + 60))
   sipp_status=0
-  (cd "$dir" && sipp "127.0.0.1:$sip_port" -sf "$repo/bench/sipp/router_load_uac.xml" -inf "$tmp/users.csv" \
-    -i 127.0.0.1 -p "$sipp_port" -mp "$sipp_media_port" -r "$rate" -l "$concurrent" -m "$calls" -d "$hold" \
+  (cd "$dir" && /usr/bin/time -f "%U %S" -o sipp.time sipp "127.0.0.1:$sip_port" -sf "$repo/bench/sipp/router_load_uac.xml" -inf "$tmp/users.csv" \
+    -key formats "$formats" -i 127.0.0.1 -p "$sipp_port" -mp "$sipp_media_port" -r "$rate" -l "$concurrent" -m "$calls" -d "$hold" \
     -timer_resol 1 -recv_timeout 15000 -timeout "${timeout}s" -timeout_error -nostdin \
     -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1 -trace_screen -trace_err \
     >sipp.out 2>&1) || sipp_status=$?
@@ -198,7 +206,7 @@ for rate in "${rate_list[@]}"; do
   sip_active=$(metric confab_router_sip_active_calls || echo "?")
   $stats report --rate "$rate" --concurrent "$concurrent" --hold-ms "$hold" --rtt "$(ls "$dir"/*_rtt.csv)" \
     --stat "$dir/stat.csv" --router-log "$tmp/router.log" --log-offset "$offset" --cpu-before "$cpu_before" \
-    --cpu-after "$cpu_after" --wall "$(echo "$t1 - $t0" | bc)" --sipp-exit "$sipp_status" $compiler_ran \
+    --cpu-after "$cpu_after" --sipp-cpu "$(awk 'END { print $1 + $2 }' "$dir/sipp.time" 2>/dev/null || echo 0)" --wall "$(echo "$t1 - $t0" | bc)" --sipp-exit "$sipp_status" $compiler_ran \
     --json-out "$results"
   echo "  after the run: router calls pending=$pending, SIP calls active=$sip_active; MCU $($stats mcu-clean "$rest_port")"
 done
