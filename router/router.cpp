@@ -53,6 +53,11 @@ namespace {
 
 void bump(std::atomic<uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
 
+// Milliseconds between two instants, for log lines.
+double ms_between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
 }  // namespace
 
 Router::Router(RouterOptions options) : options_(std::move(options)) {
@@ -140,6 +145,7 @@ void Router::on_call_started(Plugin* from, CallStart start) {
     return;
   }
   Call call;
+  call.started = std::chrono::steady_clock::now();
   call.redirector = redirector;
   call.callee = route_ ? route_(start.callee) : start.callee;
   call.caller = std::move(start.caller);
@@ -162,6 +168,7 @@ void Router::on_call_started(Plugin* from, CallStart start) {
 void Router::offer(CallRef ref, Call& call) {
   // Each leg has a reference of its own, so a plugin that is both a redirector and an IM plugin
   // (XMPP: its users call and are called) never sees one reference in two roles.
+  call.offered = std::chrono::steady_clock::now();
   legs_.erase(call.leg);
   call.leg = next_ref_.fetch_add(1, std::memory_order_relaxed) + 1;
   legs_.emplace(call.leg, ref);
@@ -206,6 +213,7 @@ void Router::on_call_accepted(Plugin* from, CallRef leg) {
   if (found == nullptr) return stale("call_accepted", leg);
   Call& call = *found;
   call.state = State::kConnecting;
+  call.accepted = std::chrono::steady_clock::now();
   if (call.conference) return connect(ref, *call.conference);
   Group& group = groups_[call.group];
   if (group.address) return connect(ref, *group.address);
@@ -224,8 +232,13 @@ void Router::connect(CallRef ref, const ConfAddress& address) {
   auto it = calls_.find(ref);
   Call& call = it->second;
   bump(stats_.calls_accepted);
-  spdlog::info("router event=call_accepted ref={} conference={} media_ip={}", ref, address.conference_id,
-               address.media_ip);
+  // setup_ms: call_started to now; ring_ms: offered to accepted (the IM side and the callee);
+  // conf_ms: accepted to now (waiting for the allocator, 0 when the conference existed).
+  const auto now = std::chrono::steady_clock::now();
+  spdlog::info("router event=call_accepted ref={} conference={} media_ip={} setup_ms={:.3f} ring_ms={:.3f} "
+               "conf_ms={:.3f}",
+               ref, address.conference_id, address.media_ip, ms_between(call.started, now),
+               ms_between(call.offered, call.accepted), ms_between(call.accepted, now));
   call.redirector->call_accepted(ref, address);
   im_plugins_[call.im_index]->call_connected(call.leg, address);
   end(ref, std::nullopt, false);

@@ -87,6 +87,10 @@ class Router {
     CallRef leg = 0;      // that plugin's reference for its leg of the call
     State state = State::kRinging;
     uint64_t timer = 0;  // identifies the live ring timer
+    // For the call_accepted log line (setup_ms, ring_ms, conf_ms: the load benchmark reads them).
+    std::chrono::steady_clock::time_point started;   // call_started reached the core
+    std::chrono::steady_clock::time_point offered;   // offered to the IM plugin ringing it now
+    std::chrono::steady_clock::time_point accepted;  // the callee's accept reached the core
   };
   // A conference being made or made for a group of calls.
   struct Group {

@@ -83,6 +83,11 @@ std::string party_of(const url_t* url) {
   return party;
 }
 
+// Milliseconds from `from` to now, for log lines.
+double ms_since(std::chrono::steady_clock::time_point from) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - from).count();
+}
+
 bool same_host(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -177,6 +182,9 @@ struct Call {
   std::string offer;            // the SIP party's SDP offer (in: the INVITE's; out: the 200's)
   std::string participant_url;  // the MCU's participant, once joined
   std::chrono::steady_clock::time_point deadline;  // out, kAwaitingConference: give up after it
+  // For the joined log line (invite_ms, join_ms: the load benchmark reads them).
+  std::chrono::steady_clock::time_point invited;       // in: the INVITE reached us
+  std::chrono::steady_clock::time_point join_started;  // our POST to the MCU was queued
 };
 
 // The SIP thread's state. Everything here is touched only on that thread.
@@ -289,6 +297,7 @@ struct SipPlugin::Stack {
       return;
     }
     Call call;
+    call.invited = std::chrono::steady_clock::now();
     call.ref = plugin.sink_->new_ref();
     call.direction = Call::Direction::kIn;
     call.handle = nh;
@@ -395,6 +404,7 @@ struct SipPlugin::Stack {
       return stale("call_accepted", ref);
     }
     call->state = Call::State::kJoining;
+    call->join_started = std::chrono::steady_clock::now();
     plugin.join(ref, address.join_url, call->offer);
   }
 
@@ -479,11 +489,12 @@ struct SipPlugin::Stack {
       return stale("call_connected", ref);
     }
     call->state = Call::State::kJoining;
+    call->join_started = std::chrono::steady_clock::now();
     plugin.join(ref, address.join_url, call->offer);
   }
 
-  // The MCU's answer to our join: `answer` empty if it failed.
-  void joined(CallRef ref, const std::string& participant_url, const std::string& answer) {
+  // The MCU's answer to our join: `answer` empty if it failed. `rest_ms`: the POST itself.
+  void joined(CallRef ref, const std::string& participant_url, const std::string& answer, double rest_ms) {
     Call* call = find(ref);
     if (call == nullptr || call->state != Call::State::kJoining) {
       // The caller hung up or canceled meanwhile: leave the conference we just joined.
@@ -511,7 +522,11 @@ struct SipPlugin::Stack {
       plugin.counters_.connected.fetch_add(1, std::memory_order_relaxed);
       nua_ack(call->handle, SIPTAG_CONTENT_TYPE_STR(kSdpType), SIPTAG_PAYLOAD_STR(answer.c_str()), TAG_END());
     }
-    spdlog::info("router sip event=joined ref={} participant={}", ref, participant_url);
+    // invite_ms: the INVITE's arrival to our 200 (incoming calls); join_ms: queued POST to its
+    // answer here, of which rest_ms the request itself.
+    spdlog::info("router sip event=joined ref={} participant={} invite_ms={:.3f} join_ms={:.3f} rest_ms={:.3f}", ref,
+                 participant_url, call->direction == Call::Direction::kIn ? ms_since(call->invited) : 0.0,
+                 ms_since(call->join_started), rest_ms);
   }
 
   // Call-outs answered long ago whose conference never came.
@@ -673,36 +688,46 @@ void SipPlugin::http_worker() {
     std::function<void()> job;
     {
       std::unique_lock lock(http_mutex_);
-      http_cv_.wait(lock, [&] { return http_stopping_ || !http_jobs_.empty(); });
-      if (http_jobs_.empty()) return;
-      job = std::move(http_jobs_.front());
-      http_jobs_.pop_front();
+      http_cv_.wait(lock, [&] { return http_stopping_ || !http_jobs_.empty() || !http_leaves_.empty(); });
+      auto& queue = !http_jobs_.empty() ? http_jobs_ : http_leaves_;
+      if (queue.empty()) return;
+      job = std::move(queue.front());
+      queue.pop_front();
     }
     job();
   }
 }
 
-void SipPlugin::queue_http(std::function<void()> job) {
+void SipPlugin::queue_http(HttpPriority priority, std::function<void()> job) {
   {
     std::lock_guard lock(http_mutex_);
-    http_jobs_.push_back(std::move(job));
+    (priority == HttpPriority::kJoin ? http_jobs_ : http_leaves_).push_back(std::move(job));
   }
   http_cv_.notify_one();
 }
 
 void SipPlugin::join(CallRef ref, const std::string& join_url, const std::string& offer) {
-  queue_http([this, ref, join_url, offer] {
+  queue_http(HttpPriority::kJoin, [this, ref, join_url, offer] {
+    const auto began = std::chrono::steady_clock::now();
     const auto joined = mcu_.join(join_url, offer);
+    const double rest_ms = ms_since(began);
     std::string participant = joined ? joined->participant_url : "";
     std::string answer = joined ? joined->answer : "";
-    post([this, ref, participant = std::move(participant), answer = std::move(answer)] {
-      stack_->joined(ref, participant, answer);
+    post([this, ref, participant = std::move(participant), answer = std::move(answer), rest_ms] {
+      stack_->joined(ref, participant, answer, rest_ms);
     });
   });
 }
 
 void SipPlugin::leave(const std::string& participant_url) {
-  queue_http([this, participant_url] { mcu_.leave(participant_url); });
+  const auto queued = std::chrono::steady_clock::now();
+  queue_http(HttpPriority::kLeave, [this, participant_url, queued] {
+    const auto began = std::chrono::steady_clock::now();
+    mcu_.leave(participant_url);
+    // wait_ms: in the HTTP workers' queue (behind other joins and leaves); rest_ms: the DELETE.
+    spdlog::info("router sip event=left participant={} wait_ms={:.3f} rest_ms={:.3f}", participant_url,
+                 std::chrono::duration<double, std::milli>(began - queued).count(), ms_since(began));
+  });
 }
 
 }  // namespace confab::router

@@ -40,8 +40,10 @@ struct SipPluginConfig {
   std::vector<std::string> outbound = {"127.0.0.1"};
   // Calls in progress at once, both directions; an INVITE beyond it gets 503 (RFC 3261 21.5.4).
   uint32_t max_calls = 512;
-  // Threads for the MCU's REST calls, and how long one may take before the call fails.
-  uint32_t http_workers = 2;
+  // Threads for the MCU's REST calls, and how long one may take before the call fails. Each call
+  // holds a thread for the MCU's answer (1-10 ms under load), so at 200 calls/s (a join and a
+  // leave each) two threads were saturated and 200 OKs queued for hundreds of ms (bench/router_load.sh).
+  uint32_t http_workers = 8;
   std::chrono::milliseconds http_timeout{3000};
   // Call-out: how long an answered endpoint waits for the conference (call_connected) before we
   // give up on it (ACK with every stream refused, then BYE). Below RFC 3261's 64*T1 (32 s), when
@@ -100,7 +102,9 @@ class SipPlugin : public CallRedirector, public ImPlugin {
   void post(std::function<void()> task);
   void run_loop(std::promise<void>* ready);
   void http_worker();
-  void queue_http(std::function<void()> job);
+  // Joins (a caller waits for its 200) run before any queued leave.
+  enum class HttpPriority { kJoin, kLeave };
+  void queue_http(HttpPriority priority, std::function<void()> job);
   // On an HTTP worker: POST `offer` to `join_url`; the SIP thread gets Stack::joined.
   void join(CallRef ref, const std::string& join_url, const std::string& offer);
   // On an HTTP worker: DELETE the participant.
@@ -123,7 +127,8 @@ class SipPlugin : public CallRedirector, public ImPlugin {
   // Jobs for the HTTP workers (blocking REST calls; each posts its result back with post()).
   std::mutex http_mutex_;
   std::condition_variable http_cv_;
-  std::deque<std::function<void()>> http_jobs_;
+  std::deque<std::function<void()>> http_jobs_;    // joins
+  std::deque<std::function<void()>> http_leaves_;  // leaves: nobody waits for them
   bool http_stopping_ = false;
   std::vector<std::thread> http_threads_;
 

@@ -96,6 +96,7 @@ class XmppPlugin::Session {
     std::optional<bool> online;
     bool stats_failed = false;
     bool missing = false;  // XEP-0133 said: no such account
+    std::chrono::steady_clock::time_point rung;  // the invitation went out (answer_ms in the log)
   };
   struct Contact {
     // The user approved our subscription: its presence (and the server's "unavailable" for it)
@@ -303,6 +304,7 @@ class XmppPlugin::Session {
 
   void ring_now(CallRef ref, Ring& ring) {
     ring.phase = Phase::kRinging;
+    ring.rung = std::chrono::steady_clock::now();
     spdlog::info("router xmpp event=ringing ref={} callee={} caller={}", ref, ring.callee, ring.caller);
     stats_.invites_sent.fetch_add(1, std::memory_order_relaxed);
     const std::string id = std::string(kInviteIdPrefix) + std::to_string(ref);
@@ -630,7 +632,11 @@ class XmppPlugin::Session {
     if (accept) {
       stats_.accepts.fetch_add(1, std::memory_order_relaxed);
       it->second.phase = Phase::kAccepted;  // kept until call_connected or call_canceled
-      it->second.deadline = std::chrono::steady_clock::now() + config_.accepted_timeout;
+      const auto now = std::chrono::steady_clock::now();
+      it->second.deadline = now + config_.accepted_timeout;
+      // answer_ms: invitation sent to accept received, the callee's share (with the XMPP server).
+      spdlog::info("router xmpp event=accepted ref={} callee={} answer_ms={:.3f}", ref, user,
+                   std::chrono::duration<double, std::milli>(now - it->second.rung).count());
       sink_.call_accepted(ref);
     } else {
       stats_.rejects.fetch_add(1, std::memory_order_relaxed);
