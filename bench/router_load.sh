@@ -14,8 +14,6 @@
 #   WARMUP_CALLS=USERS calls at 50/s before the runs, not measured (the router learns each
 #                      user's presence on its first call)
 #   RESULTS=FILE       JSON line per run appended (default build/router_load-DATE.jsonl)
-#   JANITOR=1          delete conferences empty on two scans 1 s apart during the runs (the MCU has
-#                      no conference auto-end yet: every call leaves one, ticked every 20 ms); 0: keep
 #   MCU_WORKERS=2      confab-mcu --workers (unpinned; every call is a live participant the MCU mixes for)
 #   CODEC=pcmu         what the callers offer: pcmu, or opus (Opus first, PCMU second). The MCU
 #                      encodes each call's mix every 20 ms: with Opus (~0.25 ms an encode here), 100
@@ -168,12 +166,6 @@ run_sipp 50 "$warmup_calls" 100 "$tmp/warmup"
 echo "router_load: warm-up sipp exit $sipp_status" >&2
 sleep 1
 $stats mcu-clean "$rest_port" >/dev/null
-janitor_pid=
-if [ "${JANITOR:-1}" = 1 ]; then
-  $stats janitor "$rest_port" >"$tmp/janitor.log" 2>&1 &
-  janitor_pid=$!
-  pids+=("$janitor_pid")
-fi
 
 IFS=, read -r -a rate_list <<<"$rates"
 for rate in "${rate_list[@]}"; do
@@ -189,7 +181,7 @@ for rate in "${rate_list[@]}"; do
   compiling && compiler_ran=--compiler-ran
   dir=$tmp/rate$rate
   offset=$(stat -c %s "$tmp/router.log")
-  procs="router=$router_pid prosody=$prosody_pid bots=$bots_pid mcu=$mcu_pid${janitor_pid:+ janitor=$janitor_pid}"
+  procs="router=$router_pid prosody=$prosody_pid bots=$bots_pid mcu=$mcu_pid"
   cpu_before=$($stats cpu $procs)
   t0=$(date +%s.%N)
   (while sleep 0.5; do compiling && touch "$dir.compiler"; done) &

@@ -7,12 +7,10 @@
 #   router_load_stats.py media-range COUNT           COUNT consecutive free UDP ports in 10000-19999, "LO-HI"
 #   router_load_stats.py cpu NAME=PID ...            "NAME=TICKS ..." (utime + stime, all threads)
 #   router_load_stats.py mcu-clean REST_PORT         deletes the MCU's conferences; prints "conferences=N participants=P"
-#   router_load_stats.py janitor REST_PORT [--interval S]   until SIGTERM (or its parent dies): deletes the
-#                                                    MCU's conferences found empty on two scans in a row
-#                                                    (the conference auto-end the MCU does not have yet)
 #   router_load_stats.py report [options]            one run's summary line (and a JSON line to --json-out)
 #
-# What "router time" is (report): for each call the router logs, keyed by its call reference,
+# What "router time" is (report): for each call the router logs, keyed by its call reference (the
+# XMPP plugin logs its leg's; the core's call_accepted line names both),
 #   invite_ms  (router sip event=joined)      the INVITE's arrival at the SIP plugin to its 200 OK
 #   answer_ms  (router xmpp event=accepted)   the invitation leaving the XMPP plugin to the accept
 #                                             arriving there: the callee bot and Prosody, both ways
@@ -27,7 +25,6 @@
 import argparse
 import json
 import os
-import signal
 import socket
 import sys
 import time
@@ -104,40 +101,9 @@ def cmd_mcu_clean(args):
             with urllib.request.urlopen(req, timeout=10):
                 pass
         except urllib.error.HTTPError as e:
-            if e.code != 404:  # the janitor's meanwhile
+            if e.code != 404:  # ended by itself meanwhile (end_when_empty)
                 raise
     print("conferences=%d participants=%d" % (len(conferences), participants))
-
-
-def cmd_janitor(args):
-    # Every call leaves its conference on the MCU, which ticks it every 20 ms: thousands of empty
-    # conferences would load the MCU (and the calls' REST joins and leaves) more with each run.
-    # A conference empty on two scans INTERVAL apart is one whose call has ended (a new call's
-    # conference is joined within milliseconds of its creation).
-    base = "http://127.0.0.1:%d" % args.rest_port
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    parent = os.getppid()
-    empty_before = set()
-    deleted = scans = errors = 0
-    while not stop and os.getppid() == parent:
-        try:
-            with urllib.request.urlopen(base + "/v1/conferences", timeout=10) as r:
-                conferences = json.load(r)["conferences"]
-            empty = {c["id"] for c in conferences if not c.get("participants")}
-            for cid in empty & empty_before:
-                req = urllib.request.Request("%s/v1/conferences/%s" % (base, cid), method="DELETE")
-                try:
-                    with urllib.request.urlopen(req, timeout=10):
-                        deleted += 1
-                except OSError:
-                    errors += 1
-            empty_before = empty - empty_before
-            scans += 1
-        except OSError:
-            errors += 1
-        time.sleep(args.interval)
-    print("janitor scans=%d deleted=%d errors=%d" % (scans, deleted, errors), flush=True)
 
 
 def percentile(values, p):
@@ -160,6 +126,8 @@ def parse_kv(line):
 
 def read_router_log(path, offset):
     calls = {}
+    answers = {}  # the XMPP plugin logs its leg's reference; the core's call_accepted maps it to the call
+    legs = {}
     events = {"call_rejected": {}, "join_failed": 0, "ring_failed": {}, "stale": 0, "warn_or_error": 0}
     with open(path, "rb") as f:
         f.seek(offset)
@@ -174,9 +142,10 @@ def read_router_log(path, offset):
                 for key in ("invite_ms", "join_ms", "rest_ms"):
                     c[key] = float(kv[key])
             elif "router xmpp event=accepted" in line and ref:
-                calls.setdefault(ref, {})["answer_ms"] = float(kv["answer_ms"])
+                answers[ref] = float(kv["answer_ms"])
             elif "router event=call_accepted" in line and ref and "setup_ms" in kv:
                 c = calls.setdefault(ref, {})
+                legs[kv.get("leg")] = ref
                 for key in ("setup_ms", "ring_ms", "conf_ms"):
                     c[key] = float(kv[key])
             elif "router event=call_rejected" in line:
@@ -187,6 +156,9 @@ def read_router_log(path, offset):
             elif "router xmpp event=ring_failed" in line:
                 reason = kv.get("reason", "?")
                 events["ring_failed"][reason] = events["ring_failed"].get(reason, 0) + 1
+    for leg, answer_ms in answers.items():
+        if leg in legs:
+            calls[legs[leg]]["answer_ms"] = answer_ms
     return calls, events
 
 
@@ -296,9 +268,6 @@ def main():
     p.add_argument("procs", nargs="+")
     p = sub.add_parser("mcu-clean")
     p.add_argument("rest_port", type=int)
-    p = sub.add_parser("janitor")
-    p.add_argument("rest_port", type=int)
-    p.add_argument("--interval", type=float, default=1.0)
     p = sub.add_parser("report")
     p.add_argument("--rate", type=int, required=True)
     p.add_argument("--concurrent", type=int, required=True)
@@ -316,7 +285,6 @@ def main():
     p.add_argument("--json-out")
     args = parser.parse_args()
     {"ports": cmd_ports, "media-range": cmd_media_range, "cpu": cmd_cpu, "mcu-clean": cmd_mcu_clean,
-     "janitor": cmd_janitor,
      "report": cmd_report}[args.cmd](args)
 
 

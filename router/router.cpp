@@ -235,9 +235,9 @@ void Router::connect(CallRef ref, const ConfAddress& address) {
   // setup_ms: call_started to now; ring_ms: offered to accepted (the IM side and the callee);
   // conf_ms: accepted to now (waiting for the allocator, 0 when the conference existed).
   const auto now = std::chrono::steady_clock::now();
-  spdlog::info("router event=call_accepted ref={} conference={} media_ip={} setup_ms={:.3f} ring_ms={:.3f} "
+  spdlog::info("router event=call_accepted ref={} leg={} conference={} media_ip={} setup_ms={:.3f} ring_ms={:.3f} "
                "conf_ms={:.3f}",
-               ref, address.conference_id, address.media_ip, ms_between(call.started, now),
+               ref, call.leg, address.conference_id, address.media_ip, ms_between(call.started, now),
                ms_between(call.offered, call.accepted), ms_between(call.accepted, now));
   call.redirector->call_accepted(ref, address);
   im_plugins_[call.im_index]->call_connected(call.leg, address);
