@@ -40,7 +40,8 @@ ApiResult<Done> check_settings(const ConferenceSettings& settings) {
       return bad_field(field, "must be even, " + std::to_string(kMinVideoSize) + ".." + std::to_string(hi));
     }
   }
-  if (video.fps < 1 || video.fps > kMaxVideoFps) return bad_field("video.fps", "must be 1.." + std::to_string(kMaxVideoFps));
+  if (video.fps < 1 || video.fps > kMaxVideoFps)
+    return bad_field("video.fps", "must be 1.." + std::to_string(kMaxVideoFps));
   if (video.bitrate < kMinVideoBitrate || video.bitrate > kMaxVideoBitrate) {
     return bad_field("video.bitrate", "must be " + std::to_string(kMinVideoBitrate) + ".." +
                                           std::to_string(kMaxVideoBitrate) + " bit/s");

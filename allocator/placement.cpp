@@ -11,7 +11,8 @@ ApiResult<MediaNode*> LeastLoadedPlacement::place(const ConferenceSettings&) {
   for (MediaNode* node : nodes_) {
     const NodeLoad load = node->load();
     if (load.conferences >= load.max_conferences || load.free_ports == 0) continue;
-    if (!best || std::tie(load.participants, load.conferences) < std::tie(best_load.participants, best_load.conferences)) {
+    if (!best ||
+        std::tie(load.participants, load.conferences) < std::tie(best_load.participants, best_load.conferences)) {
       best = node;
       best_load = load;
     }

@@ -478,7 +478,8 @@ ApiResult<SdpOffer> parse_sdp_offer(std::string_view text) {
       case 'a': {
         const std::optional<SdpDirection> direction = parse_direction(value);
         if (direction) (media ? media->direction : session.direction) = direction;
-        if (value.starts_with("extmap:")) parse_audio_level_extmap(value.substr(7), media ? media->extmaps : session.extmaps);
+        if (value.starts_with("extmap:"))
+          parse_audio_level_extmap(value.substr(7), media ? media->extmaps : session.extmaps);
         if (media) {
           auto done = parse_media_attribute(value, *media, line_number);
           if (!done) return transport::Err<ApiError>{done.error()};

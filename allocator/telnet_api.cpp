@@ -40,7 +40,8 @@ std::string quoted(std::string_view text) {
 ApiResult<uint64_t> integer(std::string_view text, const std::string& field) {
   uint64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return bad_field(field, "not an integer: " + std::string(text));
+  if (ec != std::errc() || end != text.data() + text.size())
+    return bad_field(field, "not an integer: " + std::string(text));
   return value;
 }
 
@@ -237,11 +238,13 @@ Reply do_join(ConferenceService& service, const TelnetCommand& command) {
     if (!request.audio) return bad_field(option, "only with audio=...");
     if (!ext || *ext < 1 || *ext > 14) return bad_field(option, "must be 1..14 (RFC 8285)");
     (option == std::string_view("audio_level_ext_id") ? request.audio->audio_level_ext_id
-                                                      : request.audio->csrc_audio_level_ext_id) = static_cast<uint8_t>(*ext);
+                                                      : request.audio->csrc_audio_level_ext_id) =
+        static_cast<uint8_t>(*ext);
   }
   if (const auto text = command.option("keyframe_request")) {
     if (!request.video) return bad_field("keyframe_request", "only with video=...");
-    if (*text != "pli" && *text != "fir") return bad_field("keyframe_request", "must be pli (RFC 4585) or fir (RFC 5104)");
+    if (*text != "pli" && *text != "fir")
+      return bad_field("keyframe_request", "must be pli (RFC 4585) or fir (RFC 5104)");
     request.video->fir = *text == "fir";
   }
   if (const auto text = command.option("nack")) {

@@ -168,7 +168,8 @@ void TelnetServer::run() {
   std::array<epoll_event, kMaxEvents> events{};
   bool stopping = false;
   while (!stopping) {
-    const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), next_timeout_ms(Clock::now()));
+    const int n =
+        ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), next_timeout_ms(Clock::now()));
     if (n < 0) {
       if (errno == EINTR) continue;
       spdlog::error("event=telnet_epoll_failed error=\"{}\"", std::strerror(errno));
@@ -343,7 +344,8 @@ void TelnetServer::handle_line(Session& s, std::string_view line) {
       reply(s, "OK no token configured");
       return;
     }
-    if (command.positional.size() == 1 && command.options.empty() && same_token(command.positional[0], options_.token)) {
+    if (command.positional.size() == 1 && command.options.empty() &&
+        same_token(command.positional[0], options_.token)) {
       s.authed = true;
       reply(s, "OK");
       return;

@@ -30,7 +30,8 @@ class Statement {
 
   bool prepared() const { return rc_ == SQLITE_OK; }
   Statement& bind(int index, std::string_view text) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    if (rc_ == SQLITE_OK)
+      rc_ = sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
     return *this;
   }
   Statement& bind(int index, int64_t value) {
@@ -161,7 +162,8 @@ DirectoryResult<std::unique_ptr<Directory>> Directory::open(const std::string& p
                                  nullptr);
   auto opened = std::unique_ptr<Directory>(new Directory(db));  // closes db on every return below
   const std::string where = "directory database " + quoted(path) + ": ";
-  if (rc != SQLITE_OK) return fail(Code::kStorage, where + "cannot open: " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  if (rc != SQLITE_OK)
+    return fail(Code::kStorage, where + "cannot open: " + (db ? sqlite3_errmsg(db) : "out of memory"));
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   sqlite3_extended_result_codes(db, 1);
   // The first statement reads the file: this is where "file is not a database" shows.
@@ -218,7 +220,8 @@ DirectoryResult<DirectoryDone> Directory::add_user(const DirectoryUser& user) {
 DirectoryResult<DirectoryDone> Directory::remove_user(std::string_view name) {
   Statement s(db_, "DELETE FROM users WHERE name = ?");
   s.bind(1, name);
-  if (s.step() != SQLITE_DONE) return fail(Code::kStorage, "cannot remove user " + std::string(name) + ": " + s.error());
+  if (s.step() != SQLITE_DONE)
+    return fail(Code::kStorage, "cannot remove user " + std::string(name) + ": " + s.error());
   if (sqlite3_changes(db_) == 0) return fail(Code::kNotFound, "no user " + quoted(name));
   return DirectoryDone{};
 }

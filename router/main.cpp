@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
   app.add_option("--standing", standing,
                  "A standing conference, created at start and shown to XMPP users as a contact: NAME or "
                  "NAME:LAYOUT (repeatable)");
-  app.add_option("--layout", default_layout, "Layout of the conferences calls create (the allocator's default if empty)");
+  app.add_option("--layout", default_layout,
+                 "Layout of the conferences calls create (the allocator's default if empty)");
   app.add_option("--xmpp-server", xmpp_server,
                  "The XMPP server's component port (XEP-0114), IP:PORT; empty: no XMPP plugin")
       ->default_val(xmpp_server);
@@ -169,8 +170,6 @@ int main(int argc, char** argv) {
   options.max_calls = max_calls;
   options.conference.layout = default_layout;
   for (const auto& s : standing) options.standing.push_back(standing_request(s));
-  Router router(options);
-
   AllocatorClientOptions client;
   client.timeout = std::chrono::milliseconds(allocator_timeout_ms);
   client.attempts = allocator_attempts;
@@ -180,7 +179,6 @@ int main(int argc, char** argv) {
     spdlog::critical("router event=start_failed reason=\"{}\"", error);
     return 1;
   }
-  router.set_allocator(*allocator);
 
   std::unique_ptr<Directory> directory;
   if (!directory_path.empty()) {
@@ -191,16 +189,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     directory = std::move(opened.value());
-    // The core calls route() on its one thread, as Directory requires.
-    // A bare user name the directory does not know is nobody (NOT_FOUND); other addresses it
-    // does not know are rung as dialled.
-    router.set_route([d = directory.get()](std::string_view dialled) {
-      std::string routed = d->route(dialled);
-      return routed == dialled && is_user_name(dialled) ? std::string() : routed;
-    });
   }
 
-  // IM plugins are offered a call in this order: XMPP users first, then SIP endpoints.
   std::unique_ptr<XmppPlugin> xmpp_plugin;
   if (!xmpp_server.empty()) {
     const auto address = parse_host_port(xmpp_server);
@@ -211,8 +201,6 @@ int main(int argc, char** argv) {
     xmpp.host = address->host;
     xmpp.port = address->port;
     xmpp_plugin = std::make_unique<XmppPlugin>(xmpp);
-    router.add_redirector(*xmpp_plugin);
-    router.add_im_plugin(*xmpp_plugin);
   }
   std::unique_ptr<SipPlugin> sip_plugin;
   if (!sip_listen.empty()) {
@@ -224,6 +212,27 @@ int main(int argc, char** argv) {
     sip.listen_address = address->host;
     sip.listen_port = address->port;
     sip_plugin = std::make_unique<SipPlugin>(sip);
+  }
+
+  // Made after the plugins, so that it is destroyed (and stops them) before they are, on every
+  // return below.
+  Router router(options);
+  router.set_allocator(*allocator);
+  if (directory) {
+    // The core calls route() on its one thread, as Directory requires. A bare user name the
+    // directory does not know is nobody (NOT_FOUND); other addresses it does not know are rung as
+    // dialled.
+    router.set_route([d = directory.get()](std::string_view dialled) {
+      std::string routed = d->route(dialled);
+      return routed == dialled && is_user_name(dialled) ? std::string() : routed;
+    });
+  }
+  // IM plugins are offered a call in this order: XMPP users first, then SIP endpoints.
+  if (xmpp_plugin) {
+    router.add_redirector(*xmpp_plugin);
+    router.add_im_plugin(*xmpp_plugin);
+  }
+  if (sip_plugin) {
     router.add_redirector(*sip_plugin);
     router.add_im_plugin(*sip_plugin);
   }

@@ -165,7 +165,8 @@ Attempt<ConfAddress> RestAllocator::try_create(const ConferenceRequest& request)
                                            " without \"id\" and \"media_ip\": " + res->body.substr(0, kBodyExcerpt)}};
   }
   if (!is_path_segment(address.conference_id)) {
-    return transport::Err{AttemptError{false, false, what + " answered a strange conference ID: " + address.conference_id}};
+    return transport::Err{
+        AttemptError{false, false, what + " answered a strange conference ID: " + address.conference_id}};
   }
   address.join_url = participants_url(rest_options_.base_url, address.conference_id);
   return address;

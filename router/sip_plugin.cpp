@@ -275,9 +275,8 @@ struct SipPlugin::Stack {
   void got_params(tagi_t tags[]) {
     const sip_contact_t* contact = nullptr;
     tl_gets(tags, NTATAG_CONTACT_REF(contact), TAG_END());
-    if (contact != nullptr && contact->m_url->url_port != nullptr) {
-      plugin.port_.store(static_cast<uint16_t>(std::atoi(contact->m_url->url_port)));
-    }
+    // The stack leaves the default port out of its contact: no port there is 5060 (port_of).
+    if (contact != nullptr) plugin.port_.store(port_of(contact->m_url));
     spdlog::info("router sip event=listening address={}:{}", plugin.config_.listen_address, plugin.port_.load());
     if (ready != nullptr) std::exchange(ready, nullptr)->set_value();
   }

@@ -98,7 +98,8 @@ std::string TelnetAllocator::validate(const TelnetAllocatorOptions& options) {
   if (options.port == 0) return "allocator telnet port must be 1-65535";
   if (has_control(options.token)) return "allocator telnet token holds a control character";
   if (!is_http_base_url(options.rest_base_url)) {
-    return "allocator REST base URL \"" + options.rest_base_url + "\" (for join URLs) is not http://HOST[:PORT][/PREFIX]";
+    return "allocator REST base URL \"" + options.rest_base_url +
+           "\" (for join URLs) is not http://HOST[:PORT][/PREFIX]";
   }
   if (options.client.attempts == 0) return "allocator attempts must be at least 1";
   if (options.client.timeout.count() <= 0) return "allocator timeout must be positive";
@@ -162,7 +163,8 @@ Attempt<ConfAddress> TelnetAllocator::try_create(const ConferenceRequest& reques
   address.media_ip = field(reply->fields, "media_ip").value_or("");
   if (address.conference_id.empty() || address.media_ip.empty()) {
     // Final: the conference may exist, and trying again could make a second one.
-    return transport::Err{AttemptError{false, false, where() + ": create answered without id and media_ip: OK " + reply->text}};
+    return transport::Err{
+        AttemptError{false, false, where() + ": create answered without id and media_ip: OK " + reply->text}};
   }
   address.join_url = participants_url(telnet_options_.rest_base_url, address.conference_id);
   return address;
@@ -177,7 +179,8 @@ Attempt<uint32_t> TelnetAllocator::try_participants(const std::string& conferenc
   if (!reply->ok) return transport::Err{error_of("show " + conference_id, *reply)};
   const auto count = to_count(field(reply->fields, "participants"));
   if (!count) {
-    return transport::Err{AttemptError{true, false, where() + ": show " + conference_id + " answered without participants=N"}};
+    return transport::Err{
+        AttemptError{true, false, where() + ": show " + conference_id + " answered without participants=N"}};
   }
   return *count;
 }

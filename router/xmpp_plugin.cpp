@@ -666,9 +666,9 @@ class XmppPlugin::Session {
       stats_.calls_started.fetch_add(1, std::memory_order_relaxed);
       spdlog::info("router xmpp event=call_started ref={} caller={} callee={} group={}", start.ref, caller, callee,
                    group);
-      send_call_message(caller, "",
-                        "Calling " + callee + " (call " + std::to_string(start.ref) + "); /cancel to give up.",
-                        make_payload(ctx_, "calling", {{"call", std::to_string(start.ref)}, {"to", callee}, {"group", group}}));
+      send_call_message(
+          caller, "", "Calling " + callee + " (call " + std::to_string(start.ref) + "); /cancel to give up.",
+          make_payload(ctx_, "calling", {{"call", std::to_string(start.ref)}, {"to", callee}, {"group", group}}));
       sink_.call_started(std::move(start));
     }
   }
@@ -800,7 +800,8 @@ std::string XmppPlugin::normalize_jid(std::string_view address, const std::vecto
   const std::string_view local = address.substr(0, at);
   const std::string domain = lower(address.substr(at + 1));
   for (const char c : local) {
-    if (std::isspace(static_cast<unsigned char>(c)) || std::string_view("\"&'/:<>@").find(c) != std::string_view::npos) {
+    if (std::isspace(static_cast<unsigned char>(c)) ||
+        std::string_view("\"&'/:<>@").find(c) != std::string_view::npos) {
       return {};
     }
   }

@@ -157,7 +157,8 @@ int main(int argc, char** argv) {
   if (show->parsed()) {
     auto user = directory.find(address);
     if (!user) return report(user.error());
-    if (!*user) return report(DirectoryError{DirectoryError::Code::kNotFound, "no user or alias matches \"" + address + "\""});
+    if (!*user)
+      return report(DirectoryError{DirectoryError::Code::kNotFound, "no user or alias matches \"" + address + "\""});
     print_user(**user);
     return kExitOk;
   }

@@ -592,8 +592,10 @@ TEST(JsonAnswerTest, ConferenceShape) {
   conference.media_ip = "127.0.0.1";
   json out = to_json(conference);
   EXPECT_EQ(keys_of(out),
-            (std::set<std::string>{"id", "name", "layout", "max_participants", "audio", "video", "node", "media_ip",
-                                   "participants", "speakers", "speaker_changes", "active_speaker"}));
+            (std::set<std::string>{"id", "name", "layout", "max_participants", "end_when_empty", "audio", "video",
+                                   "node", "media_ip", "participants", "speakers", "speaker_changes",
+                                   "active_speaker"}));
+  EXPECT_EQ(out["end_when_empty"], false);
   EXPECT_EQ(out["audio"],
             json::parse(R"({"max_speakers": 3, "complexity": 5, "bitrate": 32000, "dtx": false, "fec": true})"));
   EXPECT_EQ(out["video"], json::parse(R"({"width": 1280, "height": 720, "fps": 30, "bitrate": 1500000})"));

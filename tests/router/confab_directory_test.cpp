@@ -41,8 +41,10 @@ class ConfabDirectoryTest : public ::testing::Test {
     raw.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (db_ + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (db_ + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (db_ + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (db_ + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
     pid_t pid = 0;
     CliRun r;
     if (posix_spawn(&pid, raw[0], &actions, nullptr, raw.data(), environ) == 0) {
@@ -97,7 +99,9 @@ TEST_F(ConfabDirectoryTest, RefusalsExitOneWithAMessage) {
   ASSERT_EQ(run({"add-user", "bob", "--sip", "sip:bob@pbx.example"}).exit_code, 0);
   CliRun r = run({"add-user", "alice", "--sip", "sip:bob@PBX.example;transport=udp"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, "confab-directory: \"sip:bob@PBX.example;transport=udp\" is already an alias of bob (as sip:bob@pbx.example)\n");
+  EXPECT_EQ(
+      r.err,
+      "confab-directory: \"sip:bob@PBX.example;transport=udp\" is already an alias of bob (as sip:bob@pbx.example)\n");
   r = run({"add-user", "bob"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, "confab-directory: user bob exists\n");
@@ -125,7 +129,9 @@ TEST_F(ConfabDirectoryTest, UsageAndStorageErrorsHaveTheirOwnCodes) {
 
   r = run({"--db", "/nonexistent-confab-dir/x.db", "list"}, false);
   EXPECT_EQ(r.exit_code, 3);
-  EXPECT_EQ(r.err, "confab-directory: directory database \"/nonexistent-confab-dir/x.db\": cannot open: unable to open database file\n");
+  EXPECT_EQ(r.err,
+            "confab-directory: directory database \"/nonexistent-confab-dir/x.db\": cannot open: unable to open "
+            "database file\n");
 }
 
 }  // namespace

@@ -99,7 +99,8 @@ TEST_F(DirectoryTest, NamesAndAliasesAreUnique) {
   EXPECT_FALSE(dir_->find("carol")->has_value());
   EXPECT_FALSE(dir_->find("carol@localhost")->has_value());
 
-  for (const Alias& alias : {Alias{AliasKind::kE164, "tel:+49-30-123456"}, Alias{AliasKind::kIm, "xmpp:Bob@LocalHost/phone"}}) {
+  for (const Alias& alias :
+       {Alias{AliasKind::kE164, "tel:+49-30-123456"}, Alias{AliasKind::kIm, "xmpp:Bob@LocalHost/phone"}}) {
     SCOPED_TRACE(alias.value);
     auto dup = dir_->add_alias("bob", alias);
     ASSERT_FALSE(dup);

@@ -271,7 +271,8 @@ TEST(RestAllocatorTest, StopAnswersEveryPendingRequestOnce) {
   for (RequestRef ref = 1; ref <= 5; ++ref) {
     size_t answers = 0;
     for (const auto& l : lines) {
-      if (l.rfind("failed " + std::to_string(ref) + " ", 0) == 0 || l.rfind("created " + std::to_string(ref) + " ", 0) == 0) {
+      if (l.rfind("failed " + std::to_string(ref) + " ", 0) == 0 ||
+          l.rfind("created " + std::to_string(ref) + " ", 0) == 0) {
         ++answers;
         EXPECT_EQ(l.rfind("failed " + std::to_string(ref) + " router stopping", 0), 0u) << l;
       }

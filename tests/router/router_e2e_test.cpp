@@ -284,7 +284,8 @@ TEST_F(RouterE2ETest, SipCallerReachesAnImUserAndRtpFlowsBothWays) {
   constexpr uint16_t kPackets = 50;
   const auto mcu = *transport::SocketAddress::parse("127.0.0.1:" + mcu_port);
   for (uint16_t seq = 0; seq < kPackets; ++seq) phone.send_rtp(mcu, 0, seq, 0x5151);
-  const std::string participant_path = path_of(b->join_url) + "/" + std::to_string(sip_participant["id"].get<uint64_t>());
+  const std::string participant_path =
+      path_of(b->join_url) + "/" + std::to_string(sip_participant["id"].get<uint64_t>());
   EXPECT_TRUE(wait_until(
       [&] { return api_->get(participant_path).body["audio"]["stats"]["packets_in"].get<uint64_t>() >= kPackets; },
       10s, 20ms))

@@ -78,7 +78,8 @@ TEST_F(TelnetAllocatorDaemonTest, CreatesAConferenceAndWatchesItsParticipants) {
 
   allocator.watch_conf(id);
   ASSERT_NE(sink.wait_for_prefix("participants " + id + " 0"), "");
-  const auto joined = api.post("/v1/conferences/" + id + "/participants", R"({"name": "p 1", "audio": {"codec": "opus"}})");
+  const auto joined =
+      api.post("/v1/conferences/" + id + "/participants", R"({"name": "p 1", "audio": {"codec": "opus"}})");
   ASSERT_EQ(joined.status, 201) << joined.text;
   // show's participant lines are read too, so later replies stay in step.
   ASSERT_NE(sink.wait_for_prefix("participants " + id + " 1"), "");
@@ -185,7 +186,8 @@ TEST(TelnetAllocatorTest, RetriesOnAFreshConnectionAfterA503CodeAndAClose) {
   ASSERT_TRUE(static_cast<bool>(second));
   EXPECT_EQ(ScriptedTelnet::read_line(second.get()), "create name=r max_participants=4");
   ScriptedTelnet::send(second.get(), "confab ready\r\nOK id=17 media_ip=192.0.2.9 node=local\r\n");
-  EXPECT_EQ(sink.wait_for_prefix("created 5 "), "created 5 192.0.2.9 17 http://127.0.0.1:8080/v1/conferences/17/participants");
+  EXPECT_EQ(sink.wait_for_prefix("created 5 "),
+            "created 5 192.0.2.9 17 http://127.0.0.1:8080/v1/conferences/17/participants");
   allocator.stop();
   EXPECT_EQ(allocator.stats().attempts, 3u);
 }
@@ -224,7 +226,8 @@ TEST(TelnetAllocatorTest, StopAnswersEveryPendingRequestOnce) {
   ASSERT_EQ(lines.size(), 4u);
   for (RequestRef ref = 1; ref <= 4; ++ref) {
     const std::string prefix = "failed " + std::to_string(ref) + " router stopping";
-    EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(prefix, 0) == 0; }), 1)
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(prefix, 0) == 0; }),
+              1)
         << ref;
   }
 }

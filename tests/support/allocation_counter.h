@@ -49,8 +49,12 @@ class ScopedAllocationCount {
 // Every replaceable form, so that ASan never sees its own new paired with our delete.
 void* operator new(std::size_t size) { return confab::test_support::counted_alloc_or_throw(size); }
 void* operator new[](std::size_t size) { return confab::test_support::counted_alloc_or_throw(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return confab::test_support::counted_alloc(size); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return confab::test_support::counted_alloc(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  return confab::test_support::counted_alloc(size);
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return confab::test_support::counted_alloc(size);
+}
 void* operator new(std::size_t size, std::align_val_t a) {
   return confab::test_support::counted_alloc_or_throw(size, static_cast<std::size_t>(a));
 }

@@ -90,9 +90,10 @@ inline std::unique_ptr<Subprocess> tone_recorder(Api& api, uint64_t conference, 
 
 // Starts a recorder of `seconds` for each of members[first..]; wavs[i] is member i's file (`tag`
 // makes the names of a later round differ).
-inline std::deque<std::unique_ptr<Subprocess>> record_tones(Api& api, uint64_t conference, const std::deque<ToneMember>& members,
-                                               size_t first, int seconds, const std::string& tag,
-                                               std::vector<std::string>* wavs) {
+inline std::deque<std::unique_ptr<Subprocess>> record_tones(Api& api, uint64_t conference,
+                                                            const std::deque<ToneMember>& members, size_t first,
+                                                            int seconds, const std::string& tag,
+                                                            std::vector<std::string>* wavs) {
   wavs->resize(members.size());
   std::deque<std::unique_ptr<Subprocess>> recorders;
   for (size_t i = first; i < members.size(); ++i) {
