@@ -149,10 +149,9 @@ int main(int argc, char** argv) {
       ->default_val(sip.max_calls)->check(CLI::Range(1u, 100000u));
   app.add_option("--http-listen", http_listen, "GET /healthz and /metrics, IP:PORT; empty: none")
       ->default_val(http_listen);
-  CLI::Option* config_option = app.set_config(
-      "--config", "", "TOML file of options: keys are the long option names (ring-timeout = 20); options on "
-                      "the command line override it");
-  (void)config_option;
+  app.set_config("--config", "",
+                 "TOML file of options: keys are the long option names (ring-timeout = 20); options on the "
+                 "command line override it");
   app.allow_config_extras(CLI::config_extras_mode::error);
   CLI11_PARSE(app, argc, argv);
 

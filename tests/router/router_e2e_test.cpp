@@ -84,6 +84,8 @@ class RouterE2ETest : public test_support::DaemonFixture {
     for (const char* user : {"alice", "bob", "carol", "dave", "erin", "frank"}) {
       ASSERT_EQ(directory({"add-user", user, "--im", std::string(user) + "@localhost"}), 0);
     }
+    // bob's phone number: a SIP caller dialling it reaches bob over XMPP.
+    ASSERT_EQ(directory({"add-alias", "bob", "e164", "+4930123456"}), 0);
     // A user whose IM address no plugin serves: NOT_VALID however it is dialled.
     ASSERT_EQ(directory({"add-user", "ghost", "--im", "ghost@elsewhere.example"}), 0);
     std::vector<std::string> argv = {CONFAB_ROUTER_BINARY, "--allocator", allocator, "--allocator-timeout-ms", "500",
@@ -253,14 +255,15 @@ TEST_F(RouterE2ETest, EveryFailureReachesASipCallerAsItsStatus) {
       << testing::PrintToString(frank.lines());
 }
 
-// Issue test 9: a SIP caller reaches an IM user; the call is answered with the MCU's SDP and RTP
-// flows both ways between the phone and the MCU (counted), in the conference bob was told of.
+// Issue test 9: a SIP caller reaches an IM user (dialling his number, which the directory maps to
+// his JID); the call is answered with the MCU's SDP and RTP flows both ways between the phone and
+// the MCU (counted), in the conference bob was told of.
 TEST_F(RouterE2ETest, SipCallerReachesAnImUserAndRtpFlowsBothWays) {
   ASSERT_NO_FATAL_FAILURE(start_all());
   XmppBot& bob = bot("bob", "accept");
   test_support::Peer phone;  // the phone's media socket: its port goes in the offer
   const std::string rtp_port = std::to_string(phone.address().port());
-  Sipp sipp("uac_call.xml", {"-s", "bob", "-d", "6000", "-key", "rtp_port", rtp_port, sip_target_});
+  Sipp sipp("uac_call.xml", {"-s", "+4930123456", "-d", "6000", "-key", "rtp_port", rtp_port, sip_target_});
   const auto b = parse_connected(bob.wait_for_prefix("connected ", 15s));
   ASSERT_TRUE(b) << router_text();
   std::string mcu_port;
