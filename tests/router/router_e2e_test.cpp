@@ -299,13 +299,15 @@ TEST_F(RouterE2ETest, SipCallerReachesAnImUserAndRtpFlowsBothWays) {
   EXPECT_TRUE(wait_until([&] { return api_->get("/v1/conferences/" + b->conference).status == 404; }, 10s, 20ms));
 }
 
-// Issue test 10: an IM user calls a SIP endpoint (a room system, sipp answering); both land in one
-// conference.
+// Issue test 10: an IM user calls a SIP endpoint (a room system, sipp answering) by its directory
+// name; the directory maps it to the room's SIP URI, XMPP declines it (NOT_VALID), the SIP plugin
+// INVITEs the room; both land in one conference.
 TEST_F(RouterE2ETest, ImUserCallsASipEndpointIntoOneConference) {
   ASSERT_NO_FATAL_FAILURE(start_all());
   Sipp room("uas_answer.xml", {"-key", "rtp_port", "40104"});
   ASSERT_TRUE(wait_until([&] { return test_support::udp_port_taken(room.port()); }, 10s, 10ms));
-  XmppBot& alice = bot("alice", "caller", "call sip:room@127.0.0.1:" + std::to_string(room.port()));
+  ASSERT_EQ(directory({"add-user", "room", "--sip", "sip:room@127.0.0.1:" + std::to_string(room.port())}), 0);
+  XmppBot& alice = bot("alice", "caller", "call room");
   const auto a = parse_connected(alice.wait_for_prefix("connected ", 15s));
   ASSERT_TRUE(a) << testing::PrintToString(alice.lines()) << router_text();
   // The room joined with its offer; alice joins the same conference with hers.
