@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/daemon.h"
+#include "tests/support/free_port.h"
 #include "tests/support/rest_client.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/wait_until.h"
@@ -23,19 +24,6 @@ namespace confab::test_support {
 using namespace std::chrono_literals;
 
 inline const std::string kSippScenarios = std::string(CONFAB_SOURCE_DIR) + "/tests/router/sipp/";
-
-// A UDP port on 127.0.0.1 free now (the kernel's pick, released for sipp to bind).
-inline uint16_t free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Whether something has bound the UDP port on 127.0.0.1.
 inline bool udp_port_taken(uint16_t port) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tests/support/daemon.h"
+#include "tests/support/free_port.h"
 #include "tests/support/rest_client.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/tone.h"
@@ -42,14 +43,9 @@ struct ToneMember {
   uint16_t receive_port = 0;
 };
 
-// A loopback UDP port nobody holds right now (bound and released: the recorder binds it next).
-inline uint16_t free_loopback_udp_port() {
-  const Peer probe;
-  return probe.address().port();
-}
 
 inline void join_tone_member(Api& api, uint64_t conference, ToneMember* m) {
-  m->receive_port = free_loopback_udp_port();
+  m->receive_port = free_udp_port();
   const auto joined =
       api.post(conference_path(conference) + "/participants",
                json{{"name", m->codec + "-" + std::to_string(m->hz)},

@@ -20,27 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/free_port.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/wait_until.h"
 
 namespace confab::test_support {
-
-// A TCP port on 127.0.0.1 that the kernel handed out and that is free again now (a small race
-// with other processes, accepted in tests; the kernel does not hand it out again soon).
-inline uint16_t free_tcp_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 inline bool tcp_port_accepts(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
