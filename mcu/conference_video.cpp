@@ -14,7 +14,6 @@ namespace {
 constexpr uint64_t kFreePlace = 0;                // never taken (participant IDs start at 1)
 constexpr uint64_t kVacatedPlace = UINT64_MAX;    // its participant left: a plain tile
 constexpr uint32_t kVideoClockRate = 90000;       // RFC 6184 8.2.1
-constexpr int64_t kMillisPerSecond = 1000;
 // A sender still without a decodable picture is asked again this often: long enough for a
 // keyframe to arrive over a lossy path (and not to make a sender that ignores us spend a keyframe
 // per frame), short enough that a frozen tile recovers within a second.
@@ -66,11 +65,10 @@ mixer::VideoEncoderSettings encoder_settings(const allocator::VideoSettings& vid
 }
 
 // The API's default picture is the encoder's and the compositor's.
-static_assert(static_cast<int>(allocator::VideoSettings{}.width) == mixer::VideoEncoderSettings{}.width);
-static_assert(static_cast<int>(allocator::VideoSettings{}.height) == mixer::VideoEncoderSettings{}.height);
-static_assert(static_cast<int>(allocator::VideoSettings{}.fps) == mixer::VideoEncoderSettings{}.fps);
-static_assert(static_cast<int>(allocator::VideoSettings{}.bitrate / 1000) ==
-              mixer::VideoEncoderSettings{}.bitrate_kbps);
+static_assert(static_cast<int>(allocator::VideoSettings{}.width) == mixer::kDefaultEncodeWidth);
+static_assert(static_cast<int>(allocator::VideoSettings{}.height) == mixer::kDefaultEncodeHeight);
+static_assert(static_cast<int>(allocator::VideoSettings{}.fps) == mixer::kDefaultEncodeFps);
+static_assert(static_cast<int>(allocator::VideoSettings{}.bitrate / 1000) == mixer::kDefaultEncodeBitrateKbps);
 
 }  // namespace
 

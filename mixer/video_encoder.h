@@ -13,11 +13,18 @@ struct x264_t;
 
 namespace confab::mixer {
 
+// The defaults, named so that others can check against them at compile time (the settings struct
+// holds std::strings, which clang 14 cannot make in a constant expression).
+inline constexpr int kDefaultEncodeWidth = 1280;
+inline constexpr int kDefaultEncodeHeight = 720;
+inline constexpr int kDefaultEncodeFps = 30;
+inline constexpr int kDefaultEncodeBitrateKbps = 1500;
+
 struct VideoEncoderSettings {
-  int width = 1280;  // even
-  int height = 720;  // even
-  int fps = 30;      // the rate the caller composes and encodes at (rate control counts on it)
-  int bitrate_kbps = 1500;
+  int width = kDefaultEncodeWidth;    // even
+  int height = kDefaultEncodeHeight;  // even
+  int fps = kDefaultEncodeFps;        // the rate the caller composes and encodes at (rate control counts on it)
+  int bitrate_kbps = kDefaultEncodeBitrateKbps;
   // VBV buffer: 1 s of bitrate. Rate control keeps every second under bitrate_kbps, yet an IDR (a
   // 720p composite at 1.5 Mbit/s: 20-80 KB) may take a large share of it without being smeared.
   // Smaller buffers make the bursts smaller and IDRs blurrier.
