@@ -95,6 +95,7 @@ class RouterE2ETest : public test_support::DaemonFixture {
                                      "--ring-timeout", "3", "--directory", directory_, "--log-level", "debug"};
     argv.insert(argv.end(), router_flags.begin(), router_flags.end());
     router_log_ = test_support::test_temp_path("_router.log");
+    std::ofstream(router_log_, std::ios::trunc);  // no earlier run's lines (see Daemon)
     router_ = std::make_unique<Subprocess>(argv, router_log_);
     ASSERT_TRUE(router_shows("router event=ready")) << router_text();
     ASSERT_TRUE(router_shows("router xmpp event=connected")) << router_text();

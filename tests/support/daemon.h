@@ -82,6 +82,9 @@ class Daemon {
       argv.insert(argv.end(), {"--video-sched", "normal"});
     }
     argv.insert(argv.end(), args.begin(), args.end());
+    // Emptied before the child starts: a file left by an earlier run whose process had the same
+    // pid would otherwise show its "event=ready" (and its ports) until the child truncates it.
+    std::ofstream(log_, std::ios::trunc);
     process_ = std::make_unique<Subprocess>(argv, log_);
     ready_ = wait_until([&] { return log().find("event=ready") != std::string::npos || process_->poll(); },
                         std::chrono::seconds(30), std::chrono::milliseconds(10)) &&
