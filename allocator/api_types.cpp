@@ -8,6 +8,7 @@ namespace confab::allocator {
 namespace {
 constexpr std::array<std::string_view, 4> kCodecNames = {"opus", "pcmu", "pcma", "h264"};
 constexpr std::array<std::string_view, 5> kLayoutNames = {"1x1", "2x2", "3x3", "4x4", "speaker_thumbnails"};
+constexpr std::array<std::string_view, 3> kNodeStateNames = {"up", "draining", "drained"};
 
 template <typename Enum, size_t N>
 std::optional<Enum> find_name(const std::array<std::string_view, N>& names, std::string_view text) {
@@ -21,6 +22,7 @@ std::optional<Enum> find_name(const std::array<std::string_view, N>& names, std:
 std::string_view to_string(Medium medium) { return medium == Medium::kAudio ? "audio" : "video"; }
 std::string_view to_string(Codec codec) { return kCodecNames[static_cast<size_t>(codec)]; }
 std::string_view to_string(Layout layout) { return kLayoutNames[static_cast<size_t>(layout)]; }
+std::string_view to_string(NodeState state) { return kNodeStateNames[static_cast<size_t>(state)]; }
 std::optional<Codec> parse_codec(std::string_view text) { return find_name<Codec>(kCodecNames, text); }
 std::optional<Layout> parse_layout(std::string_view text) { return find_name<Layout>(kLayoutNames, text); }
 

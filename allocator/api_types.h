@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "transport/result.h"
@@ -243,6 +244,49 @@ struct ConferenceMedia {
   std::vector<uint64_t> speakers;
   uint64_t speaker_changes = 0;
   std::optional<uint64_t> active_speaker;
+};
+
+// --- Nodes (GET /v1/nodes; in cluster mode also what nodes publish in etcd) ---
+
+// What a node measures of itself and publishes every second. `stress` is the one figure placement
+// ranks by: CPU seconds its media and video workers used per wall-clock second, over the cores it
+// declares (NodeRegistration::capacity_cores): 0 idle, 1.0 every declared core busy.
+struct NodeLoadReport {
+  double stress = 0;
+  uint64_t conferences = 0;
+  uint64_t participants = 0;
+  uint64_t audio_encoders = 0;  // Opus encoders open over all mixes (one per speaker + one shared per codec)
+  uint64_t video_encoders = 0;  // x264 encoders open (one per conference with video)
+  double packets_in_per_s = 0;
+  double packets_out_per_s = 0;
+  uint64_t max_tick_lateness_us = 0;  // the worst audio mixer tick lateness in the last period
+  uint64_t late_ticks = 0;            // audio ticks late so far (cumulative)
+  bool draining = false;              // takes no new conferences
+  bool drained = false;               // draining and its last conference has ended
+
+  friend bool operator==(const NodeLoadReport&, const NodeLoadReport&) = default;
+};
+
+// A node as it registers itself: who it is, where its media and control API are, what it can take.
+struct NodeRegistration {
+  std::string id;           // unique in the cluster; [A-Za-z0-9._-], 1..64 characters
+  std::string media_ip;     // where participants send media
+  std::string control_url;  // its REST control API, "http://IP:PORT"
+  std::vector<std::pair<std::string, std::string>> labels;  // e.g. region=eu-west, zone=a (sorted by key)
+  double capacity_cores = 1;      // the cores its stress is measured against
+  uint64_t max_conferences = 0;
+  uint64_t max_participants = 0;  // participants its media port range has room for
+
+  friend bool operator==(const NodeRegistration&, const NodeRegistration&) = default;
+};
+
+enum class NodeState : uint8_t { kUp, kDraining, kDrained };
+std::string_view to_string(NodeState state);
+
+struct NodeInfo {
+  NodeRegistration registration;
+  NodeLoadReport load;
+  NodeState state = NodeState::kUp;
 };
 
 }  // namespace confab::allocator
