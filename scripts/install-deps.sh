@@ -17,7 +17,7 @@ packages=(
   # call router: XMPP plugin (libstrophe), and the Prosody server and slixmpp bots its tests run
   libstrophe-dev prosody python3-slixmpp
   # cluster mode: the etcd registry the allocator and the nodes share (tests start their own member)
-  etcd-server etcd-client
+  etcd-server etcd-client curl
   # tests and benchmarks; ffmpeg is the real client the integration tests drive
   libgtest-dev libgmock-dev libbenchmark-dev ffmpeg valgrind
 )
