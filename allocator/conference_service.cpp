@@ -1,6 +1,7 @@
 // ConferenceService: registry, validation of what the decoders cannot check alone, and node calls.
 #include "allocator/conference_service.h"
 
+#include <algorithm>
 #include <tuple>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +11,10 @@ namespace confab::allocator {
 namespace {
 
 std::string conference_missing(uint64_t id) { return "no conference " + std::to_string(id); }
+
+transport::Err<ApiError> conference_taken(uint64_t id) {
+  return api_error(409, "CONFLICT", "conference " + std::to_string(id) + " exists");
+}
 
 transport::Err<ApiError> participant_missing(uint64_t conference, uint64_t participant) {
   return api_error(404, "NOT_FOUND",
@@ -96,17 +101,43 @@ ConferenceInfo ConferenceService::describe(const ConferenceRecord& record) const
   return info;
 }
 
-ApiResult<ConferenceInfo> ConferenceService::create(const ConferenceSettings& settings) {
+bool ConferenceService::claim_id_locked(std::optional<uint64_t> wanted, uint64_t* id) {
+  if (wanted) {
+    if (conferences_.count(*wanted) != 0) return false;
+    *id = *wanted;
+  } else {
+    // Above every ID handed out or given; one given earlier may still sit in the way.
+    *id = next_conference_id_;
+    while (conferences_.count(*id) != 0) ++*id;
+  }
+  next_conference_id_ = std::max(next_conference_id_, *id + 1);
+  return true;
+}
+
+ApiResult<ConferenceInfo> ConferenceService::create(const ConferenceSettings& settings, std::optional<uint64_t> id) {
   if (auto checked = check_settings(settings); !checked) return transport::Err{checked.error()};
+  if (id && (*id == 0 || *id > kMaxConferenceId)) {
+    return bad_field("id", "must be an integer 1.." + std::to_string(kMaxConferenceId));
+  }
   if (shutting_down_.load()) return transport::Err{refuse(ApiError{503, "SHUTTING_DOWN", "the node is stopping"})};
+  if (id && find(*id)) return conference_taken(*id);
   auto placed = placement_.place(settings);
   if (!placed) return transport::Err{refuse(placed.error())};
   MediaNode* node = *placed;
 
+  // The ID is claimed (the record in the registry) before the node opens the conference, so two
+  // creates cannot both take one; the record's lock, held until the node has answered, keeps
+  // every other operation on it waiting till then.
   auto record = std::make_shared<ConferenceRecord>();
-  const uint64_t id = next_conference_id_.fetch_add(1);
+  std::unique_lock record_lock(record->mutex);
+  uint64_t claimed = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!claim_id_locked(id, &claimed)) return conference_taken(*id);
+    conferences_.emplace(claimed, record);
+  }
   record->node = node;
-  record->info.id = id;
+  record->info.id = claimed;
   record->info.name = settings.name;
   record->info.layout = settings.layout;
   record->info.max_participants = settings.max_participants;
@@ -115,17 +146,19 @@ ApiResult<ConferenceInfo> ConferenceService::create(const ConferenceSettings& se
   record->info.video = settings.video;
   record->info.node = node->name();
   record->info.media_ip = node->media_ip();
-  if (auto opened = node->open_conference(id, settings); !opened) return transport::Err{refuse(opened.error())};
-  {
+  if (auto opened = node->open_conference(claimed, settings); !opened) {
+    record->closed = true;
     std::lock_guard lock(mutex_);
-    conferences_.emplace(id, record);
+    const auto it = conferences_.find(claimed);
+    if (it != conferences_.end() && it->second == record) conferences_.erase(it);
+    return transport::Err{refuse(opened.error())};
   }
   conferences_created_.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("event=conference_created id={} node={} name=\"{}\"", id, node->name(), settings.name);
+  spdlog::info("event=conference_created id={} node={} name=\"{}\"", claimed, node->name(), settings.name);
   return record->info;
 }
 
-std::vector<ConferenceInfo> ConferenceService::list() const {
+ApiResult<std::vector<ConferenceInfo>> ConferenceService::list() {
   std::vector<std::shared_ptr<ConferenceRecord>> records;
   {
     std::lock_guard lock(mutex_);
@@ -189,6 +222,8 @@ ApiResult<Done> ConferenceService::destroy(uint64_t id) {
     conferences_.erase(it);
   }
   std::lock_guard lock(record->mutex);
+  // A create whose node refused the conference: it was never opened, nothing to end.
+  if (record->closed) return api_error(404, "NOT_FOUND", conference_missing(id));
   record->closed = true;
   record->node->close_conference(id);
   participants_.fetch_sub(record->participants.size(), std::memory_order_relaxed);
@@ -278,6 +313,36 @@ ApiResult<Done> ConferenceService::leave(uint64_t conference, uint64_t participa
     destroy(conference);
   }
   return Done{};
+}
+
+NodeInfo ConferenceService::describe_node(const MediaNode& node) const {
+  const NodeLoad load = node.load();
+  NodeInfo info;
+  info.registration.id = node.name();
+  info.registration.media_ip = node.media_ip();
+  info.registration.max_conferences = load.max_conferences;
+  info.registration.max_participants = load.participants + load.free_ports;
+  if (load_reporter_) info.load = load_reporter_();
+  info.load.conferences = load.conferences;
+  info.load.participants = load.participants;
+  info.state = NodeState::kUp;
+  return info;
+}
+
+ApiResult<std::vector<NodeInfo>> ConferenceService::nodes() {
+  std::vector<NodeInfo> out;
+  for (const MediaNode* node : placement_.nodes()) out.push_back(describe_node(*node));
+  return out;
+}
+
+ApiResult<NodeInfo> ConferenceService::drain(const std::string& node_id) {
+  const auto& all = placement_.nodes();
+  const auto it = std::find_if(all.begin(), all.end(), [&](const MediaNode* n) { return n->name() == node_id; });
+  if (it == all.end()) return api_error(404, "NOT_FOUND", "no node \"" + node_id + "\"");
+  if (all.size() == 1) {
+    return api_error(409, "LAST_NODE", "draining the only node would refuse every new conference");
+  }
+  return api_error(501, "NOT_IMPLEMENTED", "draining one of several nodes needs the cluster allocator");
 }
 
 ServiceStats ConferenceService::stats() const {

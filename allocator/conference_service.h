@@ -1,61 +1,61 @@
-// ConferenceService: the one implementation behind the REST and telnet APIs. Keeps the registry of
-// conferences (integer IDs, never reused while the process lives) and their participants, places
-// each new conference on a node, and asks that node for its media.
+// ConferenceService: the embedded ConferenceApi, behind the REST and telnet APIs of confab-mcu.
+// Keeps the registry of conferences (integer IDs: an automatic one is never handed out twice while
+// the process lives) and their participants, places each new conference on a node, and asks that
+// node for its media.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "allocator/api_types.h"
+#include "allocator/conference_api.h"
 #include "allocator/media_node.h"
 #include "allocator/placement.h"
 
 namespace confab::allocator {
 
-// Monotonic counters and gauges of the control plane, for /v1/stats and /metrics.
-struct ServiceStats {
-  uint64_t conferences = 0;
-  uint64_t participants = 0;
-  uint64_t conferences_created = 0;
-  uint64_t conferences_destroyed = 0;
-  uint64_t participants_joined = 0;
-  uint64_t participants_left = 0;
-  uint64_t requests_refused = 0;  // capacity errors (503) answered
-};
-
-class ConferenceService {
+class ConferenceService final : public ConferenceApi {
  public:
   // `defaults`: what a create request leaves out (the daemon's configured audio settings).
   explicit ConferenceService(Placement& placement, ConferenceSettings defaults = {})
       : placement_(placement), defaults_(std::move(defaults)) {}
 
-  const ConferenceSettings& defaults() const { return defaults_; }
+  const ConferenceSettings& defaults() const override { return defaults_; }
 
-  ApiResult<ConferenceInfo> create(const ConferenceSettings& settings);
-  // Every conference with its participants, without per-stream counters (no worker round trips).
-  std::vector<ConferenceInfo> list() const;
-  // One conference with its participants and their per-stream counters.
-  ApiResult<ConferenceInfo> get(uint64_t id);
-  ApiResult<ConferenceInfo> update(uint64_t id, const ConferencePatch& patch);
-  // Ends the conference's media (RTCP BYE to everyone) and forgets it.
-  ApiResult<Done> destroy(uint64_t id);
+  ApiResult<ConferenceInfo> create(const ConferenceSettings& settings,
+                                   std::optional<uint64_t> id = std::nullopt) override;
+  ApiResult<std::vector<ConferenceInfo>> list() override;
+  ApiResult<ConferenceInfo> get(uint64_t id) override;
+  ApiResult<ConferenceInfo> update(uint64_t id, const ConferencePatch& patch) override;
+  ApiResult<Done> destroy(uint64_t id) override;
 
-  ApiResult<ParticipantInfo> join(uint64_t conference, const ParticipantRequest& request);
-  ApiResult<ParticipantInfo> participant(uint64_t conference, uint64_t participant);
+  ApiResult<ParticipantInfo> join(uint64_t conference, const ParticipantRequest& request) override;
+  ApiResult<ParticipantInfo> participant(uint64_t conference, uint64_t participant) override;
   ApiResult<ParticipantInfo> update_participant(uint64_t conference, uint64_t participant,
-                                                const ParticipantPatch& patch);
-  ApiResult<Done> leave(uint64_t conference, uint64_t participant);
+                                                const ParticipantPatch& patch) override;
+  ApiResult<Done> leave(uint64_t conference, uint64_t participant) override;
 
-  ServiceStats stats() const;
-  const std::vector<MediaNode*>& nodes() const { return placement_.nodes(); }
+  // Each MediaNode as a NodeInfo: id = its name, no control URL (it is this process), load counts
+  // from NodeLoad, max_participants = participants + free media ports (an audio-only participant
+  // takes one port), stress from the load reporter when one is set.
+  ApiResult<std::vector<NodeInfo>> nodes() override;
+  // The embedded service has no other node to send new conferences to: 404 for a name it does
+  // not know, 409 LAST_NODE for its one node (and 501 NOT_IMPLEMENTED with several: placing
+  // around a draining node is the cluster allocator's).
+  ApiResult<NodeInfo> drain(const std::string& node_id) override;
 
-  // Refuses new conferences and joins from now on (503 SHUTTING_DOWN) and destroys every
-  // conference. For SIGTERM.
-  void shutdown();
+  ServiceStats stats() const override;
+  void shutdown() override;
+
+  // The node's own measurement (stress, encoders, packet rates, tick lateness) for nodes(); its
+  // conference and participant counts are replaced by the registry's. Set before the APIs serve;
+  // runs on their threads.
+  void set_load_reporter(std::function<NodeLoadReport()> reporter) { load_reporter_ = std::move(reporter); }
 
  private:
   struct ParticipantRecord {
@@ -79,11 +79,17 @@ class ConferenceService {
   ParticipantInfo describe(const ParticipantRecord& record) const;
   ApiError refuse(ApiError error);
 
+  // With mutex_ held: takes `wanted` (false when a conference has it) or, without one, the next
+  // free ID, and keeps later automatic IDs above it.
+  bool claim_id_locked(std::optional<uint64_t> wanted, uint64_t* id);
+  NodeInfo describe_node(const MediaNode& node) const;
+
   Placement& placement_;
   const ConferenceSettings defaults_;
-  mutable std::mutex mutex_;  // guards conferences_; never held across node calls
+  std::function<NodeLoadReport()> load_reporter_;
+  mutable std::mutex mutex_;  // guards conferences_ and next_conference_id_; never held across node calls
   std::map<uint64_t, std::shared_ptr<ConferenceRecord>> conferences_;
-  std::atomic<uint64_t> next_conference_id_{1};
+  uint64_t next_conference_id_ = 1;
   std::atomic<uint64_t> next_participant_id_{1};
   std::atomic<bool> shutting_down_{false};
   std::atomic<uint64_t> participants_{0};

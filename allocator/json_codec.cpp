@@ -414,4 +414,79 @@ json to_json(const ServiceStats& stats) {
           {"requests_refused", stats.requests_refused}};
 }
 
+json to_json(const NodeInfo& node) {
+  const NodeRegistration& r = node.registration;
+  const NodeLoadReport& l = node.load;
+  json labels = json::object();
+  for (const auto& [key, value] : r.labels) labels[key] = value;
+  return {{"id", r.id},
+          {"media_ip", r.media_ip},
+          {"control_url", r.control_url},
+          {"labels", std::move(labels)},
+          {"capacity_cores", r.capacity_cores},
+          {"max_conferences", r.max_conferences},
+          {"max_participants", r.max_participants},
+          {"state", to_string(node.state)},
+          {"load",
+           {{"stress", l.stress},
+            {"conferences", l.conferences},
+            {"participants", l.participants},
+            {"audio_encoders", l.audio_encoders},
+            {"video_encoders", l.video_encoders},
+            {"packets_in_per_s", l.packets_in_per_s},
+            {"packets_out_per_s", l.packets_out_per_s},
+            {"max_tick_lateness_us", l.max_tick_lateness_us},
+            {"late_ticks", l.late_ticks},
+            {"draining", l.draining},
+            {"drained", l.drained}}}};
+}
+
+json to_json(const ConferenceSettings& settings) {
+  return {{"name", settings.name},
+          {"layout", to_string(settings.layout)},
+          {"max_participants", settings.max_participants},
+          {"audio", to_json(settings.audio)},
+          {"video", to_json(settings.video)},
+          {"end_when_empty", settings.end_when_empty}};
+}
+
+json to_json(const ConferencePatch& patch) {
+  json out = json::object();
+  if (patch.name) out["name"] = *patch.name;
+  if (patch.layout) out["layout"] = to_string(*patch.layout);
+  return out;
+}
+
+namespace {
+
+// One medium of a join request, with only the fields decode_media accepts for that medium.
+json media_to_json(const MediaRequest& media, Medium medium) {
+  json out = {{"codec", to_string(media.codec)}, {"payload_type", media.payload_type}};
+  if (media.remote) out["remote"] = media.remote->to_string();
+  if (medium == Medium::kAudio) {
+    if (media.audio_level_ext_id) out["audio_level_ext_id"] = *media.audio_level_ext_id;
+    if (media.csrc_audio_level_ext_id) out["csrc_audio_level_ext_id"] = *media.csrc_audio_level_ext_id;
+  } else {
+    out["keyframe_request"] = media.fir ? "fir" : "pli";
+    out["nack"] = media.nack;
+  }
+  return out;
+}
+
+}  // namespace
+
+json to_json(const ParticipantRequest& request) {
+  json out = {{"name", request.name}};
+  if (request.audio) out["audio"] = media_to_json(*request.audio, Medium::kAudio);
+  if (request.video) out["video"] = media_to_json(*request.video, Medium::kVideo);
+  return out;
+}
+
+json to_json(const ParticipantPatch& patch) {
+  json out = json::object();
+  if (patch.muted) out["muted"] = *patch.muted;
+  if (patch.deaf) out["deaf"] = *patch.deaf;
+  return out;
+}
+
 }  // namespace confab::allocator

@@ -1,4 +1,5 @@
-// JSON request decoding and answer encoding for the REST API. Decoders never throw: any body
+// JSON both ways for the REST API: requests decoded and answers encoded by the server, requests
+// encoded and answers decoded by a client of it (NodeClient). Decoders never throw: any body
 // becomes a value or a 400 whose message names the field.
 #pragma once
 
@@ -32,5 +33,22 @@ nlohmann::json to_json(const StreamInfo& stream);
 nlohmann::json to_json(const ParticipantInfo& participant);
 nlohmann::json to_json(const ConferenceInfo& conference);
 nlohmann::json to_json(const ServiceStats& stats);
+// GET /v1/nodes/{id}: registration fields at the top, labels as an object, state, and load.
+nlohmann::json to_json(const NodeInfo& node);
+
+// Requests as a client sends them: exactly what the decoders above accept, so that decoding one
+// gives back the same value (create: every field written, none left to the daemon's defaults).
+nlohmann::json to_json(const ConferenceSettings& settings);
+nlohmann::json to_json(const ConferencePatch& patch);
+nlohmann::json to_json(const ParticipantRequest& request);
+nlohmann::json to_json(const ParticipantPatch& patch);
+
+// Answers as a client reads them, from the shapes the to_json functions above write. Strict on
+// the fields they write (type, range, presence: 400 BAD_FIELD naming the field's path), silent
+// on fields they do not know, so a newer server's additions do not break an older client.
+ApiResult<ConferenceInfo> decode_conference_info(const nlohmann::json& value);
+ApiResult<ParticipantInfo> decode_participant_info(const nlohmann::json& value);
+// `medium`: the key the stream sits under in its participant ("audio" or "video").
+ApiResult<StreamInfo> decode_stream_info(const nlohmann::json& value, Medium medium);
 
 }  // namespace confab::allocator

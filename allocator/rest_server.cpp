@@ -35,10 +35,13 @@ const std::vector<RouteMethods>& route_table() {
       {std::regex(R"(/v1/stats)"), "GET"},
       {std::regex(R"(/v1/openapi\.json)"), "GET"},
       {std::regex(R"(/v1/conferences)"), "GET, POST"},
-      {std::regex(R"(/v1/conferences/[^/]+)"), "GET, PATCH, DELETE"},
+      {std::regex(R"(/v1/conferences/[^/]+)"), "GET, PUT, PATCH, DELETE"},
       {std::regex(R"(/v1/conferences/[^/]+/participants)"), "GET, POST"},
       {std::regex(R"(/v1/conferences/[^/]+/participants/[^/]+)"), "GET, PATCH, DELETE"},
       {std::regex(R"(/v1/conferences/[^/]+/participants/[^/]+/sdp)"), "GET"},
+      {std::regex(R"(/v1/nodes)"), "GET"},
+      {std::regex(R"(/v1/nodes/[^/]+)"), "GET"},
+      {std::regex(R"(/v1/nodes/[^/]+/drain)"), "POST"},
   };
   return routes;
 }
@@ -164,7 +167,7 @@ std::string error_json(const std::string& code, const std::string& message) {
   return dump_json(nlohmann::json{{"error", {{"code", code}, {"message", message}}}});
 }
 
-RestServer::RestServer(RestOptions options, ConferenceService& service, std::function<std::string()> metrics)
+RestServer::RestServer(RestOptions options, ConferenceApi& service, std::function<std::string()> metrics)
     : options_(std::move(options)),
       service_(service),
       metrics_(std::move(metrics)),
@@ -206,15 +209,20 @@ void RestServer::install_routes() {
     res.set_content(metrics_(), kPrometheusText);
   });
   s.Get("/v1/stats", [this](const httplib::Request&, httplib::Response& res) {
+    // The registry's counters, and each node's load as this API knows it (none when the nodes
+    // cannot be listed now: the counters are still worth answering).
     nlohmann::json nodes = nlohmann::json::array();
-    for (const MediaNode* node : service_.nodes()) {
-      const NodeLoad load = node->load();
-      nodes.push_back({{"name", node->name()},
-                       {"media_ip", node->media_ip()},
-                       {"conferences", load.conferences},
-                       {"participants", load.participants},
-                       {"max_conferences", load.max_conferences},
-                       {"free_ports", load.free_ports}});
+    if (auto all = service_.nodes()) {
+      for (const NodeInfo& node : *all) {
+        const NodeRegistration& r = node.registration;
+        const uint64_t participants = node.load.participants;
+        nodes.push_back({{"name", r.id},
+                         {"media_ip", r.media_ip},
+                         {"conferences", node.load.conferences},
+                         {"participants", participants},
+                         {"max_conferences", r.max_conferences},
+                         {"free_ports", r.max_participants > participants ? r.max_participants - participants : 0}});
+      }
     }
     nlohmann::json body = to_json(service_.stats());
     body["nodes"] = std::move(nodes);
@@ -225,6 +233,7 @@ void RestServer::install_routes() {
   });
   install_conference_routes();
   install_participant_routes();
+  install_node_routes();
 
   // Anything that reached no route, or was refused before routing, answers in the JSON error
   // shape. Handlers that already set a body (our own errors) are left alone.
@@ -274,9 +283,23 @@ void RestServer::install_conference_routes() {
     res.set_header("Location", "/v1/conferences/" + std::to_string(created->id));
     send_json(res, 201, to_json(*created));
   });
+  // Creates the conference with the ID in the path: how the cluster allocator places one on a
+  // node, and re-creates a failed node's conferences elsewhere under the same IDs.
+  s.Put(R"(/v1/conferences/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto id = parse_id(req.matches[1].str());
+    if (!id) return send_error(res, 400, "BAD_FIELD", "id: not an integer: \"" + req.matches[1].str() + "\"");
+    auto settings = decode_conference_settings(req.body, service_.defaults());
+    if (!settings) return send_error(res, settings.error());
+    auto created = service_.create(*settings, *id);
+    if (!created) return send_error(res, created.error());
+    res.set_header("Location", "/v1/conferences/" + std::to_string(created->id));
+    send_json(res, 201, to_json(*created));
+  });
   s.Get("/v1/conferences", [this](const httplib::Request&, httplib::Response& res) {
+    auto all = service_.list();
+    if (!all) return send_error(res, all.error());
     nlohmann::json list = nlohmann::json::array();
-    for (const ConferenceInfo& info : service_.list()) list.push_back(to_json(info));
+    for (const ConferenceInfo& info : *all) list.push_back(to_json(info));
     send_json(res, 200, {{"conferences", std::move(list)}});
   });
   s.Get(R"(/v1/conferences/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -378,6 +401,31 @@ void RestServer::install_participant_routes() {
              if (!done) return send_error(res, done.error());
              res.status = 204;
            });
+}
+
+void RestServer::install_node_routes() {
+  httplib::Server& s = *server_;
+  s.Get("/v1/nodes", [this](const httplib::Request&, httplib::Response& res) {
+    auto all = service_.nodes();
+    if (!all) return send_error(res, all.error());
+    nlohmann::json list = nlohmann::json::array();
+    for (const NodeInfo& node : *all) list.push_back(to_json(node));
+    send_json(res, 200, {{"nodes", std::move(list)}});
+  });
+  s.Get(R"(/v1/nodes/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1].str();
+    auto all = service_.nodes();
+    if (!all) return send_error(res, all.error());
+    for (const NodeInfo& node : *all) {
+      if (node.registration.id == id) return send_json(res, 200, to_json(node));
+    }
+    send_error(res, 404, "NOT_FOUND", "no node \"" + id + "\"");
+  });
+  s.Post(R"(/v1/nodes/([^/]+)/drain)", [this](const httplib::Request& req, httplib::Response& res) {
+    auto drained = service_.drain(req.matches[1].str());
+    if (!drained) return send_error(res, drained.error());
+    send_json(res, 200, to_json(*drained));
+  });
 }
 
 bool RestServer::start(std::string* error) {

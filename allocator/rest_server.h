@@ -1,5 +1,5 @@
-// RestServer: the control plane's HTTP/1.1 API (cpp-httplib): the /v1 conference API over the
-// ConferenceService, /healthz, /metrics, /v1/stats and /v1/openapi.json; bearer-token auth, bounded
+// RestServer: the control plane's HTTP/1.1 API (cpp-httplib): the /v1 conference and node API over
+// a ConferenceApi, /healthz, /metrics, /v1/stats and /v1/openapi.json; bearer-token auth, bounded
 // bodies, connections and timeouts; JSON errors {"error": {"code", "message"}}.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "allocator/conference_service.h"
+#include "allocator/conference_api.h"
 
 namespace httplib {
 class Server;
@@ -36,7 +36,7 @@ class RestServer {
  public:
   // `metrics` renders the Prometheus text exposition; it runs on an HTTP thread, so it must be
   // safe to call from any thread. `service` outlives the server.
-  RestServer(RestOptions options, ConferenceService& service, std::function<std::string()> metrics);
+  RestServer(RestOptions options, ConferenceApi& service, std::function<std::string()> metrics);
   ~RestServer();
   RestServer(const RestServer&) = delete;
   RestServer& operator=(const RestServer&) = delete;
@@ -52,9 +52,10 @@ class RestServer {
   void install_routes();
   void install_conference_routes();
   void install_participant_routes();
+  void install_node_routes();
 
   RestOptions options_;
-  ConferenceService& service_;
+  ConferenceApi& service_;
   std::function<std::string()> metrics_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -1,7 +1,10 @@
 // Telnet verbs: argument decoding into the API's request types, and one-line answers.
 #include "allocator/telnet_api.h"
 
+#include <spdlog/fmt/fmt.h>
+
 #include <charconv>
+#include <optional>
 #include <string_view>
 
 namespace confab::allocator {
@@ -11,7 +14,7 @@ namespace {
 // Multi-line replies say on their first line how many lines follow (list: count=, show:
 // participants=, help: lines=), so a program knows where a reply ends.
 constexpr std::string_view kHelp =
-    "  create [name=TEXT] [layout=1x1|2x2|3x3|4x4|speaker_thumbnails] [max_participants=N]\r\n"
+    "  create [id=N] [name=TEXT] [layout=1x1|2x2|3x3|4x4|speaker_thumbnails] [max_participants=N]\r\n"
     "         [max_speakers=N] [complexity=0-10] [bitrate=BPS] [dtx=0|1] [fec=0|1]\r\n"
     "         [width=N] [height=N] [fps=N] [video_bitrate=BPS] [end_when_empty=0|1]\r\n"
     "  list\r\n"
@@ -24,6 +27,8 @@ constexpr std::string_view kHelp =
     "  leave ID PID\r\n"
     "  mute ID PID | unmute ID PID | deaf ID PID | undeaf ID PID\r\n"
     "  stats\r\n"
+    "  nodes\r\n"
+    "  drain NODE\r\n"
     "  auth TOKEN | help | quit";
 
 // Quotes a value that holds a space or a quote, escaping as the line parser unescapes.
@@ -120,10 +125,11 @@ std::string describe(const ConferenceInfo& c) {
 
 using Reply = ApiResult<std::string>;
 
-Reply do_create(ConferenceService& service, const TelnetCommand& command) {
+Reply do_create(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
-  if (auto ok = only_options(command, {"name", "layout", "max_participants", "max_speakers", "complexity", "bitrate",
-                                       "dtx", "fec", "width", "height", "fps", "video_bitrate", "end_when_empty"});
+  if (auto ok = only_options(command, {"id", "name", "layout", "max_participants", "max_speakers", "complexity",
+                                       "bitrate", "dtx", "fec", "width", "height", "fps", "video_bitrate",
+                                       "end_when_empty"});
       !ok) {
     return transport::Err{ok.error()};
   }
@@ -158,20 +164,28 @@ Reply do_create(ConferenceService& service, const TelnetCommand& command) {
     if (!max) return transport::Err{max.error()};
     settings.max_participants = static_cast<uint32_t>(std::min<uint64_t>(*max, UINT32_MAX));
   }
-  auto created = service.create(settings);
+  // id=N: exactly that ID (the service checks its range), as PUT /v1/conferences/{id}.
+  std::optional<uint64_t> id;
+  if (auto text = command.option("id")) {
+    auto value = integer(*text, "id");
+    if (!value) return transport::Err{value.error()};
+    id = *value;
+  }
+  auto created = service.create(settings, id);
   if (!created) return transport::Err{created.error()};
   return "OK id=" + std::to_string(created->id) + " media_ip=" + created->media_ip + " node=" + created->node;
 }
 
-Reply do_list(ConferenceService& service, const TelnetCommand& command) {
+Reply do_list(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
   const auto conferences = service.list();
-  std::string out = "OK count=" + std::to_string(conferences.size());
-  for (const ConferenceInfo& c : conferences) out += "\r\nconference " + describe(c);
+  if (!conferences) return transport::Err{conferences.error()};
+  std::string out = "OK count=" + std::to_string(conferences->size());
+  for (const ConferenceInfo& c : *conferences) out += "\r\nconference " + describe(c);
   return out;
 }
 
-Reply do_show(ConferenceService& service, const TelnetCommand& command) {
+Reply do_show(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
   auto id = integer(command.positional[0], "ID");
   if (!id) return transport::Err{id.error()};
@@ -185,7 +199,7 @@ Reply do_show(ConferenceService& service, const TelnetCommand& command) {
   return out;
 }
 
-Reply do_destroy(ConferenceService& service, const TelnetCommand& command) {
+Reply do_destroy(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
   auto id = integer(command.positional[0], "ID");
   if (!id) return transport::Err{id.error()};
@@ -193,7 +207,7 @@ Reply do_destroy(ConferenceService& service, const TelnetCommand& command) {
   return std::string("OK");
 }
 
-Reply do_update(ConferenceService& service, const TelnetCommand& command) {
+Reply do_update(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {"ID", command.verb == "layout" ? "LAYOUT" : "NAME"}); !ok) {
     return transport::Err{ok.error()};
   }
@@ -212,7 +226,7 @@ Reply do_update(ConferenceService& service, const TelnetCommand& command) {
   return "OK " + describe(*info);
 }
 
-Reply do_join(ConferenceService& service, const TelnetCommand& command) {
+Reply do_join(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
   if (auto ok = only_options(command,
                              {"name", "audio", "video", "audio_level_ext_id", "csrc_audio_level_ext_id",
@@ -265,7 +279,7 @@ Reply do_join(ConferenceService& service, const TelnetCommand& command) {
   return out;
 }
 
-Reply do_participant(ConferenceService& service, const TelnetCommand& command) {
+Reply do_participant(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {"ID", "PID"}); !ok) return transport::Err{ok.error()};
   auto id = integer(command.positional[0], "ID");
   if (!id) return transport::Err{id.error()};
@@ -283,7 +297,7 @@ Reply do_participant(ConferenceService& service, const TelnetCommand& command) {
   return "OK " + describe(*info);
 }
 
-Reply do_stats(ConferenceService& service, const TelnetCommand& command) {
+Reply do_stats(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
   const ServiceStats s = service.stats();
   return "OK conferences=" + std::to_string(s.conferences) + " participants=" + std::to_string(s.participants) +
@@ -292,9 +306,44 @@ Reply do_stats(ConferenceService& service, const TelnetCommand& command) {
          " refused=" + std::to_string(s.requests_refused);
 }
 
+// "id=a state=up media_ip=... labels=region:eu,zone:a ... drained=0": registration, state, load.
+std::string describe(const NodeInfo& node) {
+  const NodeRegistration& r = node.registration;
+  const NodeLoadReport& l = node.load;
+  std::string labels;
+  for (const auto& [key, value] : r.labels) labels += (labels.empty() ? "" : ",") + key + ":" + value;
+  return "id=" + quoted(r.id) + " state=" + std::string(to_string(node.state)) + " media_ip=" + r.media_ip +
+         " control_url=" + (r.control_url.empty() ? "-" : quoted(r.control_url)) +
+         " labels=" + (labels.empty() ? "-" : quoted(labels)) + " capacity_cores=" + fmt::format("{:g}", r.capacity_cores) +
+         " max_conferences=" + std::to_string(r.max_conferences) + " max_participants=" +
+         std::to_string(r.max_participants) + " stress=" + fmt::format("{:.3f}", l.stress) +
+         " conferences=" + std::to_string(l.conferences) + " participants=" + std::to_string(l.participants) +
+         " audio_encoders=" + std::to_string(l.audio_encoders) + " video_encoders=" + std::to_string(l.video_encoders) +
+         " packets_in_per_s=" + fmt::format("{:.0f}", l.packets_in_per_s) +
+         " packets_out_per_s=" + fmt::format("{:.0f}", l.packets_out_per_s) +
+         " max_tick_lateness_us=" + std::to_string(l.max_tick_lateness_us) + " late_ticks=" +
+         std::to_string(l.late_ticks) + " draining=" + (l.draining ? "1" : "0") + " drained=" + (l.drained ? "1" : "0");
+}
+
+Reply do_nodes(ConferenceApi& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
+  const auto nodes = service.nodes();
+  if (!nodes) return transport::Err{nodes.error()};
+  std::string out = "OK count=" + std::to_string(nodes->size());
+  for (const NodeInfo& node : *nodes) out += "\r\nnode " + describe(node);
+  return out;
+}
+
+Reply do_drain(ConferenceApi& service, const TelnetCommand& command) {
+  if (auto ok = expect_positional(command, {"NODE"}); !ok) return transport::Err{ok.error()};
+  auto node = service.drain(command.positional[0]);
+  if (!node) return transport::Err{node.error()};
+  return "OK " + describe(*node);
+}
+
 struct Verb {
   std::string_view name;
-  Reply (*run)(ConferenceService&, const TelnetCommand&);
+  Reply (*run)(ConferenceApi&, const TelnetCommand&);
 };
 
 constexpr Verb kVerbs[] = {
@@ -302,14 +351,14 @@ constexpr Verb kVerbs[] = {
     {"destroy", do_destroy},     {"layout", do_update},       {"rename", do_update},
     {"join", do_join},           {"leave", do_participant},   {"mute", do_participant},
     {"unmute", do_participant},  {"deaf", do_participant},    {"undeaf", do_participant},
-    {"stats", do_stats},
+    {"stats", do_stats},         {"nodes", do_nodes},         {"drain", do_drain},
 };
 
 }  // namespace
 
 std::string telnet_error(const ApiError& error) { return "ERR " + error.code + " " + error.message; }
 
-std::string run_telnet_command(ConferenceService& service, const TelnetCommand& command) {
+std::string run_telnet_command(ConferenceApi& service, const TelnetCommand& command) {
   if (command.verb == "help") {
     size_t lines = 1;
     for (char c : kHelp) lines += c == '\n';

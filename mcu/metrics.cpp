@@ -74,7 +74,7 @@ constexpr VideoFamily kVideoFamilies[] = {
 
 }  // namespace
 
-std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
+std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& service,
                            const allocator::TelnetServer* telnet) {
   std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
       rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes, concealed, fec_recovered, decode_errors, late_frames, passed_through,

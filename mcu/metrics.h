@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "allocator/conference_service.h"
+#include "allocator/conference_api.h"
 #include "allocator/telnet_server.h"
 #include "mcu/worker_pool.h"
 
@@ -13,7 +13,7 @@ namespace confab::mcu {
 // service's registry counters. A worker that does not answer in time is left out of the families
 // that need its answer and counted in confab_worker_call_timeouts_total.
 // `telnet` (optional) adds the telnet server's session counters.
-std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
+std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& service,
                            const allocator::TelnetServer* telnet = nullptr);
 
 }  // namespace confab::mcu

@@ -275,10 +275,10 @@ TEST_F(RestApiTest, EveryErrorHasItsStatusCodeAndNamesTheField) {
   EXPECT_EQ(a.get(participants + "/777").status, 404);
   EXPECT_EQ(a.del(participants + "/777").status, 404);
   EXPECT_EQ(a.get("/v2/conferences").status, 404);
-  const auto wrong_verb = a.put(conference_path(id));
+  const auto wrong_verb = a.send("POST", conference_path(id), "{}");
   EXPECT_EQ(wrong_verb.status, 405);
   EXPECT_EQ(error_code(wrong_verb), "METHOD_NOT_ALLOWED");
-  EXPECT_EQ(header(wrong_verb, "Allow"), "GET, PATCH, DELETE");
+  EXPECT_EQ(header(wrong_verb, "Allow"), "GET, PUT, PATCH, DELETE");
   EXPECT_EQ(a.del("/v1/conferences").status, 405);
 
   // 413: a body over the 64 KiB limit, refused before it is parsed.
@@ -295,6 +295,100 @@ TEST_F(RestApiTest, EveryErrorHasItsStatusCodeAndNamesTheField) {
   EXPECT_EQ(a.del(conference_path(id)).status, 204);
   EXPECT_EQ(a.post("/v1/conferences").status, 201);
   EXPECT_EQ(a.get("/v1/stats").body["requests_refused"], 1);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, PutCreatesTheConferenceUnderTheIdGiven) {
+  start();
+  Api a = api();
+  const auto placed = a.send("PUT", conference_path(500), R"({"name": "placed", "layout": "1x1"})");
+  ASSERT_EQ(placed.status, 201) << placed.text;
+  EXPECT_EQ(placed.body["id"], 500);
+  EXPECT_EQ(placed.body["name"], "placed");
+  EXPECT_EQ(placed.body["layout"], "1x1");
+  EXPECT_EQ(placed.body["max_participants"], 16);  // what the body leaves out: the daemon's defaults
+  EXPECT_EQ(header(placed, "Location"), conference_path(500));
+  EXPECT_EQ(a.get(conference_path(500)).body["name"], "placed");
+  EXPECT_TRUE(daemon_->log_shows("event=conference_created id=500 ")) << daemon_->log();
+
+  // The ID is taken: 409, and the conference is left as it was.
+  const auto taken = a.send("PUT", conference_path(500), R"({"name": "again"})");
+  EXPECT_EQ(taken.status, 409) << taken.text;
+  EXPECT_EQ(error_code(taken), "CONFLICT");
+  EXPECT_EQ(error_message(taken), "conference 500 exists");
+  EXPECT_EQ(a.get(conference_path(500)).body["name"], "placed");
+
+  // Automatic IDs continue above the highest given; a free ID below it may still be given.
+  EXPECT_EQ(create(a), 501u);
+  ASSERT_EQ(a.send("PUT", conference_path(3), "").status, 201);
+  EXPECT_EQ(create(a), 502u);
+  // Gone, an ID can be given again (a failed node's conference re-created elsewhere), but an
+  // automatic one never comes back.
+  ASSERT_EQ(a.del(conference_path(502)).status, 204);
+  EXPECT_EQ(create(a), 503u);
+  EXPECT_EQ(a.send("PUT", conference_path(502), "").status, 201);
+
+  // Bad IDs and bodies: 400, nothing created.
+  for (const char* bad : {"abc", "0", "-1", "9007199254740992", "99999999999999999999999"}) {
+    SCOPED_TRACE(bad);
+    const auto refused = a.send("PUT", std::string("/v1/conferences/") + bad, "{}");
+    EXPECT_EQ(refused.status, 400) << refused.text;
+    EXPECT_EQ(error_code(refused), "BAD_FIELD") << refused.text;
+    EXPECT_EQ(error_message(refused).rfind("id: ", 0), 0u) << refused.text;
+  }
+  EXPECT_EQ(a.send("PUT", conference_path(9007199254740991ull), "").status, 201);  // the largest
+  EXPECT_EQ(error_code(a.send("PUT", conference_path(600), "{bad")), "BAD_JSON");
+  EXPECT_EQ(error_code(a.send("PUT", conference_path(600), R"({"layout": "9x9"})")), "BAD_FIELD");
+  EXPECT_EQ(a.get(conference_path(600)).status, 404);
+  EXPECT_EQ(a.get("/v1/stats").body["conferences"], 6);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+TEST_F(RestApiTest, NodesListTheEmbeddedNodeWhichCannotBeDrained) {
+  start({"--max-conferences", "7"}, /*media_ports=*/30);
+  Api a = api();
+  const uint64_t id = create(a);
+  ASSERT_EQ(a.post(conference_path(id) + "/participants", R"({"audio": {"codec": "opus"}})").status, 201);
+
+  const auto nodes = a.get("/v1/nodes");
+  ASSERT_EQ(nodes.status, 200) << nodes.text;
+  ASSERT_EQ(nodes.body["nodes"].size(), 1u) << nodes.text;
+  const json& node = nodes.body["nodes"][0];
+  EXPECT_EQ(node["id"], "local");
+  EXPECT_EQ(node["media_ip"], "127.0.0.1");
+  EXPECT_EQ(node["control_url"], "");
+  EXPECT_EQ(node["labels"], json::object());
+  EXPECT_EQ(node["capacity_cores"], 1);
+  EXPECT_EQ(node["max_conferences"], 7);
+  EXPECT_EQ(node["max_participants"], 30);  // one in, 29 ports left: room for 29 more audio-only
+  EXPECT_EQ(node["state"], "up");
+  EXPECT_EQ(node["load"]["conferences"], 1);
+  EXPECT_EQ(node["load"]["participants"], 1);
+  std::set<std::string> load_keys;
+  for (const auto& [key, value] : node["load"].items()) load_keys.insert(key);
+  EXPECT_EQ(load_keys, (std::set<std::string>{"stress", "conferences", "participants", "audio_encoders",
+                                              "video_encoders", "packets_in_per_s", "packets_out_per_s",
+                                              "max_tick_lateness_us", "late_ticks", "draining", "drained"}));
+  const auto one = a.get("/v1/nodes/local");
+  ASSERT_EQ(one.status, 200) << one.text;
+  EXPECT_EQ(one.body, node);
+
+  const auto unknown = a.get("/v1/nodes/elsewhere");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(error_code(unknown), "NOT_FOUND");
+  EXPECT_EQ(error_message(unknown), "no node \"elsewhere\"");
+  const auto drain_unknown = a.post("/v1/nodes/elsewhere/drain");
+  EXPECT_EQ(drain_unknown.status, 404);
+  EXPECT_EQ(error_code(drain_unknown), "NOT_FOUND");
+  const auto last = a.post("/v1/nodes/local/drain");
+  EXPECT_EQ(last.status, 409) << last.text;
+  EXPECT_EQ(error_code(last), "LAST_NODE");
+  EXPECT_EQ(error_message(last), "draining the only node would refuse every new conference");
+  EXPECT_EQ(a.post("/v1/conferences").status, 201);  // still takes conferences
+  const auto wrong_verb = a.get("/v1/nodes/local/drain");
+  EXPECT_EQ(wrong_verb.status, 405);
+  EXPECT_EQ(header(wrong_verb, "Allow"), "POST");
+  EXPECT_EQ(header(a.send("DELETE", "/v1/nodes/local"), "Allow"), "GET");
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
 }
 

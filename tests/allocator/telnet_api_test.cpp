@@ -163,6 +163,42 @@ TEST_F(TelnetApiTest, EveryVerbWorksOnTheSameServiceAsRest) {
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
 }
 
+TEST_F(TelnetApiTest, CreateWithAnIdAndTheNodeVerbs) {
+  start({"--max-conferences", "9"});
+  TelnetClient t(daemon_->telnet_port());
+  ASSERT_TRUE(t.connected());
+  // create id=N: that ID or a conflict; automatic IDs continue above it.
+  EXPECT_EQ(t.ask("create id=40 name=placed"), "OK id=40 media_ip=127.0.0.1 node=local");
+  EXPECT_EQ(t.ask("create id=40"), "ERR CONFLICT conference 40 exists");
+  EXPECT_EQ(field(t.ask("create"), "id"), "41");
+  EXPECT_EQ(t.ask("create id=0"), "ERR BAD_FIELD id: must be an integer 1..9007199254740991");
+  EXPECT_EQ(t.ask("create id=x"), "ERR BAD_FIELD id: not an integer: x");
+  EXPECT_EQ(t.ask("create id=9007199254740992").rfind("ERR BAD_FIELD id: ", 0), 0u);
+  httplib::Client http("127.0.0.1", daemon_->rest_port());
+  const auto rest = http.Get("/v1/conferences/40");
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(nlohmann::json::parse(rest->body)["name"], "placed");
+
+  // nodes: a count, then one line per node.
+  EXPECT_EQ(t.ask("nodes"), "OK count=1");
+  const std::string node = t.line().value_or("");
+  EXPECT_EQ(node.rfind("node id=local state=up media_ip=127.0.0.1 control_url=- labels=- ", 0), 0u) << node;
+  EXPECT_EQ(field(node, "max_conferences"), "9") << node;
+  EXPECT_EQ(field(node, "max_participants"), "20") << node;
+  EXPECT_EQ(field(node, "conferences"), "2") << node;
+  EXPECT_EQ(field(node, "participants"), "0") << node;
+  EXPECT_EQ(field(node, "stress"), "0.000") << node;
+  EXPECT_EQ(field(node, "draining"), "0") << node;
+  EXPECT_EQ(t.ask("nodes extra"), "ERR BAD_ARGUMENTS usage: nodes");
+
+  // drain: the only node cannot be; an unknown one is not found.
+  EXPECT_EQ(t.ask("drain local"), "ERR LAST_NODE draining the only node would refuse every new conference");
+  EXPECT_EQ(t.ask("drain elsewhere"), "ERR NOT_FOUND no node \"elsewhere\"");
+  EXPECT_EQ(t.ask("drain"), "ERR BAD_ARGUMENTS usage: drain NODE");
+  EXPECT_EQ(field(t.ask("create"), "id"), "42");  // still takes conferences
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
 TEST_F(TelnetApiTest, AudioSettingsPerConferenceOverTheDaemonsDefaults) {
   start({"--opus-complexity", "4", "--opus-bitrate", "24000"});
   TelnetClient t(daemon_->telnet_port());
