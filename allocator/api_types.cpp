@@ -1,7 +1,10 @@
 // Names and per-codec defaults of the control plane's vocabulary.
 #include "allocator/api_types.h"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
+#include <tuple>
 
 namespace confab::allocator {
 
@@ -47,5 +50,58 @@ uint32_t clock_rate(Codec codec) {
   }
   return 0;
 }
+
+ApiResult<Done> validate(const ConferenceSettings& settings) {
+  if (settings.name.size() > kMaxNameLength) return bad_field("name", "longer than " + std::to_string(kMaxNameLength));
+  if (settings.region.size() > kMaxRegionLength ||
+      !std::all_of(settings.region.begin(), settings.region.end(),
+                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; })) {
+    return bad_field("region", "up to " + std::to_string(kMaxRegionLength) + " of A-Z a-z 0-9 . _ -");
+  }
+  if (settings.max_participants < 1 || settings.max_participants > kMaxParticipantsLimit) {
+    return bad_field("max_participants", "must be 1.." + std::to_string(kMaxParticipantsLimit));
+  }
+  const AudioSettings& audio = settings.audio;
+  if (audio.max_speakers < 1 || audio.max_speakers > kMaxSpeakers) {
+    return bad_field("audio.max_speakers", "must be 1.." + std::to_string(kMaxSpeakers));
+  }
+  if (audio.complexity > kMaxOpusComplexity) {
+    return bad_field("audio.complexity", "must be 0.." + std::to_string(kMaxOpusComplexity));
+  }
+  if (audio.bitrate < kMinOpusBitrate || audio.bitrate > kMaxOpusBitrate) {
+    return bad_field("audio.bitrate", "must be " + std::to_string(kMinOpusBitrate) + ".." +
+                                          std::to_string(kMaxOpusBitrate) + " bit/s");
+  }
+  const VideoSettings& video = settings.video;
+  // I420: chroma is subsampled 2x2, so the compositor's tiles need even edges.
+  for (const auto& [field, value, hi] : {std::tuple{"video.width", video.width, kMaxVideoWidth},
+                                         std::tuple{"video.height", video.height, kMaxVideoHeight}}) {
+    if (value < kMinVideoSize || value > hi || value % 2 != 0) {
+      return bad_field(field, "must be even, " + std::to_string(kMinVideoSize) + ".." + std::to_string(hi));
+    }
+  }
+  if (video.fps < 1 || video.fps > kMaxVideoFps)
+    return bad_field("video.fps", "must be 1.." + std::to_string(kMaxVideoFps));
+  if (video.bitrate < kMinVideoBitrate || video.bitrate > kMaxVideoBitrate) {
+    return bad_field("video.bitrate", "must be " + std::to_string(kMinVideoBitrate) + ".." +
+                                          std::to_string(kMaxVideoBitrate) + " bit/s");
+  }
+  return Done{};
+}
+
+ApiResult<Done> validate(const ParticipantRequest& request) {
+  if (request.name.size() > kMaxNameLength) return bad_field("name", "longer than " + std::to_string(kMaxNameLength));
+  if (!request.audio && !request.video) {
+    return api_error(400, "BAD_FIELD", "audio, video: a participant needs at least one medium");
+  }
+  if (request.audio && medium_of(request.audio->codec) != Medium::kAudio) {
+    return bad_field("audio.codec", "not an audio codec: " + std::string(to_string(request.audio->codec)));
+  }
+  if (request.video && medium_of(request.video->codec) != Medium::kVideo) {
+    return bad_field("video.codec", "not a video codec: " + std::string(to_string(request.video->codec)));
+  }
+  return Done{};
+}
+
 
 }  // namespace confab::allocator

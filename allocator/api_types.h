@@ -105,7 +105,11 @@ struct ConferenceSettings {
   // Ends the conference when its last participant leaves (an ad-hoc call's conference, made by
   // the call router); a conference nobody joined stays until DELETE.
   bool end_when_empty = false;
+  // Cluster mode: place the conference on a node labelled region=<this> when one can take it
+  // (else on any). Empty: anywhere. [A-Za-z0-9._-], up to kMaxRegionLength.
+  std::string region;
 };
+constexpr size_t kMaxRegionLength = 64;
 
 struct ConferencePatch {
   std::optional<std::string> name;
@@ -245,6 +249,11 @@ struct ConferenceMedia {
   uint64_t speaker_changes = 0;
   std::optional<uint64_t> active_speaker;
 };
+
+// What the decoders cannot check alone (ranges, even sizes, a medium at least): 400 BAD_FIELD naming
+// the field. Every ConferenceApi runs these before anything else.
+ApiResult<Done> validate(const ConferenceSettings& settings);
+ApiResult<Done> validate(const ParticipantRequest& request);
 
 // --- Nodes (GET /v1/nodes; in cluster mode also what nodes publish in etcd) ---
 

@@ -21,53 +21,6 @@ transport::Err<ApiError> participant_missing(uint64_t conference, uint64_t parti
                    "no participant " + std::to_string(participant) + " in conference " + std::to_string(conference));
 }
 
-ApiResult<Done> check_settings(const ConferenceSettings& settings) {
-  if (settings.name.size() > kMaxNameLength) return bad_field("name", "longer than " + std::to_string(kMaxNameLength));
-  if (settings.max_participants < 1 || settings.max_participants > kMaxParticipantsLimit) {
-    return bad_field("max_participants", "must be 1.." + std::to_string(kMaxParticipantsLimit));
-  }
-  const AudioSettings& audio = settings.audio;
-  if (audio.max_speakers < 1 || audio.max_speakers > kMaxSpeakers) {
-    return bad_field("audio.max_speakers", "must be 1.." + std::to_string(kMaxSpeakers));
-  }
-  if (audio.complexity > kMaxOpusComplexity) {
-    return bad_field("audio.complexity", "must be 0.." + std::to_string(kMaxOpusComplexity));
-  }
-  if (audio.bitrate < kMinOpusBitrate || audio.bitrate > kMaxOpusBitrate) {
-    return bad_field("audio.bitrate", "must be " + std::to_string(kMinOpusBitrate) + ".." +
-                                          std::to_string(kMaxOpusBitrate) + " bit/s");
-  }
-  const VideoSettings& video = settings.video;
-  // I420: chroma is subsampled 2x2, so the compositor's tiles need even edges.
-  for (const auto& [field, value, hi] : {std::tuple{"video.width", video.width, kMaxVideoWidth},
-                                         std::tuple{"video.height", video.height, kMaxVideoHeight}}) {
-    if (value < kMinVideoSize || value > hi || value % 2 != 0) {
-      return bad_field(field, "must be even, " + std::to_string(kMinVideoSize) + ".." + std::to_string(hi));
-    }
-  }
-  if (video.fps < 1 || video.fps > kMaxVideoFps)
-    return bad_field("video.fps", "must be 1.." + std::to_string(kMaxVideoFps));
-  if (video.bitrate < kMinVideoBitrate || video.bitrate > kMaxVideoBitrate) {
-    return bad_field("video.bitrate", "must be " + std::to_string(kMinVideoBitrate) + ".." +
-                                          std::to_string(kMaxVideoBitrate) + " bit/s");
-  }
-  return Done{};
-}
-
-ApiResult<Done> check_request(const ParticipantRequest& request) {
-  if (request.name.size() > kMaxNameLength) return bad_field("name", "longer than " + std::to_string(kMaxNameLength));
-  if (!request.audio && !request.video) {
-    return api_error(400, "BAD_FIELD", "audio, video: a participant needs at least one medium");
-  }
-  if (request.audio && medium_of(request.audio->codec) != Medium::kAudio) {
-    return bad_field("audio.codec", "not an audio codec: " + std::string(to_string(request.audio->codec)));
-  }
-  if (request.video && medium_of(request.video->codec) != Medium::kVideo) {
-    return bad_field("video.codec", "not a video codec: " + std::string(to_string(request.video->codec)));
-  }
-  return Done{};
-}
-
 }  // namespace
 
 ApiError ConferenceService::refuse(ApiError error) {
@@ -115,7 +68,7 @@ bool ConferenceService::claim_id_locked(std::optional<uint64_t> wanted, uint64_t
 }
 
 ApiResult<ConferenceInfo> ConferenceService::create(const ConferenceSettings& settings, std::optional<uint64_t> id) {
-  if (auto checked = check_settings(settings); !checked) return transport::Err{checked.error()};
+  if (auto checked = validate(settings); !checked) return transport::Err{checked.error()};
   if (id && (*id == 0 || *id > kMaxConferenceId)) {
     return bad_field("id", "must be an integer 1.." + std::to_string(kMaxConferenceId));
   }
@@ -234,7 +187,7 @@ ApiResult<Done> ConferenceService::destroy(uint64_t id) {
 }
 
 ApiResult<ParticipantInfo> ConferenceService::join(uint64_t conference, const ParticipantRequest& request) {
-  if (auto checked = check_request(request); !checked) return transport::Err{checked.error()};
+  if (auto checked = validate(request); !checked) return transport::Err{checked.error()};
   if (shutting_down_.load()) return transport::Err{refuse(ApiError{503, "SHUTTING_DOWN", "the node is stopping"})};
   auto found = find_open(conference);
   if (!found) return transport::Err{found.error()};

@@ -208,7 +208,8 @@ ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body, 
   auto parsed = parse_object(body);
   if (!parsed) return transport::Err{parsed.error()};
   const json& object = *parsed;
-  if (auto ok = only_fields(object, {"name", "layout", "max_participants", "audio", "video", "end_when_empty"}, "");
+  if (auto ok = only_fields(object, {"name", "layout", "max_participants", "audio", "video", "end_when_empty", "region"},
+                            "");
       !ok) {
     return transport::Err{ok.error()};
   }
@@ -237,6 +238,10 @@ ApiResult<ConferenceSettings> decode_conference_settings(std::string_view body, 
   if (object.contains("end_when_empty")) {
     if (!object.at("end_when_empty").is_boolean()) return bad_field("end_when_empty", "must be true or false");
     settings.end_when_empty = object.at("end_when_empty").get<bool>();
+  }
+  if (object.contains("region")) {
+    if (!object.at("region").is_string()) return bad_field("region", "must be a string");
+    settings.region = object.at("region").get<std::string>();
   }
   return settings;
 }
@@ -447,7 +452,8 @@ json to_json(const ConferenceSettings& settings) {
           {"max_participants", settings.max_participants},
           {"audio", to_json(settings.audio)},
           {"video", to_json(settings.video)},
-          {"end_when_empty", settings.end_when_empty}};
+          {"end_when_empty", settings.end_when_empty},
+          {"region", settings.region}};
 }
 
 json to_json(const ConferencePatch& patch) {

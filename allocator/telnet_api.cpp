@@ -16,7 +16,7 @@ namespace {
 constexpr std::string_view kHelp =
     "  create [id=N] [name=TEXT] [layout=1x1|2x2|3x3|4x4|speaker_thumbnails] [max_participants=N]\r\n"
     "         [max_speakers=N] [complexity=0-10] [bitrate=BPS] [dtx=0|1] [fec=0|1]\r\n"
-    "         [width=N] [height=N] [fps=N] [video_bitrate=BPS] [end_when_empty=0|1]\r\n"
+    "         [width=N] [height=N] [fps=N] [video_bitrate=BPS] [end_when_empty=0|1] [region=R]\r\n"
     "  list\r\n"
     "  show ID\r\n"
     "  layout ID LAYOUT\r\n"
@@ -129,7 +129,7 @@ Reply do_create(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {}); !ok) return transport::Err{ok.error()};
   if (auto ok = only_options(command, {"id", "name", "layout", "max_participants", "max_speakers", "complexity",
                                        "bitrate", "dtx", "fec", "width", "height", "fps", "video_bitrate",
-                                       "end_when_empty"});
+                                       "end_when_empty", "region"});
       !ok) {
     return transport::Err{ok.error()};
   }
@@ -154,6 +154,7 @@ Reply do_create(ConferenceApi& service, const TelnetCommand& command) {
     *slot = *text == "1";
   }
   if (auto name = command.option("name")) settings.name = std::string(*name);
+  if (auto region = command.option("region")) settings.region = std::string(*region);
   if (auto text = command.option("layout")) {
     const auto layout = parse_layout(*text);
     if (!layout) return bad_field("layout", "must be one of 1x1, 2x2, 3x3, 4x4, speaker_thumbnails");

@@ -205,6 +205,7 @@ TEST(JsonRequestTest, SettingsEncodeToWhatTheCreateDecoderReadsBack) {
   settings.audio = AudioSettings{.max_speakers = 2, .complexity = 0, .bitrate = 6000, .dtx = true, .fec = false};
   settings.video = VideoSettings{.width = 64, .height = 1080, .fps = 60, .bitrate = 100000};
   settings.end_when_empty = true;
+  settings.region = "eu-west.1";
   // Defaults that differ from every field: none of them may leak through.
   ConferenceSettings defaults;
   defaults.name = "default";
@@ -217,6 +218,7 @@ TEST(JsonRequestTest, SettingsEncodeToWhatTheCreateDecoderReadsBack) {
   EXPECT_EQ(decoded->audio, settings.audio);
   EXPECT_EQ(decoded->video, settings.video);
   EXPECT_EQ(decoded->end_when_empty, true);
+  EXPECT_EQ(decoded->region, "eu-west.1");
 }
 
 TEST(JsonRequestTest, PatchesEncodeOnlyWhatTheyChange) {

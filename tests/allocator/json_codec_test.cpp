@@ -159,6 +159,23 @@ TEST(ConferenceSettingsTest, BadLayoutsAndUnknownFields) {
                "patch max");
 }
 
+TEST(ConferenceSettingsTest, RegionIsAStringTheServiceChecks) {
+  const auto settings = decode_conference_settings(R"({"region": "eu-west"})", ConferenceSettings{});
+  ASSERT_TRUE(settings.ok());
+  EXPECT_EQ(settings->region, "eu-west");
+  EXPECT_TRUE(validate(*settings).ok());
+  const auto number = decode_conference_settings(R"({"region": 7})", ConferenceSettings{});
+  ASSERT_FALSE(number.ok());
+  EXPECT_EQ(number.error().message, "region: must be a string");
+  for (const std::string& bad : {std::string("eu west"), std::string("eu/west"), std::string(kMaxRegionLength + 1, 'a')}) {
+    ConferenceSettings s;
+    s.region = bad;
+    const auto checked = validate(s);
+    ASSERT_FALSE(checked.ok()) << bad;
+    EXPECT_EQ(checked.error().message, "region: up to 64 of A-Z a-z 0-9 . _ -");
+  }
+}
+
 TEST(ConferenceSettingsTest, AudioSettingsOverTheDaemonsDefaults) {
   ConferenceSettings defaults;
   defaults.audio.complexity = 4;
