@@ -159,6 +159,8 @@ json address_or_null(const std::optional<transport::SocketAddress>& address) {
 
 }  // namespace
 
+size_t json_nesting_depth(std::string_view body, size_t limit) { return nesting_depth(body, limit); }
+
 ApiResult<Done> decode_audio_settings(const json& object, AudioSettings& audio) {
   if (!object.is_object()) return bad_field("audio", "must be an object");
   if (auto ok = only_fields(object, {"max_speakers", "complexity", "bitrate", "dtx", "fec"}, "audio."); !ok) {
@@ -372,6 +374,15 @@ json to_json(const ParticipantInfo& participant) {
   if (participant.audio) out["audio"] = to_json(*participant.audio);
   if (participant.video) out["video"] = to_json(*participant.video);
   return out;
+}
+
+json to_json(const ConferenceSettings& settings) {
+  return {{"name", settings.name},
+          {"layout", to_string(settings.layout)},
+          {"max_participants", settings.max_participants},
+          {"audio", to_json(settings.audio)},
+          {"video", to_json(settings.video)},
+          {"end_when_empty", settings.end_when_empty}};
 }
 
 json to_json(const AudioSettings& audio) {

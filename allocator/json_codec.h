@@ -16,6 +16,9 @@ namespace confab::allocator {
 // scan before parsing, so a 64 KiB body of brackets cannot make the parser build tens of thousands
 // of nested containers.
 constexpr size_t kMaxJsonDepth = 16;
+// The deepest nesting of arrays and objects in `body`, brackets inside strings not counted. Stops
+// counting past `limit`. Not a validator: the parser judges everything else.
+size_t json_nesting_depth(std::string_view body, size_t limit);
 
 // Each accepts an empty body as "all defaults" (a POST with no body creates a plain conference).
 // Unknown fields are errors: a misspelt field would otherwise be silently ignored.
@@ -26,6 +29,9 @@ ApiResult<ConferencePatch> decode_conference_patch(std::string_view body);
 ApiResult<ParticipantRequest> decode_participant_request(std::string_view body);
 ApiResult<ParticipantPatch> decode_participant_patch(std::string_view body);
 
+// A create request's body with every field set: decode_conference_settings of it gives `settings`
+// back whatever the defaults (the cluster keeps conferences' settings in this shape).
+nlohmann::json to_json(const ConferenceSettings& settings);
 nlohmann::json to_json(const AudioSettings& audio);
 nlohmann::json to_json(const VideoSettings& video);
 nlohmann::json to_json(const StreamInfo& stream);

@@ -23,6 +23,7 @@
 #include "mcu/live_config.h"
 #include "mcu/local_node.h"
 #include "mcu/metrics.h"
+#include "mcu/node_monitor.h"
 #include "mcu/worker_pool.h"
 #include "mixer/video_decoder.h"
 
@@ -324,6 +325,8 @@ int main(int argc, char** argv) {
   confab::mcu::LocalNode node(pool, node_options);
   confab::allocator::LeastLoadedPlacement placement({&node});
   confab::allocator::ConferenceService service(placement, defaults);
+  // Stress against one core per media worker (what a video worker uses shares its core).
+  confab::mcu::NodeMonitor monitor(pool, node, static_cast<double>(pool.size()));
 
   // The control APIs: telnet and REST over the same service. Both stay on loopback without a token.
   const auto telnet_address = control_address("telnet-listen", telnet_listen, !token.empty());
@@ -339,8 +342,8 @@ int main(int argc, char** argv) {
   rest_options.host = rest_address.ip_string();
   rest_options.port = rest_address.port();
   rest_options.token = token;
-  confab::allocator::RestServer rest(rest_options, service, [&pool, &service, &telnet] {
-    return confab::mcu::render_metrics(pool, service, &telnet);
+  confab::allocator::RestServer rest(rest_options, service, [&pool, &service, &telnet, &monitor] {
+    return confab::mcu::render_metrics(pool, service, &telnet, &monitor);
   });
   if (!telnet.start(&error)) {
     spdlog::critical("event=start_failed reason=\"--telnet-listen: {}\"", error);
@@ -358,9 +361,12 @@ int main(int argc, char** argv) {
   spdlog::info("event=media media_ip={} ports={} max_conferences={}", node.media_ip(), media_ports, max_conferences);
   spdlog::info("event=ready workers={} pid={}", pool.size(), getpid());
 
+  // This thread samples the node's load every second and logs the stats every --stats-interval.
   const auto interval = std::chrono::seconds(stats_interval_s == 0 ? 3600 : stats_interval_s);
+  constexpr auto kSamplePeriod = std::chrono::seconds(1);
+  auto next_stats = std::chrono::steady_clock::now() + interval;
   for (;;) {
-    timespec timeout{static_cast<time_t>(interval.count()), 0};
+    timespec timeout{static_cast<time_t>(kSamplePeriod.count()), 0};
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("event=stopping signal={}", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -370,7 +376,11 @@ int main(int argc, char** argv) {
       reload(config_path, log_level_on_command_line);
       continue;
     }
-    if (stats_interval_s != 0) log_stats(pool);
+    monitor.sample();
+    if (const auto now = std::chrono::steady_clock::now(); now >= next_stats) {
+      next_stats = now + interval;
+      if (stats_interval_s != 0) log_stats(pool);
+    }
   }
   // Stop taking requests, then end every conference with RTCP BYE before the workers go.
   rest.stop();

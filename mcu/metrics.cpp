@@ -75,11 +75,12 @@ constexpr VideoFamily kVideoFamilies[] = {
 }  // namespace
 
 std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService& service,
-                           const allocator::TelnetServer* telnet) {
+                           const allocator::TelnetServer* telnet, const NodeMonitor* monitor) {
   std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
       rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes, concealed, fec_recovered, decode_errors, late_frames, passed_through,
       silent_frames;
   std::vector<std::vector<Sample>> video(std::size(kVideoFamilies));
+  uint64_t audio_encoders = 0, video_encoders = 0;  // over the workers that answered
   // Media workers are labelled by index ("0"), video workers with a v ("v0").
   std::vector<std::pair<Worker*, std::string>> workers;
   for (size_t i = 0; i < pool.size(); ++i) workers.emplace_back(&pool.worker(i), std::to_string(i));
@@ -96,6 +97,8 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
     const auto snapshot = w.call([](Worker& self) { return self.snapshot(); }, kStatsTimeout, &error);
     if (!snapshot) continue;  // counted in confab_worker_call_timeouts_total
     const WorkerMediaTotals& m = snapshot->media;
+    audio_encoders += m.audio_encoders;
+    video_encoders += m.video_encoders;
     conferences.push_back({id, static_cast<double>(m.conferences)});
     participants.push_back({id, static_cast<double>(m.participants)});
     rtp_in.push_back({id, static_cast<double>(m.packets_in)});
@@ -152,6 +155,16 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceService&
          static_cast<double>(s.participants_left));
   single(text, "confab_requests_refused_total", "counter", "Requests refused for want of capacity (503).",
          static_cast<double>(s.requests_refused));
+  if (monitor) {
+    single(text, "confab_node_stress", "gauge",
+           "Worker threads' CPU seconds per wall-clock second over the node's capacity cores, last second "
+           "(what cluster placement ranks by).",
+           monitor->last().stress);
+  }
+  single(text, "confab_node_audio_encoders", "gauge", "Opus encoders open over all conference mixes.",
+         static_cast<double>(audio_encoders));
+  single(text, "confab_node_video_encoders", "gauge", "x264 encoders open (one per conference with video receivers).",
+         static_cast<double>(video_encoders));
   family(text, "confab_worker_conferences", "gauge", "Conferences hosted per worker.", conferences);
   family(text, "confab_worker_participants", "gauge", "Participants hosted per worker.", participants);
   family(text, "confab_worker_ticks_total", "counter",
