@@ -11,7 +11,7 @@ namespace confab::allocator {
 namespace {
 constexpr std::array<std::string_view, 4> kCodecNames = {"opus", "pcmu", "pcma", "h264"};
 constexpr std::array<std::string_view, 5> kLayoutNames = {"1x1", "2x2", "3x3", "4x4", "speaker_thumbnails"};
-constexpr std::array<std::string_view, 3> kNodeStateNames = {"up", "draining", "drained"};
+constexpr std::array<std::string_view, 4> kNodeStateNames = {"up", "draining", "drained", "unhealthy"};
 
 template <typename Enum, size_t N>
 std::optional<Enum> find_name(const std::array<std::string_view, N>& names, std::string_view text) {

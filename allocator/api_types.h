@@ -264,7 +264,7 @@ struct NodeLoadReport {
   double stress = 0;
   uint64_t conferences = 0;
   uint64_t participants = 0;
-  uint64_t audio_encoders = 0;  // Opus encoders open over all mixes (one per speaker + one shared per codec)
+  uint64_t audio_encoders = 0;  // Opus encoders open over all mixes (one per Opus participant + one shared)
   uint64_t video_encoders = 0;  // x264 encoders open (one per conference with video)
   double packets_in_per_s = 0;
   double packets_out_per_s = 0;
@@ -289,7 +289,9 @@ struct NodeRegistration {
   friend bool operator==(const NodeRegistration&, const NodeRegistration&) = default;
 };
 
-enum class NodeState : uint8_t { kUp, kDraining, kDrained };
+// kUnhealthy (cluster only): registered, but without a valid load report (starting, or publishing
+// nonsense): placement skips it.
+enum class NodeState : uint8_t { kUp, kDraining, kDrained, kUnhealthy };
 std::string_view to_string(NodeState state);
 
 struct NodeInfo {

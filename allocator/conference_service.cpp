@@ -72,6 +72,11 @@ ApiResult<ConferenceInfo> ConferenceService::create(const ConferenceSettings& se
   if (id && (*id == 0 || *id > kMaxConferenceId)) {
     return bad_field("id", "must be an integer 1.." + std::to_string(kMaxConferenceId));
   }
+  if (!id && cluster_node_) {
+    return api_error(409, "CLUSTER_NODE",
+                     "this node is part of a cluster: create conferences through confab-allocator, which gives them "
+                     "the cluster's IDs");
+  }
   if (shutting_down_.load()) return transport::Err{refuse(ApiError{503, "SHUTTING_DOWN", "the node is stopping"})};
   if (id && find(*id)) return conference_taken(*id);
   auto placed = placement_.place(settings);

@@ -56,6 +56,10 @@ class ConferenceService final : public ConferenceApi {
   // conference and participant counts are replaced by the registry's. Set before the APIs serve;
   // runs on their threads.
   void set_load_reporter(std::function<NodeLoadReport()> reporter) { load_reporter_ = std::move(reporter); }
+  // A cluster node (confab-mcu --etcd): conferences come from the cluster's allocators with the
+  // cluster's IDs (create with an id); a create without one is refused (409 CLUSTER_NODE), so no
+  // node hands out an ID the cluster also uses. Set before the APIs serve.
+  void set_cluster_node(bool cluster_node) { cluster_node_ = cluster_node; }
 
  private:
   struct ParticipantRecord {
@@ -87,6 +91,7 @@ class ConferenceService final : public ConferenceApi {
   Placement& placement_;
   const ConferenceSettings defaults_;
   std::function<NodeLoadReport()> load_reporter_;
+  bool cluster_node_ = false;
   mutable std::mutex mutex_;  // guards conferences_ and next_conference_id_; never held across node calls
   std::map<uint64_t, std::shared_ptr<ConferenceRecord>> conferences_;
   uint64_t next_conference_id_ = 1;

@@ -159,6 +159,8 @@ json address_or_null(const std::optional<transport::SocketAddress>& address) {
 
 }  // namespace
 
+size_t json_nesting_depth(std::string_view body, size_t limit) { return nesting_depth(body, limit); }
+
 ApiResult<Done> decode_audio_settings(const json& object, AudioSettings& audio) {
   if (!object.is_object()) return bad_field("audio", "must be an object");
   if (auto ok = only_fields(object, {"max_speakers", "complexity", "bitrate", "dtx", "fec"}, "audio."); !ok) {

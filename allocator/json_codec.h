@@ -17,6 +17,9 @@ namespace confab::allocator {
 // scan before parsing, so a 64 KiB body of brackets cannot make the parser build tens of thousands
 // of nested containers.
 constexpr size_t kMaxJsonDepth = 16;
+// The deepest nesting of arrays and objects in `body`, brackets inside strings not counted. Stops
+// counting past `limit`. Not a validator: the parser judges everything else.
+size_t json_nesting_depth(std::string_view body, size_t limit);
 
 // Each accepts an empty body as "all defaults" (a POST with no body creates a plain conference).
 // Unknown fields are errors: a misspelt field would otherwise be silently ignored.
@@ -37,7 +40,8 @@ nlohmann::json to_json(const ServiceStats& stats);
 nlohmann::json to_json(const NodeInfo& node);
 
 // Requests as a client sends them: exactly what the decoders above accept, so that decoding one
-// gives back the same value (create: every field written, none left to the daemon's defaults).
+// gives back the same value (create: every field written, none left to the daemon's defaults; the
+// cluster keeps conferences' settings in etcd in this shape).
 nlohmann::json to_json(const ConferenceSettings& settings);
 nlohmann::json to_json(const ConferencePatch& patch);
 nlohmann::json to_json(const ParticipantRequest& request);

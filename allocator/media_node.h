@@ -1,6 +1,6 @@
 // MediaNode: what the allocator asks of an MCU node that hosts conferences' media. The embedded
-// default has one, in-process (mcu::LocalNode); a multi-node allocator adds remote ones behind the
-// same interface, so the REST and telnet APIs do not change.
+// default has one, in-process (mcu::LocalNode). (The cluster mode's allocator forwards whole API
+// operations to nodes instead: allocator/cluster_service.h.)
 #pragma once
 
 #include <cstdint>

@@ -28,6 +28,19 @@ struct RouteMethods {
   const char* allow;
 };
 
+// Whether `method` is one of the comma-separated methods in `allow` ("GET, PUT, DELETE").
+bool allows(const std::string& allow, const std::string& method) {
+  size_t start = 0;
+  while (start < allow.size()) {
+    size_t end = allow.find(',', start);
+    if (end == std::string::npos) end = allow.size();
+    size_t first = allow.find_first_not_of(' ', start);
+    if (first < end && allow.compare(first, end - first, method) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 const std::vector<RouteMethods>& route_table() {
   static const std::vector<RouteMethods> routes = {
       {std::regex(R"(/healthz)"), "GET"},
@@ -251,6 +264,13 @@ void RestServer::install_routes() {
       case 404:
         for (const RouteMethods& route : route_table()) {
           if (std::regex_match(req.path, route.path)) {
+            if (res.status == 400 && allows(route.allow, req.method)) {
+              // The route takes the method: httplib refused the request itself, which it does to a
+              // POST/PUT/PATCH without a body length (curl -XPOST without -d sends one such).
+              send_error(res, 411, "LENGTH_REQUIRED",
+                         req.method + " " + req.path + " needs a Content-Length (0 for an empty body)");
+              return;
+            }
             res.set_header("Allow", route.allow);
             send_error(res, 405, "METHOD_NOT_ALLOWED", req.path + " takes " + route.allow + ", not " + req.method);
             return;

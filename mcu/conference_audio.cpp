@@ -140,6 +140,15 @@ ConferenceAudioStats ConferenceAudio::stats() const {
   return total;
 }
 
+uint64_t ConferenceAudio::opus_encoders() const {
+  const auto is_opus = [](const std::unique_ptr<mixer::AudioEncoder>& encoder) {
+    return encoder && encoder->codec() == allocator::Codec::kOpus;
+  };
+  uint64_t count = is_opus(shared_encoders_[codec_index(allocator::Codec::kOpus)]) ? 1 : 0;
+  for (const auto& [id, input] : inputs_) count += is_opus(input.own_encoder) ? 1 : 0;
+  return count;
+}
+
 std::optional<allocator::AudioPlayout> ConferenceAudio::playout(uint64_t participant) const {
   const auto it = inputs_.find(participant);
   if (it == inputs_.end()) return std::nullopt;

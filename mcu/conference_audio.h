@@ -76,6 +76,9 @@ class ConferenceAudio final : public MediaListener {
   void tick(transport::Clock::time_point now);
 
   ConferenceAudioStats stats() const;
+  // Opus encoders open now: each Opus participant's own (its mix-minus) and the shared one. What
+  // a conference's audio costs grows with these; G.711 encoders cost next to nothing.
+  uint64_t opus_encoders() const;
   // How `participant`'s incoming audio plays out; nullopt when it is not in the mix.
   std::optional<allocator::AudioPlayout> playout(uint64_t participant) const;
   std::span<const uint64_t> speakers() const { return mixer_.speakers(); }

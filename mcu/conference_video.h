@@ -96,6 +96,8 @@ class ConferenceVideo final : public MediaListener {
   void tick(transport::Clock::time_point now);
 
   ConferenceVideoStats stats() const;
+  // Whether its x264 encoder is open (it is made at the first frame with a receiver).
+  bool has_encoder() const { return encoder_ != nullptr; }
   // `participant`'s video stream and how it is handled; nullopt without one.
   std::optional<allocator::StreamInfo> stream_info(uint64_t participant) const;
   // Every stream, for the worker's totals and shutdown.

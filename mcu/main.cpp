@@ -8,21 +8,25 @@
 
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <vector>
 
+#include "allocator/cluster_records.h"
 #include "allocator/conference_service.h"
+#include "allocator/control_servers.h"
 #include "allocator/placement.h"
-#include "allocator/rest_server.h"
-#include "allocator/telnet_api.h"
-#include "allocator/telnet_server.h"
 #include "mcu/live_config.h"
 #include "mcu/local_node.h"
 #include "mcu/metrics.h"
+#include "mcu/node_agent.h"
+#include "mcu/node_monitor.h"
 #include "mcu/worker_pool.h"
 #include "mixer/video_decoder.h"
 
@@ -36,15 +40,6 @@ namespace transport = confab::transport;
 constexpr uint32_t kEchoSsrc = 0xEC40EC40;  // what echoed packets carry instead of the sender's SSRC
 
 constexpr auto kRequestTimeout = std::chrono::seconds(1);
-
-// CLI11 check for an "IP:PORT" option; with `may_be_empty`, an empty value (option off) passes.
-std::function<std::string(const std::string&)> ip_port_check(std::string example, bool may_be_empty) {
-  return [example = std::move(example), may_be_empty](const std::string& text) {
-    return (may_be_empty && text.empty()) || transport::SocketAddress::parse(text)
-               ? std::string()
-               : "expected IP:PORT, e.g. " + example;
-  };
-}
 
 // "1280x720" -> {1280, 720}: even, within the API's limits.
 std::optional<std::pair<uint32_t, uint32_t>> parse_video_size(const std::string& text) {
@@ -101,29 +96,6 @@ void log_stats(WorkerPool& pool) {
         stats->media.received.dropped() + stats->media.wrong_payload_type + stats->media.wrong_source,
         stats->media.packets_out, stats->echo.rtp_in, stats->echo.echoed);
   }
-}
-
-bool is_loopback(const transport::SocketAddress& address) {
-  const std::string ip = address.ip_string();
-  return ip.rfind("127.", 0) == 0 || ip == "::1";
-}
-
-// Without a token the control APIs stay on loopback: a non-loopback address keeps its port on the
-// loopback address of its family, with a warning.
-transport::SocketAddress control_address(const std::string& flag, const std::string& text, bool has_token) {
-  auto address = *transport::SocketAddress::parse(text);
-  if (has_token || is_loopback(address)) return address;
-  spdlog::warn("event=control_loopback_only option={} asked={} note=\"no --token: listening on loopback only\"",
-               flag, text);
-  const uint16_t port = address.port();
-  address = *transport::SocketAddress::parse(address.family() == AF_INET6 ? "[::1]:0" : "127.0.0.1:0");
-  address.set_port(port);
-  return address;
-}
-
-std::string with_port(transport::SocketAddress address, uint16_t port) {
-  address.set_port(port);
-  return address.to_string();
 }
 
 // "127.0.0.1" or "::1" as a SocketAddress with port 0.
@@ -197,12 +169,12 @@ int main(int argc, char** argv) {
                  "IP:PORT of the HTTP control API (/v1, /healthz, /metrics); port 0 lets the kernel pick. "
                  "Without --token only a loopback address is used")
       ->default_val("127.0.0.1:8080")
-      ->check(ip_port_check("127.0.0.1:8080", /*may_be_empty=*/false));
+      ->check(confab::allocator::ip_port_check("127.0.0.1:8080", /*may_be_empty=*/false));
   app.add_option("--telnet-listen", telnet_listen,
                  "IP:PORT of the telnet control API (same operations as REST, one line each; try help); "
                  "port 0 lets the kernel pick. Without --token only a loopback address is used")
       ->default_val("127.0.0.1:4023")
-      ->check(ip_port_check("127.0.0.1:4023", /*may_be_empty=*/false));
+      ->check(confab::allocator::ip_port_check("127.0.0.1:4023", /*may_be_empty=*/false));
   app.add_option("--media-ip", media_ip, "Address participants send media to; media ports are bound on it")
       ->default_val("127.0.0.1")
       ->check([](const std::string& text) {
@@ -264,7 +236,41 @@ int main(int argc, char** argv) {
                  "telnet \"auth TOKEN\" first. Without one, the APIs listen on loopback only");
   app.add_option("--echo-listen", echo_listen,
                  "IP:PORT of an echo test port (RTP sent there comes back with SSRC rewritten); off when empty")
-      ->check(ip_port_check("127.0.0.1:5004", /*may_be_empty=*/true));
+      ->check(confab::allocator::ip_port_check("127.0.0.1:5004", /*may_be_empty=*/true));
+  // Cluster mode (docs/cluster.md): off unless --etcd names a member.
+  std::string etcd_endpoint, node_id, advertise_control, cluster_prefix = "/confab/";
+  std::vector<std::string> labels;
+  double capacity_cores = 0;
+  int64_t lease_ttl = 3;
+  unsigned orphan_grace_ms = 10000;
+  app.add_option("--etcd", etcd_endpoint,
+                 "Cluster mode: etcd client URL (http://HOST:PORT). The node registers there, publishes its load "
+                 "and takes conferences from confab-allocator only")
+      ->check([](const std::string& text) {
+        return text.rfind("http://", 0) == 0 ? std::string() : "expected http://HOST:PORT";
+      });
+  app.add_option("--node-id", node_id, "Cluster mode: this node's ID, unique in the cluster ([A-Za-z0-9._-]); "
+                                       "default the host name")
+      ->check([](const std::string& text) {
+        return confab::allocator::valid_node_id(text) ? std::string() : "1-64 of A-Z a-z 0-9 . _ -";
+      });
+  app.add_option("--label", labels, "Cluster mode: KEY=VALUE labels of this node (region=eu-west, zone=a); repeat");
+  app.add_option("--capacity-cores", capacity_cores,
+                 "Cores this node's stress is measured against; 0 = one per media worker")
+      ->default_val(0)->check(CLI::Range(0.0, 4096.0));
+  app.add_option("--lease-ttl", lease_ttl, "Cluster mode: seconds without a renewal after which the node is dead "
+                                          "and its conferences move")
+      ->default_val(lease_ttl)->check(CLI::Range(int64_t{2}, int64_t{600}));
+  app.add_option("--cluster-prefix", cluster_prefix, "Cluster mode: etcd key prefix (as the allocators')")
+      ->default_val(cluster_prefix);
+  app.add_option("--advertise-control", advertise_control,
+                 "Cluster mode: the URL allocators reach this node's REST API at; default http://<rest address>")
+      ->check([](const std::string& text) {
+        return text.empty() || text.rfind("http://", 0) == 0 ? std::string() : "expected http://HOST:PORT";
+      });
+  app.add_option("--orphan-grace-ms", orphan_grace_ms,
+                 "Cluster mode: a conference here that the registry does not place here is ended after this long")
+      ->default_val(orphan_grace_ms)->check(CLI::Range(500u, 3600000u));
   CLI::Option* config_option = app.set_config(
       "--config", "", "TOML file of options: keys are the long option names (workers = 2, log-level = \"debug\"); "
                       "options on the command line override it");
@@ -321,46 +327,81 @@ int main(int argc, char** argv) {
   node_options.media_ip = *parse_ip(media_ip);
   confab::mcu::MediaPortPool::parse_range(media_ports, &node_options.port_lo, &node_options.port_hi, &error);
   node_options.max_conferences = max_conferences;
+  if (!etcd_endpoint.empty()) {
+    if (node_id.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof(host) - 1);
+      node_id = host;
+      if (!confab::allocator::valid_node_id(node_id)) {
+        spdlog::critical("event=start_failed reason=\"host name {} is no node ID: give --node-id\"", node_id);
+        return 1;
+      }
+    }
+    node_options.name = node_id;
+  }
   confab::mcu::LocalNode node(pool, node_options);
   confab::allocator::LeastLoadedPlacement placement({&node});
   confab::allocator::ConferenceService service(placement, defaults);
+  // Stress against one core per media worker (what a video worker uses shares its core).
+  confab::mcu::NodeMonitor monitor(pool, node, capacity_cores > 0 ? capacity_cores : static_cast<double>(pool.size()));
+
+  service.set_load_reporter([&monitor] { return monitor.last(); });
+  const bool cluster = !etcd_endpoint.empty();
+  service.set_cluster_node(cluster);
 
   // The control APIs: telnet and REST over the same service. Both stay on loopback without a token.
-  const auto telnet_address = control_address("telnet-listen", telnet_listen, !token.empty());
-  confab::allocator::TelnetOptions telnet_options;
-  telnet_options.host = telnet_address.ip_string();
-  telnet_options.port = telnet_address.port();
-  telnet_options.token = token;
-  confab::allocator::TelnetServer telnet(telnet_options, [&service](const confab::allocator::TelnetCommand& command) {
-    return confab::allocator::run_telnet_command(service, command);
-  });
-  const auto rest_address = control_address("rest-listen", rest_listen, !token.empty());
-  confab::allocator::RestOptions rest_options;
-  rest_options.host = rest_address.ip_string();
-  rest_options.port = rest_address.port();
-  rest_options.token = token;
-  confab::allocator::RestServer rest(rest_options, service, [&pool, &service, &telnet] {
-    return confab::mcu::render_metrics(pool, service, &telnet);
-  });
-  if (!telnet.start(&error)) {
-    spdlog::critical("event=start_failed reason=\"--telnet-listen: {}\"", error);
+  confab::allocator::ControlServers control({rest_listen, telnet_listen, token}, service,
+                                            [&pool, &service, &control, &monitor] {
+                                              return confab::mcu::render_metrics(pool, service, &control.telnet(),
+                                                                                 &monitor);
+                                            });
+  if (!control.start(&error)) {
+    spdlog::critical("event=start_failed reason=\"{}\"", error);
     return 1;
   }
-  if (!rest.start(&error)) {
-    spdlog::critical("event=start_failed reason=\"--rest-listen: {}\"", error);
-    return 1;
+  std::unique_ptr<confab::mcu::NodeAgent> agent;
+  if (cluster) {
+    confab::mcu::NodeAgentOptions agent_options;
+    agent_options.prefix = cluster_prefix;
+    agent_options.lease_ttl_seconds = lease_ttl;
+    agent_options.orphan_grace = std::chrono::milliseconds(orphan_grace_ms);
+    confab::allocator::NodeRegistration& r = agent_options.registration;
+    r.id = node_id;
+    r.media_ip = node.media_ip();
+    r.control_url = !advertise_control.empty()
+                        ? advertise_control
+                        : "http://" + control.rest_endpoint();
+    if (advertise_control.empty() && r.control_url.find("://0.0.0.0:") != std::string::npos) {
+      spdlog::warn("event=cluster_control_url url={} note=\"allocators cannot reach 0.0.0.0: set --advertise-control\"",
+                   r.control_url);
+    }
+    for (const std::string& label : labels) {
+      const size_t eq = label.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        spdlog::critical("event=start_failed reason=\"--label {}: expected KEY=VALUE\"", label);
+        return 1;
+      }
+      r.labels.emplace_back(label.substr(0, eq), label.substr(eq + 1));
+    }
+    std::sort(r.labels.begin(), r.labels.end());
+    r.capacity_cores = monitor.capacity_cores();
+    r.max_conferences = max_conferences;
+    r.max_participants = node_options.port_hi - node_options.port_lo + 1u;
+    agent = std::make_unique<confab::mcu::NodeAgent>(
+        confab::allocator::EtcdOptions{etcd_endpoint, std::chrono::milliseconds(1000)}, agent_options, service,
+        [&monitor] { return monitor.last(); });
+    agent->start();
+    spdlog::info("event=cluster_mode node={} etcd={} control={}", r.id, etcd_endpoint, r.control_url);
   }
-  // Tests and scripts read the bound ports from these lines (port 0 lets the kernel pick).
-  spdlog::info("event=rest_listening address={} auth={}", with_port(rest_address, rest.port()),
-               token.empty() ? "none" : "bearer");
-  spdlog::info("event=telnet_listening address={} auth={}", with_port(telnet_address, telnet.port()),
-               token.empty() ? "none" : "token");
   spdlog::info("event=media media_ip={} ports={} max_conferences={}", node.media_ip(), media_ports, max_conferences);
   spdlog::info("event=ready workers={} pid={}", pool.size(), getpid());
 
+  // This thread samples the node's load every second and logs the stats every --stats-interval.
   const auto interval = std::chrono::seconds(stats_interval_s == 0 ? 3600 : stats_interval_s);
+  constexpr auto kSamplePeriod = std::chrono::seconds(1);
+  auto next_stats = std::chrono::steady_clock::now() + interval;
   for (;;) {
-    timespec timeout{static_cast<time_t>(interval.count()), 0};
+    timespec timeout{static_cast<time_t>(kSamplePeriod.count()), 0};
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("event=stopping signal={}", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -370,11 +411,16 @@ int main(int argc, char** argv) {
       reload(config_path, log_level_on_command_line);
       continue;
     }
-    if (stats_interval_s != 0) log_stats(pool);
+    monitor.sample();
+    if (const auto now = std::chrono::steady_clock::now(); now >= next_stats) {
+      next_stats = now + interval;
+      if (stats_interval_s != 0) log_stats(pool);
+    }
   }
-  // Stop taking requests, then end every conference with RTCP BYE before the workers go.
-  rest.stop();
-  telnet.stop();
+  // Leave the cluster (its conferences move at once), stop taking requests, then end every
+  // conference with RTCP BYE before the workers go.
+  if (agent) agent->stop();
+  control.stop();
   service.shutdown();
   log_stats(pool);
   pool.stop();

@@ -8,32 +8,17 @@
 #include <string_view>
 #include <vector>
 
+#include "allocator/prometheus.h"
+
 namespace confab::mcu {
+
+using allocator::metric;
+using allocator::metric_family;
+using allocator::MetricSample;
 
 namespace {
 
 constexpr auto kStatsTimeout = std::chrono::milliseconds(500);
-
-struct Sample {
-  std::string labels;  // without braces: worker="0",reason="bad_version"
-  double value;
-};
-
-void family(std::string& out, std::string_view name, std::string_view type, std::string_view help,
-            const std::vector<Sample>& samples) {
-  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  for (const Sample& s : samples) {
-    if (s.labels.empty()) {
-      out += fmt::format("{} {}\n", name, s.value);
-    } else {
-      out += fmt::format("{}{{{}}} {}\n", name, s.labels, s.value);
-    }
-  }
-}
-
-void single(std::string& out, std::string_view name, std::string_view type, std::string_view help, double value) {
-  family(out, name, type, help, {Sample{"", value}});
-}
 
 // The video families: one counter of ConferenceVideoStats each.
 struct VideoFamily {
@@ -75,11 +60,12 @@ constexpr VideoFamily kVideoFamilies[] = {
 }  // namespace
 
 std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& service,
-                           const allocator::TelnetServer* telnet) {
-  std::vector<Sample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in, rtcp_in,
-      rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes, encodes, decodes, concealed, fec_recovered, decode_errors, late_frames, passed_through,
-      silent_frames;
-  std::vector<std::vector<Sample>> video(std::size(kVideoFamilies));
+                           const allocator::TelnetServer* telnet, const NodeMonitor* monitor) {
+  std::vector<MetricSample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in,
+      rtcp_in, rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes,
+      encodes, decodes, concealed, fec_recovered, decode_errors, late_frames, passed_through, silent_frames;
+  std::vector<std::vector<MetricSample>> video(std::size(kVideoFamilies));
+  uint64_t audio_encoders = 0, video_encoders = 0;  // over the workers that answered
   // Media workers are labelled by index ("0"), video workers with a v ("v0").
   std::vector<std::pair<Worker*, std::string>> workers;
   for (size_t i = 0; i < pool.size(); ++i) workers.emplace_back(&pool.worker(i), std::to_string(i));
@@ -96,6 +82,8 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& ser
     const auto snapshot = w.call([](Worker& self) { return self.snapshot(); }, kStatsTimeout, &error);
     if (!snapshot) continue;  // counted in confab_worker_call_timeouts_total
     const WorkerMediaTotals& m = snapshot->media;
+    audio_encoders += m.audio_encoders;
+    video_encoders += m.video_encoders;
     conferences.push_back({id, static_cast<double>(m.conferences)});
     participants.push_back({id, static_cast<double>(m.participants)});
     rtp_in.push_back({id, static_cast<double>(m.packets_in)});
@@ -138,76 +126,93 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& ser
 
   const allocator::ServiceStats s = service.stats();
   std::string text;
-  single(text, "confab_workers", "gauge", "Media worker threads (each with a video worker on its core).",
+  metric(text, "confab_workers", "gauge", "Media worker threads (each with a video worker on its core).",
          static_cast<double>(pool.size()));
-  single(text, "confab_conferences", "gauge", "Conferences in the registry.", static_cast<double>(s.conferences));
-  single(text, "confab_participants", "gauge", "Participants in the registry.", static_cast<double>(s.participants));
-  single(text, "confab_conferences_created_total", "counter", "Conferences created.",
+  metric(text, "confab_conferences", "gauge", "Conferences in the registry.", static_cast<double>(s.conferences));
+  metric(text, "confab_participants", "gauge", "Participants in the registry.", static_cast<double>(s.participants));
+  metric(text, "confab_conferences_created_total", "counter", "Conferences created.",
          static_cast<double>(s.conferences_created));
-  single(text, "confab_conferences_destroyed_total", "counter", "Conferences ended.",
+  metric(text, "confab_conferences_destroyed_total", "counter", "Conferences ended.",
          static_cast<double>(s.conferences_destroyed));
-  single(text, "confab_participants_joined_total", "counter", "Participants joined.",
+  metric(text, "confab_participants_joined_total", "counter", "Participants joined.",
          static_cast<double>(s.participants_joined));
-  single(text, "confab_participants_left_total", "counter", "Participants gone (left or conference ended).",
+  metric(text, "confab_participants_left_total", "counter", "Participants gone (left or conference ended).",
          static_cast<double>(s.participants_left));
-  single(text, "confab_requests_refused_total", "counter", "Requests refused for want of capacity (503).",
+  metric(text, "confab_requests_refused_total", "counter", "Requests refused for want of capacity (503).",
          static_cast<double>(s.requests_refused));
-  family(text, "confab_worker_conferences", "gauge", "Conferences hosted per worker.", conferences);
-  family(text, "confab_worker_participants", "gauge", "Participants hosted per worker.", participants);
-  family(text, "confab_worker_ticks_total", "counter",
-         "Worker ticks run: 20 ms mixer ticks on media workers, 5 ms frame-clock ticks on video workers (vN).", ticks);
-  family(text, "confab_worker_late_ticks_total", "counter", "Ticks that started more than 2 ms late.", late);
-  family(text, "confab_worker_tick_lateness_seconds_sum", "counter", "Sum of tick start lateness.", lateness_sum);
-  family(text, "confab_worker_tick_lateness_seconds_max", "gauge", "Worst tick start lateness since start.",
-         lateness_max);
-  family(text, "confab_rtp_packets_in_total", "counter",
-         "RTP packets accepted on participant ports (valid, expected payload type and source).", rtp_in);
-  family(text, "confab_rtp_bytes_in_total", "counter", "Bytes of accepted RTP packets.", bytes_in);
-  family(text, "confab_rtcp_packets_in_total", "counter", "Valid RTCP datagrams received on participant ports.",
-         rtcp_in);
-  family(text, "confab_rtp_packets_out_total", "counter", "RTP packets sent to participants.", rtp_out);
-  family(text, "confab_rtp_bytes_out_total", "counter", "Bytes of RTP packets sent to participants.", bytes_out);
-  family(text, "confab_rtcp_packets_out_total", "counter", "RTCP compounds sent to participants (SR/RR, BYE).",
-         rtcp_out);
-  family(text, "confab_send_failed_total", "counter", "Datagrams the kernel or the send queue refused.", send_failed);
-  family(text, "confab_dropped_total", "counter", "Datagrams dropped on participant ports, by reason.", drops);
-  family(text, "confab_speaker_changes_total", "counter", "Mixer ticks on which a conference's speaker set changed.",
-         speaker_changes);
-  family(text, "confab_audio_encodes_total", "counter", "Audio frames encoded (one per codec for all listeners).",
-         encodes);
-  family(text, "confab_audio_frames_decoded_total", "counter", "Audio frames decoded.", decodes);
-  family(text, "confab_audio_passed_through_total", "counter",
-         "Opus outputs sent as their lone speaker's own packet instead of an encode.", passed_through);
-  family(text, "confab_audio_silent_frames_total", "counter",
-         "Opus outputs with no speaker, sent as the conference's silent frame instead of an encode.", silent_frames);
-  family(text, "confab_audio_frames_concealed_total", "counter",
-         "Lost or late audio frames replaced by packet-loss concealment.", concealed);
-  family(text, "confab_audio_frames_fec_recovered_total", "counter",
-         "Lost audio frames rebuilt from the next packet's in-band FEC.", fec_recovered);
-  family(text, "confab_audio_decode_errors_total", "counter", "Audio payloads the decoder refused.", decode_errors);
-  family(text, "confab_audio_late_frames_total", "counter", "Audio frames that arrived after their time was played.",
-         late_frames);
-  for (size_t f = 0; f < std::size(kVideoFamilies); ++f) {
-    family(text, kVideoFamilies[f].name, "counter", kVideoFamilies[f].help, video[f]);
+  if (monitor) {
+    metric(text, "confab_node_stress", "gauge",
+           "Worker threads' CPU seconds per wall-clock second over the node's capacity cores, last second "
+           "(what cluster placement ranks by).",
+           monitor->last().stress);
   }
-  family(text, "confab_echo_rtp_packets_in_total", "counter", "Valid RTP packets received on echo ports.", echo_in);
-  family(text, "confab_echo_packets_out_total", "counter", "RTP packets sent back by echo ports.", echo_out);
-  family(text, "confab_echo_dropped_total", "counter", "Malformed or truncated datagrams dropped on echo ports.",
-         echo_dropped);
-  single(text, "confab_worker_call_timeouts_total", "counter",
-         "Control-plane calls a worker did not answer in time.", static_cast<double>(pool.call_timeouts()));
+  metric(text, "confab_node_audio_encoders", "gauge", "Opus encoders open over all conference mixes.",
+         static_cast<double>(audio_encoders));
+  metric(text, "confab_node_video_encoders", "gauge", "x264 encoders open (one per conference with video receivers).",
+         static_cast<double>(video_encoders));
+  metric_family(text, "confab_worker_conferences", "gauge", "Conferences hosted per worker.", conferences);
+  metric_family(text, "confab_worker_participants", "gauge", "Participants hosted per worker.", participants);
+  metric_family(text, "confab_worker_ticks_total", "counter",
+                "Worker ticks run: 20 ms mixer ticks on media workers, 5 ms frame-clock ticks on video workers (vN).",
+                ticks);
+  metric_family(text, "confab_worker_late_ticks_total", "counter", "Ticks that started more than 2 ms late.", late);
+  metric_family(text, "confab_worker_tick_lateness_seconds_sum", "counter", "Sum of tick start lateness.",
+                lateness_sum);
+  metric_family(text, "confab_worker_tick_lateness_seconds_max", "gauge", "Worst tick start lateness since start.",
+                lateness_max);
+  metric_family(text, "confab_rtp_packets_in_total", "counter",
+                "RTP packets accepted on participant ports (valid, expected payload type and source).", rtp_in);
+  metric_family(text, "confab_rtp_bytes_in_total", "counter", "Bytes of accepted RTP packets.", bytes_in);
+  metric_family(text, "confab_rtcp_packets_in_total", "counter", "Valid RTCP datagrams received on participant ports.",
+                rtcp_in);
+  metric_family(text, "confab_rtp_packets_out_total", "counter", "RTP packets sent to participants.", rtp_out);
+  metric_family(text, "confab_rtp_bytes_out_total", "counter", "Bytes of RTP packets sent to participants.", bytes_out);
+  metric_family(text, "confab_rtcp_packets_out_total", "counter", "RTCP compounds sent to participants (SR/RR, BYE).",
+                rtcp_out);
+  metric_family(text, "confab_send_failed_total", "counter", "Datagrams the kernel or the send queue refused.",
+                send_failed);
+  metric_family(text, "confab_dropped_total", "counter", "Datagrams dropped on participant ports, by reason.", drops);
+  metric_family(text, "confab_speaker_changes_total", "counter",
+                "Mixer ticks on which a conference's speaker set changed.", speaker_changes);
+  metric_family(text, "confab_audio_encodes_total", "counter",
+                "Audio frames encoded (one per codec for all listeners).", encodes);
+  metric_family(text, "confab_audio_frames_decoded_total", "counter", "Audio frames decoded.", decodes);
+  metric_family(text, "confab_audio_passed_through_total", "counter",
+                "Opus outputs sent as their lone speaker's own packet instead of an encode.", passed_through);
+  metric_family(text, "confab_audio_silent_frames_total", "counter",
+                "Opus outputs with no speaker, sent as the conference's silent frame instead of an encode.",
+                silent_frames);
+  metric_family(text, "confab_audio_frames_concealed_total", "counter",
+                "Lost or late audio frames replaced by packet-loss concealment.", concealed);
+  metric_family(text, "confab_audio_frames_fec_recovered_total", "counter",
+                "Lost audio frames rebuilt from the next packet's in-band FEC.", fec_recovered);
+  metric_family(text, "confab_audio_decode_errors_total", "counter", "Audio payloads the decoder refused.",
+                decode_errors);
+  metric_family(text, "confab_audio_late_frames_total", "counter",
+                "Audio frames that arrived after their time was played.", late_frames);
+  for (size_t f = 0; f < std::size(kVideoFamilies); ++f) {
+    metric_family(text, kVideoFamilies[f].name, "counter", kVideoFamilies[f].help, video[f]);
+  }
+  metric_family(text, "confab_echo_rtp_packets_in_total", "counter", "Valid RTP packets received on echo ports.",
+                echo_in);
+  metric_family(text, "confab_echo_packets_out_total", "counter", "RTP packets sent back by echo ports.", echo_out);
+  metric_family(text, "confab_echo_dropped_total", "counter", "Malformed or truncated datagrams dropped on echo ports.",
+                echo_dropped);
+  metric(text, "confab_worker_call_timeouts_total", "counter", "Control-plane calls a worker did not answer in time.",
+         static_cast<double>(pool.call_timeouts()));
   if (telnet) {
-    single(text, "confab_telnet_sessions", "gauge", "Open telnet sessions.",
+    metric(text, "confab_telnet_sessions", "gauge", "Open telnet sessions.",
            static_cast<double>(telnet->sessions_open()));
-    single(text, "confab_telnet_sessions_total", "counter", "Telnet sessions accepted.",
+    metric(text, "confab_telnet_sessions_total", "counter", "Telnet sessions accepted.",
            static_cast<double>(telnet->sessions_total()));
-    family(text, "confab_telnet_closed_total", "counter", "Telnet sessions refused or closed by the server, by reason.",
-           {{"reason=\"at_capacity\"", static_cast<double>(telnet->sessions_refused())},
-            {"reason=\"idle\"", static_cast<double>(telnet->idle_closed())},
-            {"reason=\"slow_reader\"", static_cast<double>(telnet->slow_readers_closed())}});
-    single(text, "confab_telnet_lines_too_long_total", "counter", "Telnet lines over the length limit.",
+    metric_family(text, "confab_telnet_closed_total", "counter",
+                  "Telnet sessions refused or closed by the server, by reason.",
+                  {{"reason=\"at_capacity\"", static_cast<double>(telnet->sessions_refused())},
+                   {"reason=\"idle\"", static_cast<double>(telnet->idle_closed())},
+                   {"reason=\"slow_reader\"", static_cast<double>(telnet->slow_readers_closed())}});
+    metric(text, "confab_telnet_lines_too_long_total", "counter", "Telnet lines over the length limit.",
            static_cast<double>(telnet->lines_too_long()));
-    single(text, "confab_telnet_auth_failures_total", "counter", "Telnet auth attempts with a bad token.",
+    metric(text, "confab_telnet_auth_failures_total", "counter", "Telnet auth attempts with a bad token.",
            static_cast<double>(telnet->auth_failures()));
   }
   return text;

@@ -51,9 +51,20 @@ void Worker::stop() {
   // before the flag lands sees it at its next tick at the latest. post() holds post_mutex_ while
   // it wakes, so taking it here also waits out a post racing the stop.
   std::lock_guard lock(post_mutex_);
+  cpu_clock_valid_.store(false, std::memory_order_release);
   reactor_->wake();
   stop_requested_.store(true, std::memory_order_release);
   thread_.join();
+}
+
+std::optional<std::chrono::nanoseconds> Worker::cpu_time() const {
+  if (!cpu_clock_valid_.load(std::memory_order_acquire)) return std::nullopt;
+  // A stop racing this read makes clock_gettime fail (the thread is gone): nullopt, as after stop.
+  // (Only if a new thread of this process took the dead one's ID in between would it read that
+  // thread's clock: one wrong sample, no harm.)
+  timespec now{};
+  if (clock_gettime(cpu_clock_.load(std::memory_order_relaxed), &now) != 0) return std::nullopt;
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
 }
 
 bool Worker::post(std::unique_ptr<WorkerTask> task) {
@@ -94,6 +105,11 @@ void Worker::thread_main(std::promise<std::string>* ready) {
   if (!reactor_) {
     ready->set_value(why.empty() ? "reactor could not be created" : why);
     return;
+  }
+  clockid_t cpu_clock{};
+  if (pthread_getcpuclockid(pthread_self(), &cpu_clock) == 0) {
+    cpu_clock_.store(cpu_clock, std::memory_order_relaxed);
+    cpu_clock_valid_.store(true, std::memory_order_release);
   }
   backend_ = reactor_->backend();
   backend_note_ = why;
@@ -166,12 +182,14 @@ WorkerMediaTotals Worker::media_totals() const {
   for (const auto& [id, conference] : conferences_) {
     total.participants += conference->participants().size();
     total.audio += conference->audio().stats();
+    total.audio_encoders += conference->audio().opus_encoders();
     for (const auto& [pid, participant] : conference->participants()) {
       if (participant.audio) add_stream(total, *participant.audio);
     }
   }
   for (const auto& [id, video] : video_conferences_) {
     total.video += video->stats();
+    total.video_encoders += video->has_encoder() ? 1 : 0;
     video->for_each_stream([&total](const MediaStream& stream) { add_stream(total, stream); });
   }
   return total;
@@ -226,6 +244,9 @@ void Worker::on_tick() {
   if (lateness > kLateTickThreshold) tick_stats_.late_ticks.fetch_add(1, std::memory_order_relaxed);
   if (late_us > tick_stats_.max_lateness_us.load(std::memory_order_relaxed)) {
     tick_stats_.max_lateness_us.store(late_us, std::memory_order_relaxed);
+  }
+  if (late_us > tick_stats_.recent_max_lateness_us.load(std::memory_order_relaxed)) {
+    tick_stats_.recent_max_lateness_us.store(late_us, std::memory_order_relaxed);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,9 @@ struct TickStats {
   std::atomic<uint64_t> late_ticks{0};        // started more than 2 ms after their deadline
   std::atomic<uint64_t> max_lateness_us{0};   // worst since start
   std::atomic<uint64_t> total_lateness_us{0};
+  // Worst since a reader last took it with exchange(0): the node monitor's per-period figure. One
+  // reader only (the NodeMonitor); a tick racing the exchange may land in either period.
+  std::atomic<uint64_t> recent_max_lateness_us{0};
 };
 
 class Worker;
@@ -110,6 +114,9 @@ struct WorkerMediaTotals {
   uint64_t send_failed = 0;
   ConferenceAudioStats audio;  // summed over conferences, closed ones included
   ConferenceVideoStats video;
+  // Gauges, not totals: encoders open now in the conferences still here.
+  uint64_t audio_encoders = 0;  // Opus (ConferenceAudio::opus_encoders)
+  uint64_t video_encoders = 0;  // x264, one per conference whose composite has a receiver
 };
 
 // A worker's counters as one task reads them, for the stats log and /metrics.
@@ -170,6 +177,11 @@ class Worker {
   transport::ReactorBackend backend() const { return backend_; }
   const std::string& backend_note() const { return backend_note_; }
   const TickStats& tick_stats() const { return tick_stats_; }
+  TickStats& tick_stats() { return tick_stats_; }
+  // CPU time the worker thread has used (its POSIX thread CPU clock). Any thread, while the worker
+  // runs: the clock is taken on the worker thread before start() returns. nullopt before start,
+  // after stop, or when the clock cannot be read.
+  std::optional<std::chrono::nanoseconds> cpu_time() const;
   uint64_t call_timeouts() const { return call_timeouts_.load(std::memory_order_relaxed); }
 
   // Worker thread only (inside tasks).
@@ -208,6 +220,10 @@ class Worker {
   std::thread thread_;
   TickStats tick_stats_;
   std::atomic<uint64_t> call_timeouts_{0};
+  // The thread's CPU clock (pthread_getcpuclockid), published before start() returns; valid while
+  // cpu_clock_valid_ (cleared by stop() before the join, so no reader asks a dead thread's clock).
+  std::atomic<clockid_t> cpu_clock_{0};
+  std::atomic<bool> cpu_clock_valid_{false};
   std::atomic<bool> stop_requested_{false};
   transport::Clock::time_point next_tick_{};
 };

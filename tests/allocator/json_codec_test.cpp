@@ -665,5 +665,35 @@ TEST(JsonAnswerTest, DecodedSettingsRoundTripThroughTheAnswer) {
   EXPECT_EQ(again->max_participants, 9u);
 }
 
+// The settings as a create body (what a cluster record keeps): every field, and the create parser
+// gives the same settings back whatever its defaults.
+TEST(JsonAnswerTest, SettingsAreACreateBodyThatDecodesToThemselves) {
+  ConferenceSettings settings;
+  settings.name = "board \"q3\"";
+  settings.layout = Layout::k3x3;
+  settings.max_participants = 30;
+  settings.audio = {2, 8, 24000, true, false};
+  settings.video = {640, 360, 15, 600000};
+  settings.end_when_empty = true;
+  const json body = to_json(settings);
+  EXPECT_EQ(keys_of(body), (std::set<std::string>{"name", "layout", "max_participants", "audio", "video",
+                                                  "end_when_empty", "region"}));
+  EXPECT_EQ(body["layout"], "3x3");
+  EXPECT_EQ(body["audio"], to_json(settings.audio));
+  EXPECT_EQ(body["video"], to_json(settings.video));
+  ConferenceSettings other_defaults;
+  other_defaults.name = "default";
+  other_defaults.audio.complexity = 1;
+  other_defaults.video.fps = 60;
+  const auto again = decode_conference_settings(body.dump(), other_defaults);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->name, settings.name);
+  EXPECT_EQ(again->layout, settings.layout);
+  EXPECT_EQ(again->max_participants, settings.max_participants);
+  EXPECT_EQ(again->audio, settings.audio);
+  EXPECT_EQ(again->video, settings.video);
+  EXPECT_EQ(again->end_when_empty, settings.end_when_empty);
+}
+
 }  // namespace
 }  // namespace confab::allocator

@@ -123,6 +123,15 @@ TEST_F(AudioConferenceTest, ThreeFfmpegSendersHearEachOtherButNotThemselves) {
   EXPECT_EQ(std::count(after.begin(), after.end(), pids[0]), 0) << muted.text;
   EXPECT_GE(muted.body["speaker_changes"].get<uint64_t>(), 1u) << muted.text;
   EXPECT_NE(api.get("/metrics").text.find("confab_speaker_changes_total{worker=\"0\"} "), std::string::npos);
+  // The node's load in /metrics: four Opus encoders (each participant's mix-minus and the shared
+  // mix), no video receiver so no x264, and the workers' CPU in the stress sampled every second.
+  const std::string metrics = api.get("/metrics").text;
+  EXPECT_NE(metrics.find("\nconfab_node_audio_encoders 4\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nconfab_node_video_encoders 0\n"), std::string::npos) << metrics;
+  const std::string stress_line = "\nconfab_node_stress ";
+  const size_t stress_at = metrics.find(stress_line);
+  ASSERT_NE(stress_at, std::string::npos) << metrics;
+  EXPECT_GT(std::stod(metrics.substr(stress_at + stress_line.size())), 0.0) << metrics;
 
   for (auto& s : senders) s->signal(SIGTERM);
   const auto state = api.get(conference_path(id));

@@ -190,6 +190,10 @@ TEST_F(DaemonTest, RestServesHealthAndMetricsWithJsonErrors) {
   EXPECT_NE(metrics.find("confab_echo_dropped_total{worker=\"0\"} 1\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("confab_workers 1\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("# TYPE confab_worker_ticks_total counter"), std::string::npos) << metrics;
+  // The node's load: the stress the daemon samples every second, and no encoder open.
+  EXPECT_NE(metrics.find("# TYPE confab_node_stress gauge\nconfab_node_stress "), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nconfab_node_audio_encoders 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nconfab_node_video_encoders 0\n"), std::string::npos) << metrics;
 
   auto missing = http.Get("/v0/nothing");
   ASSERT_TRUE(missing);

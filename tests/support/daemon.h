@@ -73,13 +73,18 @@ class Daemon {
   // tests in parallel and ffmpeg peers beside the daemon, and SCHED_IDLE video workers, right for
   // a dedicated node, would wait for all of them (seconds, under a loaded CI machine). Waits until
   // the daemon is ready.
-  explicit Daemon(std::vector<std::string> args) : log_(test_temp_path(".log")) {
-    std::vector<std::string> argv = {CONFAB_MCU_BINARY, "--stats-interval", "0", "--no-pin"};
+  explicit Daemon(std::vector<std::string> args) : Daemon(CONFAB_MCU_BINARY, mcu_defaults(args), args, "") {}
+
+  // Any daemon that logs "event=ready" and its listening ports as confab-mcu does (confab-allocator):
+  // `binary` with `defaults` then `args` plus kernel-picked REST and telnet ports unless args give
+  // them; `tag` tells apart the log files of several daemons in one test.
+  Daemon(const std::string& binary, const std::vector<std::string>& defaults, const std::vector<std::string>& args,
+         const std::string& tag)
+      : log_(test_temp_path(tag + ".log")) {
+    std::vector<std::string> argv = {binary};
+    argv.insert(argv.end(), defaults.begin(), defaults.end());
     for (const char* listen : {"--rest-listen", "--telnet-listen"}) {
       if (std::find(args.begin(), args.end(), listen) == args.end()) argv.insert(argv.end(), {listen, "127.0.0.1:0"});
-    }
-    if (std::find(args.begin(), args.end(), "--video-sched") == args.end()) {
-      argv.insert(argv.end(), {"--video-sched", "normal"});
     }
     argv.insert(argv.end(), args.begin(), args.end());
     // Emptied before the child starts: a file left by an earlier run whose process had the same
@@ -107,11 +112,25 @@ class Daemon {
     return wait_until([&] { return log().find(needle) != std::string::npos; }, timeout, std::chrono::milliseconds(10));
   }
   void signal(int sig) { process_->signal(sig); }
+  // SIGKILL, and waits until it is gone.
+  void kill() {
+    process_->signal(SIGKILL);
+    wait_until([&] { return process_->poll().has_value(); }, std::chrono::seconds(10), std::chrono::milliseconds(5));
+  }
   // SIGTERM and the exit code, or nullopt if it did not end in time.
   std::optional<int> stop(std::chrono::seconds timeout = std::chrono::seconds(20)) {
     process_->signal(SIGTERM);
     wait_until([&] { return process_->poll().has_value(); }, timeout, std::chrono::milliseconds(10));
     return process_->poll();
+  }
+
+  // What confab-mcu gets before `args` (see the first constructor).
+  static std::vector<std::string> mcu_defaults(const std::vector<std::string>& args) {
+    std::vector<std::string> defaults = {"--stats-interval", "0", "--no-pin"};
+    if (std::find(args.begin(), args.end(), "--video-sched") == args.end()) {
+      defaults.insert(defaults.end(), {"--video-sched", "normal"});
+    }
+    return defaults;
   }
 
  private:

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Cluster mode's control-plane benchmark: create+destroy throughput through confab-allocator against
+# the embedded allocator, and how long a killed node's conferences are unreachable.
+#   bench/cluster_load.sh BUILD_DIR [CYCLES]
+#     BUILD_DIR   the build tree holding mcu/confab-mcu, allocator/confab-allocator and
+#                 bench/confab-control-load (build/release for figures; nothing is built here)
+#     CYCLES      create+destroy cycles per control-load client (default 500; 4 clients)
+# On 127.0.0.1, fixed ports (checked free first): a private etcd (23379/23380), cluster nodes a, b, c
+# (REST 23401-23403, telnet 23411-23413, media 24000-24999 / 25000-25999 / 26000-26999), allocators
+# 1 and 2 (REST 23421-23422, telnet 23431-23432) and a plain confab-mcu with the embedded allocator
+# (REST 23441, telnet 23442, media 27000-27999). Every daemon runs --workers 1 --no-pin.
+#   1. confab-control-load --clients 4 --cycles CYCLES against (a) the plain confab-mcu, (b)
+#      allocator 1, (c) allocators 1 and 2 at once (two processes); prints one table.
+#   2. creates 50 conferences through allocator 1, SIGKILLs the node hosting the most and prints the
+#      time from the kill to node_down, to node_failed_over and to every one of its conferences
+#      answering GET through allocator 2 from another node (bench/cluster_load_failover.py).
+# Environment: LOG_LEVEL=warn (every daemon's; info logs a line per create), NODE_MAX_CONFERENCES=
+# 1000000 (the nodes' --max-conferences: an allocator counts every conference it placed on a node in
+# the last --correction-window-ms, 3 s, against that limit, destroyed or not, so with the default
+# 1000 a node refuses new ones above ~333 creates/s), KEEP=1 keeps the temp dir (logs, outputs).
+# Exits non-zero if a daemon does not come up, a control-load run has failures or failover is
+# incomplete within 30 s. Takes well under a minute on build/release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+usage() {
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
+  exit 2
+}
+[[ $# -ge 1 && $# -le 2 && $1 != -h && $1 != --help ]] || usage
+build_dir=$1
+cycles=${2:-500}
+[[ $cycles =~ ^[1-9][0-9]*$ ]] || { echo "cluster_load: CYCLES must be a positive integer" >&2; exit 2; }
+clients=4
+log_level=${LOG_LEVEL:-warn}
+node_max_conferences=${NODE_MAX_CONFERENCES:-1000000}
+failover_count=50
+
+mcu_bin=$build_dir/mcu/confab-mcu
+allocator_bin=$build_dir/allocator/confab-allocator
+load_bin=$build_dir/bench/confab-control-load
+[[ $build_dir = /* ]] || { mcu_bin=$repo/$mcu_bin; allocator_bin=$repo/$allocator_bin; load_bin=$repo/$load_bin; }
+for bin in "$mcu_bin" "$allocator_bin" "$load_bin"; do
+  [[ -x $bin ]] || { echo "cluster_load: $bin is missing (build it first)" >&2; exit 2; }
+done
+for tool in etcd curl python3 ss; do
+  command -v "$tool" >/dev/null || { echo "cluster_load: $tool missing (scripts/install-deps.sh)" >&2; exit 2; }
+done
+
+etcd_client=23379 etcd_peer=23380
+node_ids=(a b c)
+node_rest=(23401 23402 23403)
+node_telnet=(23411 23412 23413)
+node_media=(24000-24999 25000-25999 26000-26999)
+alloc_rest=(23421 23422)
+alloc_telnet=(23431 23432)
+base_rest=23441 base_telnet=23442 base_media=27000-27999
+
+# Every fixed TCP port must be free: nothing listening on it. (Not a bind test: cpp-httplib binds
+# with SO_REUSEPORT, so a second REST server would share a busy port, and a plain bind fails on the
+# TIME_WAIT connections a previous run left.)
+listening=" $(ss -Hltn | awk '{ n = split($4, a, ":"); printf "%s ", a[n] }')"
+busy=
+for port in "$etcd_client" "$etcd_peer" "${node_rest[@]}" "${node_telnet[@]}" "${alloc_rest[@]}" \
+  "${alloc_telnet[@]}" "$base_rest" "$base_telnet"; do
+  [[ $listening != *" $port "* ]] || busy+=" $port"
+done
+[[ -z $busy ]] || { echo "cluster_load: ports already listened on:$busy" >&2; exit 1; }
+if [[ $(pgrep -c cc1plus || true) != 0 ]]; then
+  echo "cluster_load: warning: a compiler is running; the figures share its CPU" >&2
+fi
+
+tmp=$(mktemp -d /tmp/confab-cluster-load.XXXXXX)
+pids=()  # every process started here, stopped in reverse order at exit
+declare -A pid_of
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for ((t = 0; t < 50; t++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  "$repo/scripts/etcd.sh" stop "$tmp/etcd" || true
+  if [[ ${KEEP:-0} = 1 || $status -ne 0 ]]; then
+    echo "cluster_load: logs kept in $tmp" >&2
+  else
+    rm -rf "$tmp"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+  echo "cluster_load: $1" >&2
+  if [[ -n ${2:-} && -f $2 ]]; then
+    echo "--- last lines of $2:" >&2
+    tail -n 15 "$2" >&2
+  fi
+  exit 1
+}
+
+# start NAME COMMAND...: runs it in the background, output in $tmp/NAME.log.
+start() {
+  local name=$1
+  shift
+  "$@" >"$tmp/$name.log" 2>&1 &
+  pids+=($!)
+  pid_of[$name]=$!
+  disown $!  # no "Killed" notice from bash when the failover step kills a node
+}
+
+# wait_up NAME WHAT CHECK...: polls CHECK every 0.1 s for 30 s while NAME's process lives.
+wait_up() {
+  local name=$1 what=$2
+  shift 2
+  for ((t = 0; t < 300; t++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    kill -0 "${pid_of[$name]}" 2>/dev/null || fail "$name ($what) exited at start" "$tmp/$name.log"
+    sleep 0.1
+  done
+  fail "$name ($what) did not come up within 30 s" "$tmp/$name.log"
+}
+
+rest_up() { curl -sf -m 1 "http://127.0.0.1:$1/healthz"; }
+# An allocator is ready when a conference created through it lands on a node and goes away again.
+places() {
+  local id
+  id=$(curl -sf -m 2 -XPOST "http://127.0.0.1:$1/v1/conferences" -d '{"name":"ready"}' | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+  [[ -n $id ]] && curl -sf -m 2 -XDELETE "http://127.0.0.1:$1/v1/conferences/$id"
+}
+nodes_up() { [[ $(curl -sf -m 1 "http://127.0.0.1:$1/v1/nodes" | grep -o '"control_url"' | wc -l) -eq 3 ]]; }
+
+echo "cluster_load: $build_dir, $clients clients x $cycles cycles, logs in $tmp"
+# etcd is stopped by scripts/etcd.sh stop after the daemons (nodes deregister on their way out).
+"$repo/scripts/etcd.sh" start "$tmp/etcd" "$etcd_client" "$etcd_peer" >/dev/null ||
+  fail "etcd did not start on 127.0.0.1:$etcd_client" "$tmp/etcd/etcd.log"
+etcd_url=http://127.0.0.1:$etcd_client
+
+common=(--workers 1 --no-pin --stats-interval 0 --log-level "$log_level")
+for i in 0 1 2; do
+  start "node-${node_ids[i]}" "$mcu_bin" "${common[@]}" --etcd "$etcd_url" --node-id "${node_ids[i]}" --lease-ttl 3 \
+    --rest-listen "127.0.0.1:${node_rest[i]}" --telnet-listen "127.0.0.1:${node_telnet[i]}" \
+    --media-ports "${node_media[i]}" --max-conferences "$node_max_conferences"
+done
+start baseline "$mcu_bin" "${common[@]}" --rest-listen "127.0.0.1:$base_rest" --telnet-listen "127.0.0.1:$base_telnet" \
+  --media-ports "$base_media"
+for i in 0 1; do
+  start "allocator-$((i + 1))" "$allocator_bin" --etcd "$etcd_url" --log-level "$log_level" \
+    --rest-listen "127.0.0.1:${alloc_rest[i]}" --telnet-listen "127.0.0.1:${alloc_telnet[i]}"
+done
+for i in 0 1 2; do wait_up "node-${node_ids[i]}" "cluster node, REST ${node_rest[i]}" rest_up "${node_rest[i]}"; done
+wait_up baseline "plain confab-mcu, REST $base_rest" rest_up "$base_rest"
+for i in 0 1; do
+  wait_up "allocator-$((i + 1))" "sees 3 nodes, REST ${alloc_rest[i]}" nodes_up "${alloc_rest[i]}"
+  wait_up "allocator-$((i + 1))" "places a conference, REST ${alloc_rest[i]}" places "${alloc_rest[i]}"
+done
+echo "cluster_load: etcd, nodes a b c, allocators 1 2 and the plain confab-mcu are up"
+
+# --- 1. create+destroy throughput ---
+load_failed=0
+# load NAME PORT: starts confab-control-load against 127.0.0.1:PORT, output in $tmp/load-NAME.out.
+load() {
+  "$load_bin" --rest "127.0.0.1:$2" --clients "$clients" --cycles "$cycles" >"$tmp/load-$1.out" 2>&1 &
+  pids+=($!)
+  pid_of[load-$1]=$!
+}
+load_wait() {
+  local rc=0
+  wait "${pid_of[load-$1]}" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    load_failed=1
+    echo "cluster_load: confab-control-load against $1 exited $rc:" >&2
+    sed 's/^/  /' "$tmp/load-$1.out" >&2
+  fi
+}
+field() { sed -n "$2" "$tmp/load-$1.out" | head -n 1; }
+row() {
+  local label=$1 name=$2
+  printf '%-34s %8s %8s %10s %10s %10s %8s\n' "$label" \
+    "$(field "$name" 's/.* cycles=\([0-9]*\).*/\1/p')" "$(field "$name" 's/.* failures=\([0-9]*\).*/\1/p')" \
+    "$(field "$name" 's/^cycles\/s=\([0-9]*\).*/\1/p')" "$(field "$name" 's/^create_us p50=\([0-9]*\).*/\1/p')" \
+    "$(field "$name" 's/^create_us .* p99=\([0-9]*\).*/\1/p')" "$(field "$name" 's/.* seconds=\([0-9.]*\).*/\1/p')"
+}
+
+load embedded "$base_rest"; load_wait embedded
+load alloc1 "${alloc_rest[0]}"; load_wait alloc1
+load both1 "${alloc_rest[0]}"; load both2 "${alloc_rest[1]}"; load_wait both1; load_wait both2
+
+echo
+echo "create+destroy, REST, $clients clients x $cycles cycles per target (creates/s = cycles/s)"
+printf '%-34s %8s %8s %10s %10s %10s %8s\n' target cycles failures creates/s "p50 us" "p99 us" seconds
+row "(a) embedded (plain confab-mcu)" embedded
+row "(b) allocator 1 -> 3 nodes" alloc1
+row "(c) allocators 1+2: allocator 1" both1
+row "(c) allocators 1+2: allocator 2" both2
+rate1=$(field both1 's/^cycles\/s=\([0-9]*\).*/\1/p') rate2=$(field both2 's/^cycles\/s=\([0-9]*\).*/\1/p')
+done1=$(field both1 's/.* cycles=\([0-9]*\).*/\1/p') done2=$(field both2 's/.* cycles=\([0-9]*\).*/\1/p')
+sum_rate=$((${rate1:-0} + ${rate2:-0})) sum_cycles=$((${done1:-0} + ${done2:-0}))
+printf '%-34s %8s %8s %10s\n' "(c) allocators 1+2: sum" "$sum_cycles" "" "$sum_rate"
+echo "create p50/p99: latency of POST /v1/conferences as the client saw it (µs)"
+
+# --- 2. failover ---
+echo
+failover_rc=0
+python3 "$repo/bench/cluster_load_failover.py" --create "127.0.0.1:${alloc_rest[0]}" --poll "127.0.0.1:${alloc_rest[1]}" \
+  --log "$tmp/allocator-1.log" --log "$tmp/allocator-2.log" --count "$failover_count" --timeout 30 \
+  --node "a=${pid_of[node-a]}" --node "b=${pid_of[node-b]}" --node "c=${pid_of[node-c]}" || failover_rc=$?
+
+for name in "${!pid_of[@]}"; do
+  [[ $name = load-* || $name = node-* ]] && continue
+  kill -0 "${pid_of[$name]}" 2>/dev/null || { echo "cluster_load: $name died during the run" >&2; load_failed=1; }
+done
+[[ $load_failed -eq 0 ]] || fail "a control-load run failed (see above)"
+[[ $failover_rc -eq 0 ]] || fail "failover measurement incomplete (exit $failover_rc)" "$tmp/allocator-1.log"
