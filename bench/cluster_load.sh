@@ -8,7 +8,9 @@
 # On 127.0.0.1, fixed ports (checked free first): a private etcd (23379/23380), cluster nodes a, b, c
 # (REST 23401-23403, telnet 23411-23413, media 24000-24999 / 25000-25999 / 26000-26999), allocators
 # 1 and 2 (REST 23421-23422, telnet 23431-23432) and a plain confab-mcu with the embedded allocator
-# (REST 23441, telnet 23442, media 27000-27999). Every daemon runs --workers 1 --no-pin.
+# (REST 23441, telnet 23442, media 27000-27999). Every MCU runs --workers 1 --no-pin --no-video: the
+# conferences are audio-only (what this measures is the control plane; with video workers, each
+# create and destroy also posts to a SCHED_IDLE video worker, whose task ring the churn overflows).
 #   1. confab-control-load --clients 4 --cycles CYCLES against (a) the plain confab-mcu, (b)
 #      allocator 1, (c) allocators 1 and 2 at once (two processes); prints one table.
 #   2. creates 50 conferences through allocator 1, SIGKILLs the node hosting the most and prints the
@@ -140,12 +142,13 @@ echo "cluster_load: $build_dir, $clients clients x $cycles cycles, logs in $tmp"
 etcd_url=http://127.0.0.1:$etcd_client
 
 common=(--workers 1 --no-pin --stats-interval 0 --log-level "$log_level")
+mcu_common=("${common[@]}" --no-video)
 for i in 0 1 2; do
-  start "node-${node_ids[i]}" "$mcu_bin" "${common[@]}" --etcd "$etcd_url" --node-id "${node_ids[i]}" --lease-ttl 3 \
+  start "node-${node_ids[i]}" "$mcu_bin" "${mcu_common[@]}" --etcd "$etcd_url" --node-id "${node_ids[i]}" --lease-ttl 3 \
     --rest-listen "127.0.0.1:${node_rest[i]}" --telnet-listen "127.0.0.1:${node_telnet[i]}" \
     --media-ports "${node_media[i]}" --max-conferences "$node_max_conferences"
 done
-start baseline "$mcu_bin" "${common[@]}" --rest-listen "127.0.0.1:$base_rest" --telnet-listen "127.0.0.1:$base_telnet" \
+start baseline "$mcu_bin" "${mcu_common[@]}" --rest-listen "127.0.0.1:$base_rest" --telnet-listen "127.0.0.1:$base_telnet" \
   --media-ports "$base_media"
 for i in 0 1; do
   start "allocator-$((i + 1))" "$allocator_bin" --etcd "$etcd_url" --log-level "$log_level" \

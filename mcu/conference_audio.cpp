@@ -2,6 +2,9 @@
 #include "mcu/conference_audio.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <utility>
 
 #include "transport/audio_level.h"
@@ -39,6 +42,35 @@ mixer::MixerSettings mixer_settings(const allocator::AudioSettings& audio, size_
   return mixer;
 }
 
+struct SilentFrame {
+  std::array<uint8_t, mixer::kMaxEncodedFrameBytes> bytes{};
+  size_t size = 0;
+};
+
+// The silent frame: digital silence after the encoder has settled (libopus starts DTX after ten
+// silent frames, and then returns nothing to send, which is what silence becomes with DTX). It
+// depends on the Opus settings alone, and settling costs twenty encodes (about 17 ms of a worker):
+// made once per distinct settings in the process, not per conference (which capped a worker at
+// some 55 conference creations a second, each delaying its mixer ticks).
+SilentFrame silent_frame_for(const mixer::OpusSettings& opus) {
+  constexpr int kSettleFrames = 20;
+  constexpr size_t kMaxCached = 256;  // distinct settings remembered; beyond, computed each time
+  static std::mutex mutex;
+  static std::map<std::tuple<int, int, bool, bool, int>, SilentFrame> cache;
+  const auto key = std::make_tuple(opus.complexity, opus.bitrate, opus.dtx, opus.inband_fec, opus.packet_loss_percent);
+  std::lock_guard lock(mutex);
+  if (const auto it = cache.find(key); it != cache.end()) return it->second;
+  SilentFrame frame;
+  std::string error;
+  const auto encoder = mixer::AudioEncoder::create(allocator::Codec::kOpus, opus, &error);
+  const std::array<float, mixer::kSamplesPerTick> silence{};
+  for (int i = 0; encoder && i < kSettleFrames; ++i) {
+    frame.size = static_cast<size_t>(std::max(0, encoder->encode(silence, frame.bytes)));
+  }
+  if (encoder && cache.size() < kMaxCached) cache.emplace(key, frame);
+  return frame;
+}
+
 }  // namespace
 
 ConferenceAudio::ConferenceAudio(const allocator::AudioSettings& settings, size_t max_participants,
@@ -46,15 +78,9 @@ ConferenceAudio::ConferenceAudio(const allocator::AudioSettings& settings, size_
     : opus_(opus_settings(settings)),
       mixer_(mixer_settings(settings, max_participants)),
       active_speaker_(std::move(active_speaker)) {
-  // The silent frame: digital silence after the encoder has settled (libopus starts DTX after
-  // ten silent frames, and then returns nothing to send, which is what silence becomes with DTX).
-  constexpr int kSettleFrames = 20;
-  std::string error;
-  const auto encoder = mixer::AudioEncoder::create(allocator::Codec::kOpus, opus_, &error);
-  const std::array<float, mixer::kSamplesPerTick> silence{};
-  for (int i = 0; encoder && i < kSettleFrames; ++i) {
-    silent_frame_size_ = static_cast<size_t>(std::max(0, encoder->encode(silence, silent_frame_)));
-  }
+  const SilentFrame silent = silent_frame_for(opus_);
+  silent_frame_ = silent.bytes;
+  silent_frame_size_ = silent.size;
 }
 ConferenceAudio::~ConferenceAudio() {
   for (auto& [id, input] : inputs_) input.stream->set_listener(nullptr, 0);
