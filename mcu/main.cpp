@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -350,11 +351,13 @@ int main(int argc, char** argv) {
   service.set_cluster_node(cluster);
 
   // The control APIs: telnet and REST over the same service. Both stay on loopback without a token.
-  confab::allocator::ControlServers control({rest_listen, telnet_listen, token}, service,
-                                            [&pool, &service, &control, &monitor] {
-                                              return confab::mcu::render_metrics(pool, service, &control.telnet(),
-                                                                                 &monitor);
-                                            });
+  // The cluster agent starts after the REST API (it advertises the bound port); /metrics, already
+  // serving by then, reads it through this pointer.
+  std::atomic<const confab::mcu::NodeAgent*> published_agent{nullptr};
+  confab::allocator::ControlServers control(
+      {rest_listen, telnet_listen, token}, service, [&pool, &service, &control, &monitor, &published_agent] {
+        return confab::mcu::render_metrics(pool, service, &control.telnet(), &monitor, published_agent.load());
+      });
   if (!control.start(&error)) {
     spdlog::critical("event=start_failed reason=\"{}\"", error);
     return 1;
@@ -391,6 +394,7 @@ int main(int argc, char** argv) {
         confab::allocator::EtcdOptions{etcd_endpoint, std::chrono::milliseconds(1000)}, agent_options, service,
         [&monitor] { return monitor.last(); });
     agent->start();
+    published_agent = agent.get();
     spdlog::info("event=cluster_mode node={} etcd={} control={}", r.id, etcd_endpoint, r.control_url);
   }
   spdlog::info("event=media media_ip={} ports={} max_conferences={}", node.media_ip(), media_ports, max_conferences);
@@ -417,10 +421,10 @@ int main(int argc, char** argv) {
       if (stats_interval_s != 0) log_stats(pool);
     }
   }
-  // Leave the cluster (its conferences move at once), stop taking requests, then end every
+  // Stop taking requests, leave the cluster (its conferences move at once), then end every
   // conference with RTCP BYE before the workers go.
+  control.stop();  // no /metrics reads the agent after this
   if (agent) agent->stop();
-  control.stop();
   service.shutdown();
   log_stats(pool);
   pool.stop();

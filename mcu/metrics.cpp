@@ -60,7 +60,8 @@ constexpr VideoFamily kVideoFamilies[] = {
 }  // namespace
 
 std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& service,
-                           const allocator::TelnetServer* telnet, const NodeMonitor* monitor) {
+                           const allocator::TelnetServer* telnet, const NodeMonitor* monitor,
+                           const NodeAgent* agent) {
   std::vector<MetricSample> ticks, late, lateness_sum, lateness_max, conferences, participants, rtp_in, bytes_in,
       rtcp_in, rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes,
       encodes, decodes, concealed, fec_recovered, decode_errors, late_frames, passed_through, silent_frames;
@@ -145,6 +146,24 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& ser
            "Worker threads' CPU seconds per wall-clock second over the node's capacity cores, last second "
            "(what cluster placement ranks by).",
            monitor->last().stress);
+  }
+  if (agent) {
+    const NodeAgentStats a = agent->stats();
+    metric(text, "confab_cluster_draining", "gauge", "1 while the cluster has this node draining.",
+           agent->draining() ? 1 : 0);
+    metric(text, "confab_cluster_registrations_total", "counter",
+           "Leases taken and registrations written (more than one: the node was out of touch and counted dead).",
+           static_cast<double>(a.registrations));
+    metric(text, "confab_cluster_load_reports_total", "counter", "Load reports written to etcd.",
+           static_cast<double>(a.reports));
+    metric(text, "confab_cluster_etcd_errors_total", "counter", "etcd requests that failed or timed out.",
+           static_cast<double>(a.etcd_errors));
+    metric(text, "confab_cluster_orphans_ended_total", "counter",
+           "Conferences ended here because the registry placed them on no node or on another.",
+           static_cast<double>(a.orphans_ended));
+    metric(text, "confab_cluster_records_removed_total", "counter",
+           "Records deleted of conferences that ended here by themselves (end_when_empty).",
+           static_cast<double>(a.records_removed));
   }
   metric(text, "confab_node_audio_encoders", "gauge", "Opus encoders open over all conference mixes.",
          static_cast<double>(audio_encoders));

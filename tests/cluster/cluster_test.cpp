@@ -396,6 +396,11 @@ TEST_F(ClusterTest, BadRegistryInputIsIgnoredAndNodesRefuseConferencesMadeBehind
   const auto behind = direct.post("/v1/conferences", "{}");
   EXPECT_EQ(behind.status, 409) << behind.text;
   EXPECT_EQ(error_code(behind), "CLUSTER_NODE");
+  // The node's own /metrics shows its membership.
+  const auto node_metrics = direct.get("/metrics").text;
+  EXPECT_NE(node_metrics.find("confab_cluster_registrations_total 1\n"), std::string::npos) << node_metrics;
+  EXPECT_NE(node_metrics.find("confab_cluster_draining 0\n"), std::string::npos);
+  EXPECT_EQ(node_metrics.find("confab_cluster_load_reports_total 0\n"), std::string::npos);
   // Unknown conference: 404 from the allocator.
   EXPECT_EQ(api.get(conference_path(424242)).status, 404);
 }
