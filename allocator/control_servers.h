@@ -39,7 +39,6 @@ class ControlServers {
   void stop();  // idempotent
 
   const TelnetServer& telnet() const { return *telnet_; }
-  uint16_t rest_port() const { return rest_->port(); }
   // "IP:PORT" the REST API is bound to (after start).
   std::string rest_endpoint() const;
 
