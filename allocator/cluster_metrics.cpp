@@ -34,6 +34,11 @@ std::string render_cluster_metrics(ClusterService& service) {
          double(c.bad_records));
   metric(text, "confab_webhook_failures_total", "counter", "Failover webhooks not answered 2xx.",
          double(c.webhook_failures));
+  metric(text, "confab_record_writes_total", "counter", "Conference records created and deleted in etcd.",
+         double(c.record_writes.writes));
+  metric(text, "confab_record_transactions_total", "counter",
+         "etcd transactions that wrote them (several writes per transaction under load).",
+         double(c.record_writes.transactions));
   std::vector<MetricSample> stress, conferences, participants, state;
   if (auto nodes = service.nodes()) {
     for (const NodeInfo& node : *nodes) {

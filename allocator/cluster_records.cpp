@@ -1,6 +1,7 @@
 // Cluster records: nlohmann JSON both ways; every decoder checks each field before taking it.
 #include "allocator/cluster_records.h"
 
+#include <charconv>
 #include <cmath>
 #include <set>
 
@@ -136,6 +137,13 @@ bool valid_control_url(std::string_view url) {
 }  // namespace
 
 bool valid_node_id(std::string_view id) { return allowed_text(id, 1, kMaxNodeIdLength); }
+
+std::optional<uint64_t> parse_conference_id(std::string_view text) {
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0) return std::nullopt;
+  return value;
+}
 
 std::string encode(const NodeRegistration& registration) {
   json labels = json::object();

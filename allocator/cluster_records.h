@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +36,8 @@ constexpr double kMaxPacketRate = 1e9;      // packets/s: a 100 Gbit/s link of m
 
 // Node IDs and label keys: [A-Za-z0-9._-], 1..64 characters (label values may be empty).
 bool valid_node_id(std::string_view id);
+// The conference ID at the end of a record's key (".../conferences/<id>"): decimal, not 0.
+std::optional<uint64_t> parse_conference_id(std::string_view text);
 
 // Encoders take what this process built and always produce what the decoders accept (a name with
 // invalid UTF-8 has its bad bytes replaced by U+FFFD; NaN or infinite figures encode as null,

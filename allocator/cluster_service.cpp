@@ -18,13 +18,6 @@ constexpr int kRecordAttempts = 5;   // compare-and-set retries of a record unde
 constexpr size_t kCreateAttempts = 3;  // nodes tried for one create when the first ones do not answer
 constexpr auto kWebhookTimeout = std::chrono::seconds(1);
 
-std::optional<uint64_t> parse_id(std::string_view text) {
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value == 0) return std::nullopt;
-  return value;
-}
-
 std::string conference_missing(uint64_t id) { return "no conference " + std::to_string(id); }
 
 }  // namespace
@@ -131,7 +124,7 @@ void ClusterService::apply_put(const KeyValue& kv) {
       if (const auto it = nodes_.find(name); it != nodes_.end()) it->second.draining = true;
       return;
     case KeyKind::kConference: {
-      const auto id = parse_id(name);
+      const auto id = parse_conference_id(name);
       auto record = decode_conference_record(kv.value);
       if (!id || !record || record->id != *id) {
         ++bad_records_;
@@ -162,7 +155,7 @@ void ClusterService::apply_delete(const std::string& full_key) {
       if (const auto it = nodes_.find(name); it != nodes_.end()) it->second.draining = false;
       return;
     case KeyKind::kConference:
-      if (const auto id = parse_id(name)) forget_conference(*id);
+      if (const auto id = parse_conference_id(name)) forget_conference(*id);
       return;
     case KeyKind::kOther:
       return;
@@ -309,7 +302,7 @@ ApiResult<uint64_t> ClusterService::next_conference_id() {
     uint64_t start = 1;
     EtcdCompare unchanged{counter, EtcdCompare::Target::kCreateRevision, EtcdCompare::Result::kEqual, 0, {}};
     if (current->has_value()) {
-      const auto parsed = parse_id((*current)->value);
+      const auto parsed = parse_conference_id((*current)->value);
       if (!parsed) return api_error(500, "BAD_RECORD", counter + " holds no conference ID");
       start = *parsed;
       unchanged = EtcdCompare{counter, EtcdCompare::Target::kModRevision, EtcdCompare::Result::kEqual,
@@ -395,9 +388,7 @@ ApiResult<ConferenceInfo> ClusterService::create(const ConferenceSettings& setti
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count());
     const std::string record_key = key("conferences", std::to_string(record.id));
-    auto written = etcd_.txn(
-        {EtcdCompare{record_key, EtcdCompare::Target::kCreateRevision, EtcdCompare::Result::kEqual, 0, {}}},
-        {EtcdOp::put(record_key, encode(record))});
+    auto written = records_.create(record_key, encode(record));
     if (!written || !written->succeeded) {
       // Not recorded, so not created: take it off the node again.
       client->destroy(record.id);
@@ -456,7 +447,7 @@ ApiResult<Done> ClusterService::destroy(uint64_t id) {
   auto ended = located->client->destroy(id);
   // 404 from the node: it ended on its own (end_when_empty); the record still goes.
   if (!ended && ended.error().status != 404) return ended;
-  auto removed = etcd_.remove(key("conferences", std::to_string(id)));
+  auto removed = records_.remove(key("conferences", std::to_string(id)));
   if (!removed) return transport::Err{etcd_unavailable(removed.error())};
   {
     std::lock_guard lock(mutex_);
@@ -535,8 +526,8 @@ ServiceStats ClusterService::stats() const {
 }
 
 ClusterStats ClusterService::cluster_stats() const {
-  return ClusterStats{failed_over_.load(), failover_errors_.load(), node_retries_.load(),
-                      etcd_errors_.load(),  bad_records_.load(),     webhook_failures_.load()};
+  return ClusterStats{failed_over_.load(), failover_errors_.load(), node_retries_.load(), etcd_errors_.load(),
+                      bad_records_.load(),  webhook_failures_.load(), records_.stats()};
 }
 
 ApiResult<std::vector<NodeInfo>> ClusterService::nodes() {

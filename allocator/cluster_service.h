@@ -22,6 +22,7 @@
 #include "allocator/cluster_placement.h"
 #include "allocator/cluster_records.h"
 #include "allocator/conference_api.h"
+#include "allocator/etcd_batcher.h"
 #include "allocator/etcd_client.h"
 #include "allocator/node_client.h"
 
@@ -50,6 +51,7 @@ struct ClusterStats {
   uint64_t etcd_errors = 0;          // requests answered 503 because etcd did not answer
   uint64_t bad_records = 0;          // registry values that did not decode (ignored)
   uint64_t webhook_failures = 0;
+  EtcdBatcherStats record_writes;    // conference records created and deleted, batched
 };
 
 class ClusterService final : public ConferenceApi {
@@ -133,6 +135,7 @@ class ClusterService final : public ConferenceApi {
   const ClusterOptions options_;
   const ConferenceSettings defaults_;
   EtcdClient etcd_;
+  EtcdBatcher records_{etcd_};  // creates and deletes of conference records (group commit)
   std::unique_ptr<EtcdWatch> watch_;
 
   mutable std::mutex mutex_;  // guards everything below up to the counters

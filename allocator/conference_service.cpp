@@ -268,7 +268,7 @@ ApiResult<Done> ConferenceService::leave(uint64_t conference, uint64_t participa
   // A join or a DELETE racing in between is harmless (the conference goes, or is already gone).
   if (ended) {
     spdlog::info("event=conference_empty id={} note=\"end_when_empty\"", conference);
-    destroy(conference);
+    if (destroy(conference) && ended_observer_) ended_observer_(conference);
   }
   return Done{};
 }

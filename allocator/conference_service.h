@@ -60,6 +60,9 @@ class ConferenceService final : public ConferenceApi {
   // cluster's IDs (create with an id); a create without one is refused (409 CLUSTER_NODE), so no
   // node hands out an ID the cluster also uses. Set before the APIs serve.
   void set_cluster_node(bool cluster_node) { cluster_node_ = cluster_node; }
+  // Told each conference that ended by itself (end_when_empty: its last participant left), on the
+  // thread of the request that ended it; a cluster node deletes its record. Set before the APIs serve.
+  void set_ended_observer(std::function<void(uint64_t conference)> observer) { ended_observer_ = std::move(observer); }
 
  private:
   struct ParticipantRecord {
@@ -92,6 +95,7 @@ class ConferenceService final : public ConferenceApi {
   const ConferenceSettings defaults_;
   std::function<NodeLoadReport()> load_reporter_;
   bool cluster_node_ = false;
+  std::function<void(uint64_t)> ended_observer_;
   mutable std::mutex mutex_;  // guards conferences_ and next_conference_id_; never held across node calls
   std::map<uint64_t, std::shared_ptr<ConferenceRecord>> conferences_;
   uint64_t next_conference_id_ = 1;

@@ -270,6 +270,34 @@ EtcdResult<int64_t> EtcdClient::remove(std::string_view key) {
   return int64_field(*answer, "deleted");
 }
 
+EtcdResult<std::vector<std::optional<KeyValue>>> EtcdClient::get_many(const std::vector<std::string>& keys) {
+  if (keys.empty()) return std::vector<std::optional<KeyValue>>{};
+  json request = {{"compare", json::array()}, {"success", json::array()}};
+  for (const auto& key : keys) request["success"].push_back({{"request_range", range_request(key, false)}});
+  auto body = call("/v3/kv/txn", request.dump());
+  if (!body) return transport::Err{body.error()};
+  auto answer = parse_answer(*body, 200);
+  if (!answer) return transport::Err{answer.error()};
+  const auto responses = answer->find("responses");
+  if (responses == answer->end() || !responses->is_array() || responses->size() != keys.size()) {
+    return failed("etcd answered a read of " + std::to_string(keys.size()) + " keys with another number of results");
+  }
+  std::vector<std::optional<KeyValue>> out;
+  out.reserve(keys.size());
+  for (const json& response : *responses) {
+    const auto range = response.find("response_range");
+    // Fields at their default are left out: a key not found has a range answer without kvs.
+    const json* kvs = nullptr;
+    if (range != response.end() && range->is_object()) {
+      if (const auto found = range->find("kvs"); found != range->end() && found->is_array() && !found->empty()) {
+        kvs = &*found;
+      }
+    }
+    out.push_back(kvs ? std::optional<KeyValue>(key_value_of(kvs->front())) : std::nullopt);
+  }
+  return out;
+}
+
 EtcdResult<TxnResult> EtcdClient::txn(const std::vector<EtcdCompare>& compares, const std::vector<EtcdOp>& success,
                                       const std::vector<EtcdOp>& failure) {
   json request = {{"compare", json::array()}, {"success", json::array()}, {"failure", json::array()}};

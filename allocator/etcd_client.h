@@ -107,6 +107,9 @@ class EtcdClient {
 
   EtcdResult<int64_t> put(std::string_view key, std::string_view value, int64_t lease = 0);  // -> revision
   EtcdResult<std::optional<KeyValue>> get(std::string_view key);
+  // Several keys read in one request (a transaction of reads, so as of one revision): for each
+  // key in order, its value or nullopt. At most 128 keys (etcd's --max-txn-ops default).
+  EtcdResult<std::vector<std::optional<KeyValue>>> get_many(const std::vector<std::string>& keys);
   // Every key starting with `prefix`, sorted by key.
   EtcdResult<RangeResult> list(std::string_view prefix);
   EtcdResult<int64_t> remove(std::string_view key);  // -> keys deleted

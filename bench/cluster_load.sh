@@ -35,6 +35,7 @@ build_dir=$1
 cycles=${2:-500}
 [[ $cycles =~ ^[1-9][0-9]*$ ]] || { echo "cluster_load: CYCLES must be a positive integer" >&2; exit 2; }
 clients=4
+split_clients=${SPLIT_CLIENTS:-16}
 log_level=${LOG_LEVEL:-warn}
 node_max_conferences=${NODE_MAX_CONFERENCES:-1000000}
 failover_count=50
@@ -137,7 +138,7 @@ nodes_up() { [[ $(curl -sf -m 1 "http://127.0.0.1:$1/v1/nodes" | grep -o '"contr
 
 echo "cluster_load: $build_dir, $clients clients x $cycles cycles, logs in $tmp"
 # etcd is stopped by scripts/etcd.sh stop after the daemons (nodes deregister on their way out).
-"$repo/scripts/etcd.sh" start "$tmp/etcd" "$etcd_client" "$etcd_peer" >/dev/null ||
+etcd_pid=$("$repo/scripts/etcd.sh" start "$tmp/etcd" "$etcd_client" "$etcd_peer") ||
   fail "etcd did not start on 127.0.0.1:$etcd_client" "$tmp/etcd/etcd.log"
 etcd_url=http://127.0.0.1:$etcd_client
 
@@ -149,6 +150,7 @@ for i in 0 1 2; do
     --media-ports "${node_media[i]}" --max-conferences "$node_max_conferences"
 done
 start baseline "$mcu_bin" "${mcu_common[@]}" --rest-listen "127.0.0.1:$base_rest" --telnet-listen "127.0.0.1:$base_telnet" \
+  --max-conferences "$node_max_conferences" \
   --media-ports "$base_media"
 for i in 0 1; do
   start "allocator-$((i + 1))" "$allocator_bin" --etcd "$etcd_url" --log-level "$log_level" \
@@ -164,11 +166,14 @@ echo "cluster_load: etcd, nodes a b c, allocators 1 2 and the plain confab-mcu a
 
 # --- 1. create+destroy throughput ---
 load_failed=0
-# load NAME PORT: starts confab-control-load against 127.0.0.1:PORT, output in $tmp/load-NAME.out.
+# load NAME PORT CLIENTS [ARG...]: starts confab-control-load with CLIENTS clients against 127.0.0.1:PORT
+# (and ARGs), output in $tmp/load-NAME.out.
 load() {
-  "$load_bin" --rest "127.0.0.1:$2" --clients "$clients" --cycles "$cycles" >"$tmp/load-$1.out" 2>&1 &
+  local name=$1 port=$2 count=$3
+  shift 3
+  "$load_bin" --rest "127.0.0.1:$port" --clients "$count" --cycles "$cycles" "$@" >"$tmp/load-$name.out" 2>&1 &
   pids+=($!)
-  pid_of[load-$1]=$!
+  pid_of[load-$name]=$!
 }
 load_wait() {
   local rc=0
@@ -188,9 +193,39 @@ row() {
     "$(field "$name" 's/^create_us .* p99=\([0-9]*\).*/\1/p')" "$(field "$name" 's/.* seconds=\([0-9.]*\).*/\1/p')"
 }
 
-load embedded "$base_rest"; load_wait embedded
-load alloc1 "${alloc_rest[0]}"; load_wait alloc1
-load both1 "${alloc_rest[0]}"; load both2 "${alloc_rest[1]}"; load_wait both1; load_wait both2
+# CPU time (clock ticks, user+system) of each daemon, around every run: what one operation costs
+# each of them, a figure the machine's noise (other processes) does not change the way it changes rates.
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+declare -A cpu_before cpu_cost
+cpu_start() {
+  cpu_before[etcd]=$(cpu_ticks "$etcd_pid") cpu_before[embedded]=$(cpu_ticks "${pid_of[baseline]}")
+  cpu_before[allocators]=$(($(cpu_ticks "${pid_of[allocator-1]}") + $(cpu_ticks "${pid_of[allocator-2]}")))
+  cpu_before[nodes]=$(($(cpu_ticks "${pid_of[node-a]}") + $(cpu_ticks "${pid_of[node-b]}") + $(cpu_ticks "${pid_of[node-c]}")))
+}
+# cpu_stop NAME OPERATIONS: per daemon group, µs of CPU per operation during run NAME.
+cpu_stop() {
+  local name=$1 ops=$2 now
+  for group in etcd embedded allocators nodes; do
+    case $group in
+      etcd) now=$(cpu_ticks "$etcd_pid") ;;
+      embedded) now=$(cpu_ticks "${pid_of[baseline]}") ;;
+      allocators) now=$(($(cpu_ticks "${pid_of[allocator-1]}") + $(cpu_ticks "${pid_of[allocator-2]}"))) ;;
+      nodes) now=$(($(cpu_ticks "${pid_of[node-a]}") + $(cpu_ticks "${pid_of[node-b]}") + $(cpu_ticks "${pid_of[node-c]}"))) ;;
+    esac
+    cpu_cost[$name.$group]=$(((now - cpu_before[$group]) * 1000000 / hz / (ops > 0 ? ops : 1)))
+  done
+}
+ops_of() { field "$1" 's/.* cycles=\([0-9]*\).*/\1/p'; }
+
+cpu_start; load embedded "$base_rest" "$clients"; load_wait embedded; cpu_stop embedded "$(ops_of embedded)"
+cpu_start; load alloc1 "${alloc_rest[0]}" "$clients"; load_wait alloc1; cpu_stop alloc1 "$(ops_of alloc1)"
+cpu_start; load both1 "${alloc_rest[0]}" "$clients"; load both2 "${alloc_rest[1]}" "$clients"; load_wait both1; load_wait both2
+cpu_stop both $(($(ops_of both1) + $(ops_of both2)))
+cpu_start; load split-embedded "$base_rest" "$split_clients" --split; load_wait split-embedded
+cpu_stop split-embedded "$(ops_of split-embedded)"
+cpu_start; load split-alloc1 "${alloc_rest[0]}" "$split_clients" --split; load_wait split-alloc1
+cpu_stop split-alloc1 "$(ops_of split-alloc1)"
 
 echo
 echo "create+destroy, REST, $clients clients x $cycles cycles per target (creates/s = cycles/s)"
@@ -204,6 +239,30 @@ done1=$(field both1 's/.* cycles=\([0-9]*\).*/\1/p') done2=$(field both2 's/.* c
 sum_rate=$((${rate1:-0} + ${rate2:-0})) sum_cycles=$((${done1:-0} + ${done2:-0}))
 printf '%-34s %8s %8s %10s\n' "(c) allocators 1+2: sum" "$sum_cycles" "" "$sum_rate"
 echo "create p50/p99: latency of POST /v1/conferences as the client saw it (µs)"
+
+echo
+echo "creates, then destroys (--split), REST, $split_clients clients x $cycles conferences per target"
+printf '%-34s %8s %8s %10s %10s %10s %10s\n' target creates failures creates/s "p50 us" "p99 us" destroys/s
+split_row() {
+  printf '%-34s %8s %8s %10s %10s %10s %10s\n' "$1" \
+    "$(field "$2" 's/.* cycles=\([0-9]*\).*/\1/p')" "$(field "$2" 's/.* failures=\([0-9]*\).*/\1/p')" \
+    "$(field "$2" 's/^creates\/s=\([0-9]*\).*/\1/p')" "$(field "$2" 's/^create_us p50=\([0-9]*\).*/\1/p')" \
+    "$(field "$2" 's/^create_us .* p99=\([0-9]*\).*/\1/p')" "$(field "$2" 's/.* destroys\/s=\([0-9]*\).*/\1/p')"
+}
+split_row "(d) embedded (plain confab-mcu)" split-embedded
+split_row "(e) allocator 1 -> 3 nodes" split-alloc1
+metrics=$(curl -sf -m 2 "http://127.0.0.1:${alloc_rest[0]}/metrics" || true)
+writes=$(sed -n 's/^confab_record_writes_total \([0-9]*\).*/\1/p' <<<"$metrics")
+txns=$(sed -n 's/^confab_record_transactions_total \([0-9]*\).*/\1/p' <<<"$metrics")
+echo "allocator 1 wrote $writes conference records (creates and deletes) in $txns etcd transactions"
+
+echo
+echo "CPU per conference (create and destroy), µs, by daemon (user+system time around each run)"
+printf '%-34s %10s %10s %10s %10s %10s\n' run etcd allocators nodes embedded sum
+for run in embedded alloc1 both split-embedded split-alloc1; do
+  e=${cpu_cost[$run.etcd]} a=${cpu_cost[$run.allocators]} n=${cpu_cost[$run.nodes]} b=${cpu_cost[$run.embedded]}
+  printf '%-34s %10s %10s %10s %10s %10s\n' "$run" "$e" "$a" "$n" "$b" $((e + a + n + b))
+done
 
 # --- 2. failover ---
 echo

@@ -184,6 +184,15 @@ BENCHMARK(BM_ConferenceTick)
     ->Args({20, 2, 10, 1})
     ->Unit(benchmark::kMicrosecond);
 
+// A conference nobody has joined yet (or everyone left): what a node pays per tick for each of the
+// thousands an allocator may have placed on it ahead of their callers.
+void BM_EmptyConferenceTick(benchmark::State& state) {
+  ConferenceAudio audio(allocator::AudioSettings{}, 0);
+  for (auto _ : state) audio.tick(transport::Clock::now());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EmptyConferenceTick)->Unit(benchmark::kNanosecond);
+
 }  // namespace
 }  // namespace confab::mcu
 

@@ -1,6 +1,8 @@
 // confab-control-load: the control plane's load generator. N concurrent clients create and destroy
-// conferences on a running confab-mcu through REST or telnet, as fast as answers come; prints
-// requests/s and latency percentiles per operation.
+// conferences on a running confab-mcu or confab-allocator through REST or telnet, as fast as
+// answers come; prints requests/s and latency percentiles per operation. By default each client
+// runs create+destroy cycles; with --split every client first creates all its conferences, then
+// (after all clients are done creating) destroys them, and each phase has its own rate.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,8 +15,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -32,6 +36,7 @@ class Client {
   virtual ~Client() = default;
   virtual std::optional<uint64_t> create() = 0;
   virtual bool destroy(uint64_t id) = 0;
+  std::string error;  // why the last call that failed did
 };
 
 class RestClient final : public Client {
@@ -43,15 +48,20 @@ class RestClient final : public Client {
   }
   std::optional<uint64_t> create() override {
     auto res = http_.Post("/v1/conferences", R"({"name":"load"})", "application/json");
-    if (!res || res->status != 201) return std::nullopt;
+    if (!res || res->status != 201) return failed("POST", res), std::nullopt;
     return nlohmann::json::parse(res->body)["id"].get<uint64_t>();
   }
   bool destroy(uint64_t id) override {
     auto res = http_.Delete(("/v1/conferences/" + std::to_string(id)).c_str());
-    return res && res->status == 204;
+    if (!res || res->status != 204) return failed("DELETE", res), false;
+    return true;
   }
 
  private:
+  void failed(const char* method, const httplib::Result& res) {
+    error = std::string(method) + ": " + (res ? std::to_string(res->status) + " " + res->body : httplib::to_string(res.error()));
+  }
+
   httplib::Client http_;
 };
 
@@ -69,10 +79,14 @@ class TelnetClient final : public Client {
 
   std::optional<uint64_t> create() override {
     const std::string reply = command("create name=load");
-    if (reply.rfind("OK id=", 0) != 0) return std::nullopt;
+    if (reply.rfind("OK id=", 0) != 0) return error = "create: " + reply, std::nullopt;
     return std::stoull(reply.substr(6));
   }
-  bool destroy(uint64_t id) override { return command("destroy " + std::to_string(id)) == "OK"; }
+  bool destroy(uint64_t id) override {
+    const std::string reply = command("destroy " + std::to_string(id));
+    if (reply != "OK") return error = "destroy: " + reply, false;
+    return true;
+  }
 
  private:
   std::string command(const std::string& line) {
@@ -118,6 +132,8 @@ int main(int argc, char** argv) {
   app.add_option("--token", token, "the daemon's --token, if it has one");
   app.add_option("--clients", clients, "concurrent clients (threads, one connection each)")->default_val(4);
   app.add_option("--cycles", per_client, "create+destroy cycles per client")->default_val(2000);
+  bool split = false;
+  app.add_flag("--split", split, "create every conference first, then destroy them all (a rate per phase)");
   CLI11_PARSE(app, argc, argv);
   const auto address = confab::transport::SocketAddress::parse(rest.empty() ? telnet : rest);
   if (!address || rest.empty() == telnet.empty()) {
@@ -127,7 +143,20 @@ int main(int argc, char** argv) {
 
   std::vector<std::vector<double>> create_us(clients), destroy_us(clients);
   std::atomic<uint64_t> failures{0};
+  std::mutex failure_mutex;
+  std::string first_failure;
+  const auto fail = [&](const Client& client) {
+    if (failures++ != 0) return;
+    std::lock_guard lock(failure_mutex);
+    first_failure = client.error;
+  };
   std::vector<std::thread> threads;
+  // --split: the clients wait here between creating and destroying; the last one to arrive notes
+  // when the create phase ended.
+  std::mutex phase_mutex;
+  std::condition_variable phase_cv;
+  unsigned creating = clients;
+  Clock::time_point creates_done;
   const auto start = Clock::now();
   for (unsigned c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
@@ -136,25 +165,52 @@ int main(int argc, char** argv) {
         client = std::make_unique<RestClient>(address->ip_string(), address->port(), token);
       } else {
         auto t = std::make_unique<TelnetClient>(*address, token);
-        if (!t->ok()) {
-          failures += per_client;
-          return;
+        if (t->ok()) {
+          client = std::move(t);
+        } else {
+          failures += per_client;  // and this client does nothing (but still meets the others)
         }
-        client = std::move(t);
       }
       create_us[c].reserve(per_client);
       destroy_us[c].reserve(per_client);
-      for (unsigned i = 0; i < per_client; ++i) {
+      if (split) {
+        std::vector<uint64_t> ids;
+        for (unsigned i = 0; client && i < per_client; ++i) {
+          const auto t0 = Clock::now();
+          const auto id = client->create();
+          if (!id) {
+            fail(*client);
+            continue;
+          }
+          create_us[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+          ids.push_back(*id);
+        }
+        {
+          std::unique_lock lock(phase_mutex);
+          if (--creating == 0) {
+            creates_done = Clock::now();
+            phase_cv.notify_all();
+          }
+          phase_cv.wait(lock, [&] { return creating == 0; });
+        }
+        for (const uint64_t id : ids) {
+          const auto t0 = Clock::now();
+          if (!client->destroy(id)) fail(*client);
+          destroy_us[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        }
+        return;
+      }
+      for (unsigned i = 0; client && i < per_client; ++i) {
         const auto t0 = Clock::now();
         const auto id = client->create();
         const auto t1 = Clock::now();
         if (!id) {
-          ++failures;
+          fail(*client);
           continue;
         }
         const bool destroyed = client->destroy(*id);
         const auto t2 = Clock::now();
-        if (!destroyed) ++failures;
+        if (!destroyed) fail(*client);
         create_us[c].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
         destroy_us[c].push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
       }
@@ -172,12 +228,19 @@ int main(int argc, char** argv) {
   std::sort(destroys.begin(), destroys.end());
   std::printf("api=%s clients=%u cycles=%zu failures=%llu seconds=%.2f\n", rest.empty() ? "telnet" : "rest", clients,
               creates.size(), static_cast<unsigned long long>(failures.load()), seconds);
-  // A cycle is one create and one destroy, each a full request/answer round trip.
-  std::printf("cycles/s=%.0f requests/s=%.0f\n", static_cast<double>(creates.size()) / seconds,
-              2.0 * static_cast<double>(creates.size()) / seconds);
+  if (split) {
+    const double create_seconds = std::chrono::duration<double>(creates_done - start).count();
+    std::printf("creates/s=%.0f destroys/s=%.0f\n", static_cast<double>(creates.size()) / create_seconds,
+                static_cast<double>(destroys.size()) / (seconds - create_seconds));
+  } else {
+    // A cycle is one create and one destroy, each a full request/answer round trip.
+    std::printf("cycles/s=%.0f requests/s=%.0f\n", static_cast<double>(creates.size()) / seconds,
+                2.0 * static_cast<double>(creates.size()) / seconds);
+  }
   std::printf("create_us p50=%.0f p90=%.0f p99=%.0f max=%.0f\n", percentile(creates, 0.5), percentile(creates, 0.9),
               percentile(creates, 0.99), creates.empty() ? 0.0 : creates.back());
   std::printf("destroy_us p50=%.0f p90=%.0f p99=%.0f max=%.0f\n", percentile(destroys, 0.5),
               percentile(destroys, 0.9), percentile(destroys, 0.99), destroys.empty() ? 0.0 : destroys.back());
+  if (failures != 0) std::printf("first failure: %s\n", first_failure.c_str());
   return failures == 0 ? 0 : 1;
 }

@@ -281,6 +281,9 @@ void ConferenceAudio::send(Input& input, const mixer::MixOutput& mix, std::span<
 
 void ConferenceAudio::tick(transport::Clock::time_point now) {
   ++stats_.ticks;
+  // Nobody to hear or to mix (a conference created and not joined yet, or left by all): a node
+  // holding thousands of these would otherwise spend its worker mixing silence for no one.
+  if (inputs_.empty()) return;
   mixer_.begin_tick();
   for (auto& [id, input] : inputs_) {
     if (input.level) mixer_.set_level(id, *input.level);

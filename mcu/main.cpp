@@ -353,7 +353,10 @@ int main(int argc, char** argv) {
   // The control APIs: telnet and REST over the same service. Both stay on loopback without a token.
   // The cluster agent starts after the REST API (it advertises the bound port); /metrics, already
   // serving by then, reads it through this pointer.
-  std::atomic<const confab::mcu::NodeAgent*> published_agent{nullptr};
+  std::atomic<confab::mcu::NodeAgent*> published_agent{nullptr};
+  service.set_ended_observer([&published_agent](uint64_t id) {
+    if (auto* agent = published_agent.load()) agent->conference_ended(id);
+  });
   confab::allocator::ControlServers control(
       {rest_listen, telnet_listen, token}, service, [&pool, &service, &control, &monitor, &published_agent] {
         return confab::mcu::render_metrics(pool, service, &control.telnet(), &monitor, published_agent.load());

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "allocator/cluster_records.h"
 
@@ -101,6 +103,7 @@ void NodeAgent::keep_lease() {
     return;
   }
   lease_ = granted->id;
+  recheck_ = true;
   registrations_.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("event=cluster_registered node={} lease_ttl_s={} control={} media_ip={}", options_.registration.id,
                options_.lease_ttl_seconds, options_.registration.control_url, options_.registration.media_ip);
@@ -126,66 +129,96 @@ void NodeAgent::report() {
   }
 }
 
+void NodeAgent::conference_ended(uint64_t id) {
+  // Far more than a round's endings; beyond it, what is dropped is only noted late (the next
+  // reconcile after a restart of the agent would not see it either: such a record stays until
+  // an allocator's DELETE or a failover).
+  constexpr size_t kMaxEnded = 65536;
+  std::lock_guard lock(ended_mutex_);
+  if (ended_.size() < kMaxEnded) ended_.push_back(id);
+}
+
 void NodeAgent::reconcile() {
   auto hosted_list = service_.list();
   if (!hosted_list) return;
-  auto records = etcd_.list(key("conferences", ""));
-  if (!records) {
-    etcd_errors_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  // id -> (node it is placed on, mod revision)
-  std::map<uint64_t, std::pair<std::string, int64_t>> placed;
-  for (const auto& kv : records->kvs) {
-    auto record = allocator::decode_conference_record(kv.value);
-    if (record) placed[record->id] = {record->node, kv.mod_revision};
-  }
   std::set<uint64_t> hosted;
   for (const auto& conference : *hosted_list) hosted.insert(conference.id);
+  if (recheck_.exchange(false)) confirmed_.clear();
+
+  // What changed since the last round: conferences hosted but not confirmed (new here, or not yet
+  // recorded), and confirmed ones no longer hosted (destroyed through an allocator, which deletes
+  // the record itself, or ended here by themselves, end_when_empty, whose record stays).
+  std::vector<uint64_t> ids;
+  for (const uint64_t id : hosted) {
+    if (!confirmed_.contains(id)) ids.push_back(id);
+  }
+  for (const uint64_t id : confirmed_) {
+    if (!hosted.contains(id)) ids.push_back(id);
+  }
+  {
+    // Ended by themselves, perhaps before any round saw them hosted.
+    std::lock_guard lock(ended_mutex_);
+    for (const uint64_t id : ended_) {
+      if (!hosted.contains(id) && !confirmed_.contains(id)) ids.push_back(id);
+    }
+    ended_.clear();
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   const auto now = Clock::now();
   const std::string& self = options_.registration.id;
-
-  for (const uint64_t id : hosted) {
-    const auto it = placed.find(id);
-    if (it != placed.end() && it->second.first == self) {
+  constexpr size_t kReadsPerRequest = 64;  // etcd allows 128 operations per transaction
+  for (size_t first = 0; first < ids.size(); first += kReadsPerRequest) {
+    const size_t count = std::min(kReadsPerRequest, ids.size() - first);
+    std::vector<std::string> keys;
+    keys.reserve(count);
+    for (size_t i = first; i < first + count; ++i) keys.push_back(key("conferences", std::to_string(ids[i])));
+    auto records = etcd_.get_many(keys);
+    if (!records) {
+      etcd_errors_.fetch_add(1, std::memory_order_relaxed);
+      return;  // the rest next round
+    }
+    for (size_t i = 0; i < count; ++i) {
+      const uint64_t id = ids[first + i];
+      const auto& kv = (*records)[i];
+      std::optional<allocator::ConferenceRecord> record;
+      if (kv) {
+        if (auto decoded = allocator::decode_conference_record(kv->value)) record = std::move(*decoded);
+      }
+      const bool placed_here = record && record->node == self;
+      if (!hosted.contains(id)) {
+        confirmed_.erase(id);
+        // Ended here by itself: its record goes, unless someone changed it since this read.
+        if (!placed_here) continue;
+        auto removed = etcd_.txn({allocator::EtcdCompare{keys[i], allocator::EtcdCompare::Target::kModRevision,
+                                                         allocator::EtcdCompare::Result::kEqual, kv->mod_revision, {}}},
+                                 {allocator::EtcdOp::remove(keys[i])});
+        if (removed && removed->succeeded) {
+          records_removed_.fetch_add(1, std::memory_order_relaxed);
+          spdlog::info("event=conference_record_removed id={} node={} reason=ended_here", id, self);
+        }
+        continue;
+      }
+      if (placed_here) {
+        confirmed_.insert(id);
+        unplaced_since_.erase(id);
+        continue;
+      }
+      // Placed elsewhere (moved while this node was out of touch) or not at all (its allocator
+      // died between creating and recording it). Either only after the grace period: an allocator
+      // creates a conference here before it writes the record, and a failover re-creates one here
+      // while the record still names the dead node.
+      const auto since = unplaced_since_.emplace(id, now).first->second;
+      if (now - since < options_.orphan_grace) continue;
+      if (service_.destroy(id)) {
+        orphans_ended_.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("event=conference_ended_unplaced id={} node={} reason={}", id, self,
+                     record ? "placed on " + record->node : std::string("no record"));
+      }
       unplaced_since_.erase(id);
-      continue;
     }
-    // Placed elsewhere (moved while this node was out of touch) or not at all (its allocator died
-    // between creating and recording it). Either only after the grace period: an allocator creates
-    // a conference here before it writes the record, and a failover re-creates one here while the
-    // record still names the dead node.
-    const bool moved = it != placed.end();
-    const auto since = unplaced_since_.emplace(id, now).first->second;
-    if (now - since < options_.orphan_grace) continue;
-    if (service_.destroy(id)) {
-      orphans_ended_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("event=conference_ended_unplaced id={} node={} reason={}", id, self,
-                   moved ? "placed on " + it->second.first : std::string("no record"));
-    }
-    unplaced_since_.erase(id);
   }
   std::erase_if(unplaced_since_, [&](const auto& entry) { return !hosted.contains(entry.first); });
-
-  // Placed here but not hosted in two rounds running: it ended here by itself (end_when_empty).
-  // (One round is not enough: an allocator creates a conference here first and records it after,
-  // so a record may name a conference this round's list just missed.) The record goes, unless
-  // someone changed it meanwhile.
-  std::set<uint64_t> missing;
-  for (const auto& [id, where] : placed) {
-    if (where.first != self || hosted.contains(id)) continue;
-    missing.insert(id);
-    if (!missing_before_.contains(id)) continue;
-    const std::string record_key = key("conferences", std::to_string(id));
-    auto removed = etcd_.txn({allocator::EtcdCompare{record_key, allocator::EtcdCompare::Target::kModRevision,
-                                                     allocator::EtcdCompare::Result::kEqual, where.second, {}}},
-                             {allocator::EtcdOp::remove(record_key)});
-    if (removed && removed->succeeded) {
-      records_removed_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::info("event=conference_record_removed id={} node={} reason=ended_here", id, self);
-    }
-  }
-  missing_before_ = std::move(missing);
 }
 
 }  // namespace confab::mcu

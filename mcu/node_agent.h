@@ -3,7 +3,10 @@
 // period, follows its drain mark, and reconciles the conferences it hosts with the registry:
 // a conference that ended here (end_when_empty) loses its record, and one the registry has not
 // placed here for a grace period (created by an allocator that died before recording it, or moved
-// away while this node was out of touch) is ended here.
+// away while this node was out of touch) is ended here. A round reads only the records of what
+// changed since the last one (conferences new here, conferences gone from here), never the whole
+// registry: a cluster of tens of thousands of conferences must not cost every node a full read (or
+// a watch on every record) per round.
 #pragma once
 
 #include <atomic>
@@ -16,6 +19,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "allocator/conference_api.h"
 #include "allocator/etcd_client.h"
@@ -56,6 +60,9 @@ class NodeAgent {
   void stop();
 
   bool draining() const { return draining_.load(); }
+  // A conference ended here by itself (ConferenceService's ended observer; any thread): its record
+  // goes at the next round, even if no round saw it hosted.
+  void conference_ended(uint64_t id);
   NodeAgentStats stats() const;
 
  private:
@@ -74,9 +81,15 @@ class NodeAgent {
   const std::function<allocator::NodeLoadReport()> sample_;
 
   std::atomic<int64_t> lease_{0};  // 0: not registered
+  std::atomic<bool> recheck_{false};  // registered anew: read every hosted conference's record again
   // The report thread's only:
   std::chrono::steady_clock::time_point last_reconcile_{};
-  std::set<uint64_t> missing_before_;  // placed here but not hosted at the last reconcile
+  // Hosted conferences whose record named this node when last read. Until the node registers
+  // again (its lease expired, so the cluster may have moved them), that stays true: a failover
+  // is the only writer that places a conference elsewhere.
+  std::set<uint64_t> confirmed_;
+  std::mutex ended_mutex_;
+  std::vector<uint64_t> ended_;  // conference_ended() since the last round (bounded)
   std::map<uint64_t, std::chrono::steady_clock::time_point> unplaced_since_;  // hosted, not placed here
 
   std::atomic<bool> draining_{false};

@@ -358,6 +358,14 @@ TEST(ClusterRecordsTest, NodeIdRule) {
   EXPECT_FALSE(valid_node_id(std::string("a\0b", 3)));
 }
 
+TEST(ClusterRecordsTest, ConferenceIdOfAKey) {
+  EXPECT_EQ(parse_conference_id("1"), std::optional<uint64_t>(1));
+  EXPECT_EQ(parse_conference_id("18446744073709551615"), std::optional<uint64_t>(UINT64_MAX));
+  for (const char* bad : {"", "0", "-1", "+1", " 1", "1 ", "1a", "0x10", "18446744073709551616"}) {
+    EXPECT_FALSE(parse_conference_id(bad)) << bad;
+  }
+}
+
 // --- conference record --------------------------------------------------------------------------
 
 TEST(ClusterRecordsTest, BadConferenceRecordsAreRefused) {

@@ -80,6 +80,28 @@ TEST_F(EtcdClientTest, PutGetListRemove) {
   EXPECT_EQ(client.list("/t/")->kvs.size(), 1u);
 }
 
+TEST_F(EtcdClientTest, GetManyReadsSeveralKeysInOneRequest) {
+  EtcdClient client(etcd_.options());
+  ASSERT_TRUE(client.put("/m/1", "one"));
+  const auto second = client.put("/m/3", "three");
+  ASSERT_TRUE(second);
+  auto read = client.get_many({"/m/1", "/m/2", "/m/3", "/m/1"});
+  ASSERT_TRUE(read) << read.error().message;
+  ASSERT_EQ(read->size(), 4u);
+  EXPECT_EQ((*read)[0]->value, "one");
+  EXPECT_FALSE((*read)[1]);  // absent: no value, no error
+  EXPECT_EQ((*read)[2]->value, "three");
+  EXPECT_EQ((*read)[2]->mod_revision, *second);
+  EXPECT_EQ((*read)[3]->value, "one");  // the same key twice is fine for reads
+  EXPECT_TRUE(client.get_many({})->empty());
+  // 128 keys (etcd's default limit of operations per transaction) in one read.
+  std::vector<std::string> many;
+  for (int i = 0; i < 128; ++i) many.push_back("/m/" + std::to_string(i));
+  auto all = client.get_many(many);
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(std::count_if(all->begin(), all->end(), [](const auto& kv) { return kv.has_value(); }), 2);
+}
+
 TEST_F(EtcdClientTest, TransactionsCompareAndSet) {
   EtcdClient client(etcd_.options());
   const EtcdCompare absent{"/t/id", EtcdCompare::Target::kCreateRevision, EtcdCompare::Result::kEqual, 0, {}};

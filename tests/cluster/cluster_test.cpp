@@ -1,7 +1,8 @@
 // The cluster mode end to end on loopback with real processes: a private etcd member, confab-mcu
 // nodes registered in it, confab-allocator instances in front. Placement spread and load
 // awareness, drain, failover after SIGKILL (same IDs, participants heard again), an allocator
-// killed mid-burst and etcd restarted (nothing lost or duplicated, clear 503s), bad registry input.
+// killed mid-burst and etcd restarted (nothing lost or duplicated, clear 503s), bad registry input,
+// records of conferences that ended on their node.
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -248,6 +250,45 @@ class WebhookReceiver {
   std::mutex mutex_;
   std::vector<json> bodies_;
 };
+
+TEST_F(ClusterTest, ConferenceThatEndsOnItsNodeLosesItsRecord) {
+  ASSERT_TRUE(cluster_.start_node("n1"));
+  ASSERT_TRUE(cluster_.start_allocator());
+  ASSERT_TRUE(cluster_.wait_for_nodes(0, {"n1"}));
+  const auto placed = create(0, 2, R"({"end_when_empty": true})");
+  ASSERT_EQ(placed.size(), 2u);
+  const uint64_t ends = placed.begin()->first, stays = placed.rbegin()->first;
+  Api api(cluster_.allocator(0)->rest_port());
+  Api direct(cluster_.node("n1")->rest_port());
+  const auto joined = api.post(conference_path(ends) + "/participants", R"({"audio": {"codec": "opus"}})");
+  ASSERT_EQ(joined.status, 201) << joined.text;
+  // Its last participant leaves on the node itself (no allocator involved): the conference ends
+  // there, and the node's reconciler (its mirror of the records) takes the record out.
+  const auto left = direct.send("DELETE", conference_path(ends) + "/participants/" +
+                                              std::to_string(joined.body["id"].get<uint64_t>()), "");
+  ASSERT_EQ(left.status, 204) << left.text;
+  EXPECT_EQ(direct.get(conference_path(ends)).status, 404);
+  ASSERT_TRUE(wait_until([&] { return !Cluster::placements(api).count(ends); }, 20s, 100ms));
+  EXPECT_EQ(api.get(conference_path(ends)).status, 404);
+  // The other one (never joined, so never ended) keeps its record and its node.
+  EXPECT_EQ(Cluster::placements(api).count(stays), 1u);
+  EXPECT_EQ(direct.get(conference_path(stays)).status, 200);
+  EXPECT_NE(direct.get("/metrics").text.find("confab_cluster_records_removed_total 1\n"), std::string::npos);
+
+  // Once a round has seen it hosted and recorded (three more load reports: a round runs every
+  // two), deleting it on the node directly also takes its record out.
+  const auto reports = [&] {
+    const std::string text = direct.get("/metrics").text;
+    constexpr std::string_view kSample = "\nconfab_cluster_load_reports_total ";  // not its # HELP line
+    const size_t at = text.find(kSample);
+    return at == std::string::npos ? 0 : std::atoi(text.c_str() + at + kSample.size());
+  };
+  const int seen = reports();
+  ASSERT_TRUE(wait_until([&] { return reports() >= seen + 3; }, 20s, 100ms));
+  ASSERT_EQ(direct.send("DELETE", conference_path(stays), "").status, 204);
+  ASSERT_TRUE(wait_until([&] { return !Cluster::placements(api).count(stays); }, 20s, 100ms));
+  EXPECT_NE(direct.get("/metrics").text.find("confab_cluster_records_removed_total 2\n"), std::string::npos);
+}
 
 TEST_F(ClusterTest, KilledNodesConferencesReappearElsewhereWithTheSameIdsAndParticipantsHearTheMixAgain) {
   WebhookReceiver webhook;

@@ -3,6 +3,7 @@
 // same data to test outages.
 #pragma once
 
+#include <signal.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -42,6 +43,13 @@ class EtcdServer {
   }
   // SIGKILL: the member vanishes mid-request.
   void kill() { process_.reset(); }
+  // SIGSTOP / SIGCONT: requests sent meanwhile wait unanswered (connections stay open).
+  void freeze() {
+    if (process_) process_->signal(SIGSTOP);
+  }
+  void thaw() {
+    if (process_) process_->signal(SIGCONT);
+  }
 
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
   allocator::EtcdOptions options() const { return allocator::EtcdOptions{endpoint(), std::chrono::milliseconds(1000)}; }
