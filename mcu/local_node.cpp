@@ -259,9 +259,9 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
   } else if (answer && answer->value && video) {
     // The first participant with video makes the conference's video half, on the least-loaded
     // video worker, with a plain tile for everyone already in (by ID: join order) and the layout
-    // last set. Every video join carries what that takes, and the task makes the half only if it
-    // is not there: a join that failed after its worker was chosen (a task that timed out, or
-    // never ran) leaves no doubt for the next one to resolve.
+    // last set. Every video join carries what that takes, and its task makes the half only if it
+    // is not there: after a join that failed once its worker was chosen (its task timed out and
+    // may run later, or never ran), the next one finds the half or makes it, either way.
     allocator::ConferenceSettings settings;
     std::shared_ptr<const ActiveSpeaker> speaker;
     std::vector<uint64_t> tiles;
