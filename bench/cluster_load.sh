@@ -9,8 +9,10 @@
 # (REST 23401-23403, telnet 23411-23413, media 24000-24999 / 25000-25999 / 26000-26999), allocators
 # 1 and 2 (REST 23421-23422, telnet 23431-23432) and a plain confab-mcu with the embedded allocator
 # (REST 23441, telnet 23442, media 27000-27999). Every MCU runs --workers 1 --no-pin --no-video: the
-# conferences are audio-only (what this measures is the control plane; with video workers, each
-# create and destroy also posts to a SCHED_IDLE video worker, whose task ring the churn overflows).
+# conferences are audio-only and what this measures is the control plane, so no video threads run
+# beside it. (No longer a workaround: a conference's video half is made by its first participant
+# with video, so an audio-only one never posts to a video worker and the churn cannot fill one's
+# task ring.)
 #   1. confab-control-load --clients 4 --cycles CYCLES against (a) the plain confab-mcu, (b)
 #      allocator 1, (c) allocators 1 and 2 at once (two processes); prints one table.
 #   2. creates 50 conferences through allocator 1, SIGKILLs the node hosting the most and prints the

@@ -85,6 +85,9 @@ class ConferenceVideo final : public MediaListener {
   // retire; false when unknown.
   bool remove(uint64_t participant, std::unique_ptr<MediaStream>* stream);
   void set_layout(allocator::Layout layout) { compositor_.set_layout(layout); }
+  allocator::Layout layout() const { return compositor_.layout(); }
+  // Participants with a tile (or waiting for one), with video or without.
+  size_t participant_count() const { return members_.size(); }
   void set_deaf(uint64_t participant, bool deaf);
 
   void on_media(uint64_t participant, const transport::RtpPacket& packet,

@@ -59,7 +59,7 @@ std::optional<LocalNode::Hosted> LocalNode::placement_of(uint64_t conference) co
   std::lock_guard lock(mutex_);
   const auto it = hosted_.find(conference);
   if (it == hosted_.end()) return std::nullopt;
-  return Hosted{it->second.worker, it->second.video_worker, {}, it->second.with_video};
+  return Hosted{it->second.worker, it->second.video_worker, {}, it->second.with_video, {}, {}};
 }
 
 LocalNode::Hosted* LocalNode::find(uint64_t conference) {
@@ -83,7 +83,9 @@ transport::Err<allocator::ApiError> LocalNode::worker_failure(const std::string&
 }
 
 ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator::ConferenceSettings& settings) {
-  Hosted placed;
+  // The audio half publishes its dominant speaker to the video half, if one is ever made, here.
+  auto speaker = std::make_shared<ActiveSpeaker>();
+  size_t worker = 0;
   {
     std::lock_guard lock(mutex_);
     if (hosted_.size() >= options_.max_conferences) {
@@ -91,45 +93,39 @@ ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator:
                        "node " + options_.name + " hosts its limit of " + std::to_string(options_.max_conferences) +
                            " conferences");
     }
-    // Each half on the least-loaded worker of its kind: a video conference's cost is its own
-    // thread's to carry, so it goes where the fewest others are.
-    placed.worker = media_load_.least();
-    ++media_load_.conferences[placed.worker];
-    if (pool_.has_video()) {
-      placed.video_worker = video_load_.least();
-      ++video_load_.conferences[placed.video_worker];
-    }
-    hosted_.emplace(conference, Hosted{placed.worker, placed.video_worker, {}, {}});
+    // The audio half on the least-loaded media worker. The video half waits for the first
+    // participant with video (place_video), so audio-only conferences cost no video worker a task.
+    worker = media_load_.least();
+    ++media_load_.conferences[worker];
+    hosted_.emplace(conference, Hosted{worker, std::nullopt, {}, {}, settings, speaker});
   }
-  // Nothing on the workers can refuse a new conference, so this is not waited for: tasks run in
-  // order, and every later call for the conference waits for its own answer. The audio half
-  // publishes its dominant speaker to the video half through `speaker`.
-  auto speaker = std::make_shared<ActiveSpeaker>();
-  bool posted = pool_.worker(placed.worker).post_fn([conference, settings, speaker](Worker& w) {
+  // Nothing on the worker can refuse a new conference, so this is not waited for: tasks run in
+  // order, and every later call for the conference waits for its own answer.
+  const bool posted = pool_.worker(worker).post_fn([conference, settings, speaker](Worker& w) {
     w.conferences().emplace(conference, std::make_unique<Conference>(conference, settings, speaker));
   });
-  if (posted && pool_.has_video()) {
-    posted = pool_.video_worker(placed.video_worker).post_fn([conference, settings, speaker](Worker& w) {
-      w.video_conferences().emplace(conference, std::make_unique<ConferenceVideo>(conference, settings, speaker));
-    });
-    if (!posted) pool_.worker(placed.worker).post_fn([conference](Worker& w) { w.close_conference(conference); });
-  }
   if (!posted) {
     std::lock_guard lock(mutex_);
     hosted_.erase(conference);
-    --media_load_.conferences[placed.worker];
-    if (pool_.has_video()) --video_load_.conferences[placed.video_worker];
-    return api_error(503, "AT_CAPACITY", "a worker is busy (task ring full); retry");
+    --media_load_.conferences[worker];
+    return api_error(503, "AT_CAPACITY", "media worker " + std::to_string(worker) + " is busy (task ring full); retry");
   }
   return Done{};
 }
 
 ApiResult<Done> LocalNode::update_conference(uint64_t conference, const allocator::ConferencePatch& patch) {
-  const auto placed = placement_of(conference);
-  if (!placed) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
-  if (!patch.layout) return Done{};
+  Hosted placed;
+  {
+    std::lock_guard lock(mutex_);
+    Hosted* hosted = find(conference);
+    if (!hosted) return api_error(404, "NOT_FOUND", "no conference " + std::to_string(conference));
+    if (!patch.layout) return Done{};
+    // Kept for a video half made later; one that exists is told now.
+    hosted->settings.layout = *patch.layout;
+    placed.video_worker = hosted->video_worker;
+  }
   std::string error;
-  const bool done = on_video_worker(*placed, false, [conference, layout = *patch.layout](Worker& w) {
+  const bool done = on_video_worker(placed, false, [conference, layout = *patch.layout](Worker& w) {
     const auto it = w.video_conferences().find(conference);
     if (it != w.video_conferences().end()) it->second->set_layout(layout);
     return it != w.video_conferences().end();
@@ -148,13 +144,14 @@ void LocalNode::close_conference(uint64_t conference) {
     hosted_.erase(it);
     --media_load_.conferences[hosted.worker];
     media_load_.participants[hosted.worker] -= hosted.ports.size();
-    if (pool_.has_video()) {
-      --video_load_.conferences[hosted.video_worker];
-      video_load_.participants[hosted.video_worker] -= hosted.ports.size();
+    if (hosted.video_worker) {
+      --video_load_.conferences[*hosted.video_worker];
+      video_load_.participants[*hosted.video_worker] -= hosted.ports.size();
     }
     participants_ -= hosted.ports.size();
   }
-  // Waited for, so that the ports are closed before they go back to the range.
+  // Waited for, so that the ports are closed before they go back to the range. A conference that
+  // never had video has no video half: nothing goes to a video worker.
   const auto close = [conference](Worker& self) { return self.close_conference(conference); };
   std::string error;
   if (!pool_.worker(hosted.worker).call(close, options_.call_timeout, &error) ||
@@ -167,12 +164,26 @@ void LocalNode::close_conference(uint64_t conference) {
 
 template <typename Fn>
 bool LocalNode::on_video_worker(const Hosted& hosted, bool wait, Fn fn, std::string* error) {
-  if (!pool_.has_video()) return true;
-  Worker& worker = pool_.video_worker(hosted.video_worker);
-  if (wait) return worker.call(std::move(fn), options_.call_timeout, error).has_value();
+  if (!hosted.video_worker) return true;  // no video half: nothing of the conference there
+  Worker& worker = pool_.video_worker(*hosted.video_worker);
+  if (wait) {
+    if (worker.call(std::move(fn), options_.call_timeout, error)) return true;
+    *error = "video " + *error;  // "video worker 0: task ring full"
+    return false;
+  }
   if (worker.post_fn(std::move(fn))) return true;
-  *error = "video worker " + std::to_string(hosted.video_worker) + ": task ring full";
+  *error = "video worker " + std::to_string(*hosted.video_worker) + ": task ring full";
   return false;
+}
+
+size_t LocalNode::place_video(Hosted& hosted) {
+  if (!hosted.video_worker) {
+    // Where the fewest others are: a video conference's cost is its own thread's to carry.
+    hosted.video_worker = video_load_.least();
+    ++video_load_.conferences[*hosted.video_worker];
+    video_load_.participants[*hosted.video_worker] += hosted.ports.size();
+  }
+  return *hosted.video_worker;
 }
 
 ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t conference, uint64_t participant,
@@ -236,8 +247,9 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
         return result;
       },
       options_.call_timeout, &error);
-  // The video half: a tile, and the participant's video stream (if any; then waited for).
-  if (answer && answer->value && pool_.has_video() && !video) {
+  // The video half: a tile, and the participant's video stream (if any; then waited for). Without
+  // video, only a conference that has a video half gets the tile (posted).
+  if (answer && answer->value && !video) {
     const bool posted = on_video_worker(placed, false, [conference, participant](Worker& w) {
       const auto it = w.video_conferences().find(conference);
       if (it != w.video_conferences().end()) it->second->add(participant, nullptr);
@@ -245,21 +257,48 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
     }, &error);
     if (!posted) answer.reset();
   } else if (answer && answer->value && video) {
-    auto video_answer = pool_.video_worker(placed.video_worker).call(
-        [conference, participant, opening = std::move(video)](Worker& w) mutable {
-          TaskAnswer<std::optional<allocator::StreamInfo>> result;
-          const auto it = w.video_conferences().find(conference);
-          if (it == w.video_conferences().end()) {
-            result.error = "conference not on this video worker";
+    // The first participant with video makes the conference's video half, on the least-loaded
+    // video worker, with a plain tile for everyone already in (by ID: join order) and the layout
+    // last set. Every video join carries what that takes, and its task makes the half only if it
+    // is not there: after a join that failed once its worker was chosen (its task timed out and
+    // may run later, or never ran), the next one finds the half or makes it, either way.
+    allocator::ConferenceSettings settings;
+    std::shared_ptr<const ActiveSpeaker> speaker;
+    std::vector<uint64_t> tiles;
+    {
+      std::lock_guard lock(mutex_);
+      // The service serializes calls per conference, so it cannot have closed meanwhile.
+      if (Hosted* hosted = find(conference)) {
+        placed.video_worker = place_video(*hosted);
+        settings = hosted->settings;
+        speaker = hosted->speaker;
+        for (const auto& [id, its_ports] : hosted->ports) tiles.push_back(id);
+      }
+    }
+    std::optional<TaskAnswer<std::optional<allocator::StreamInfo>>> video_answer;
+    if (placed.video_worker) {
+      video_answer = pool_.video_worker(*placed.video_worker).call(
+          [conference, participant, settings = std::move(settings), speaker = std::move(speaker),
+           tiles = std::move(tiles), opening = std::move(video)](Worker& w) mutable {
+            TaskAnswer<std::optional<allocator::StreamInfo>> result;
+            auto it = w.video_conferences().find(conference);
+            if (it == w.video_conferences().end()) {
+              auto half = std::make_unique<ConferenceVideo>(conference, settings, std::move(speaker));
+              for (const uint64_t tile : tiles) half->add(tile, nullptr);
+              it = w.video_conferences().emplace(conference, std::move(half)).first;
+            }
+            auto stream =
+                MediaStream::open(w.reactor(), std::move(opening->fd), std::move(opening->config), &result.error);
+            if (!stream) return result;
+            it->second->add(participant, std::move(stream));
+            result.value = it->second->stream_info(participant);
             return result;
-          }
-          auto stream = MediaStream::open(w.reactor(), std::move(opening->fd), std::move(opening->config), &result.error);
-          if (!stream) return result;
-          it->second->add(participant, std::move(stream));
-          result.value = it->second->stream_info(participant);
-          return result;
-        },
-        options_.call_timeout, &error);
+          },
+          options_.call_timeout, &error);
+      if (!video_answer) error = "video " + error;  // "video worker 0: task ring full"
+    } else {
+      error = "conference closed meanwhile";
+    }
     if (video_answer && video_answer->value) {
       answer->value->video = std::move(*video_answer->value);
     } else {
@@ -288,7 +327,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
     if (request.video) hosted->with_video.insert(participant);
     ++participants_;
     ++media_load_.participants[hosted->worker];
-    if (pool_.has_video()) ++video_load_.participants[hosted->video_worker];
+    if (hosted->video_worker) ++video_load_.participants[*hosted->video_worker];
   }
   return std::move(*answer->value);
 }
@@ -373,7 +412,7 @@ ApiResult<Done> LocalNode::remove_participant(uint64_t conference, uint64_t part
     hosted->with_video.erase(participant);
     --participants_;
     --media_load_.participants[hosted->worker];
-    if (pool_.has_video()) --video_load_.participants[hosted->video_worker];
+    if (hosted->video_worker) --video_load_.participants[*hosted->video_worker];
   }
   return Done{};
 }
@@ -398,8 +437,9 @@ ApiResult<allocator::ConferenceMedia> LocalNode::media_state(uint64_t conference
       },
       options_.call_timeout, &error);
   if (!state) return worker_failure("reading conference state", error);
-  if (!pool_.has_video() || placed->with_video.empty()) return std::move(*state);
-  auto video = pool_.video_worker(placed->video_worker).call(
+  // Only video streams live there: a conference without one asks no video worker.
+  if (!placed->video_worker || placed->with_video.empty()) return std::move(*state);
+  auto video = pool_.video_worker(*placed->video_worker).call(
       [conference, ids = participant_ids(*state)](Worker& w) {
         std::vector<std::optional<allocator::StreamInfo>> streams(ids.size());
         const auto it = w.video_conferences().find(conference);
@@ -408,7 +448,7 @@ ApiResult<allocator::ConferenceMedia> LocalNode::media_state(uint64_t conference
         return streams;
       },
       options_.call_timeout, &error);
-  if (!video) return worker_failure("reading conference video state", error);
+  if (!video) return worker_failure("reading conference video state", "video " + error);
   for (size_t i = 0; i < state->participants.size(); ++i) state->participants[i].video = std::move((*video)[i]);
   return std::move(*state);
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "allocator/media_node.h"
+#include "mcu/active_speaker.h"
 #include "mcu/media_port_pool.h"
 #include "mcu/worker_pool.h"
 
@@ -50,10 +52,19 @@ class LocalNode final : public allocator::MediaNode {
 
  private:
   struct Hosted {
-    size_t worker = 0;        // media worker: the audio half
-    size_t video_worker = 0;  // video worker: the video half (when the pool has them)
+    size_t worker = 0;  // media worker: the audio half
+    // Video worker: the video half, chosen when the first participant with video joins (the half
+    // is made then too, by that join's task). None until then: an audio-only conference (a call
+    // router's SIP call, the control-plane churn) never posts to a video worker, whose
+    // SCHED_IDLE thread may get no CPU for long and whose task ring would fill. Once chosen it
+    // stays, even if that join failed: the next video join's task makes the half if it is missing.
+    std::optional<size_t> video_worker;
     std::map<uint64_t, std::vector<uint16_t>> ports;  // participant -> its media ports
     std::set<uint64_t> with_video;                     // participants with a video stream
+    // What a video half made later starts from: the settings, with the layout last set (a PATCH
+    // before any video is kept here), and the speaker the audio half publishes.
+    allocator::ConferenceSettings settings;
+    std::shared_ptr<ActiveSpeaker> speaker;
   };
   // Load per worker of one kind, for placing conferences.
   struct WorkerLoads {
@@ -68,14 +79,18 @@ class LocalNode final : public allocator::MediaNode {
   uint32_t next_ssrc();
   void release_ports(const std::vector<uint16_t>& ports);
   transport::Err<allocator::ApiError> worker_failure(const std::string& what, const std::string& error) const;
-  // Runs `fn(Worker&)` on the conference's video worker (if the pool has them): waited for, up
-  // to the call timeout, when `wait` (a video port must be open before the join is answered and
-  // closed before it goes back to the range), else posted. Audio-only work never waits on a video
-  // worker: in SCHED_IDLE one may wait long for a CPU. False when the worker did not take or
+  // Runs `fn(Worker&)` on the conference's video worker, if it has a video half (else does
+  // nothing and returns true): waited for, up to the call timeout, when `wait` (a video port must
+  // be closed before it goes back to the range), else posted. Audio-only work never waits on a
+  // video worker: in SCHED_IDLE one may wait long for a CPU. False when the worker did not take or
   // answer it, with the reason in `error`.
   template <typename Fn>
   bool on_video_worker(const Hosted& hosted, bool wait, Fn fn, std::string* error);
-  // A copy of the conference's placement; nullopt when it is not hosted here.
+  // With mutex_ held: the conference's video worker, chosen now (the least-loaded) if it has none,
+  // with the conference's participants so far counted on it.
+  size_t place_video(Hosted& hosted);
+  // A copy of the conference's placement (without its settings); nullopt when it is not hosted
+  // here.
   std::optional<Hosted> placement_of(uint64_t conference) const;
   // On a worker: takes the participant out of the conference's half there (mix or tile), saying
   // BYE on its streams when `say_bye`. False when it is not there.

@@ -71,6 +71,7 @@ bool Worker::post(std::unique_ptr<WorkerTask> task) {
   std::lock_guard lock(post_mutex_);
   if (!tasks_.try_push(task.get())) return false;
   task.release();  // the ring owns it now
+  tasks_posted_.fetch_add(1, std::memory_order_relaxed);
   // A stopped worker has no reactor; the task waits for the destructor.
   if (thread_.joinable() && !stop_requested_.load(std::memory_order_acquire)) reactor_->wake();
   return true;

@@ -183,6 +183,9 @@ class Worker {
   // after stop, or when the clock cannot be read.
   std::optional<std::chrono::nanoseconds> cpu_time() const;
   uint64_t call_timeouts() const { return call_timeouts_.load(std::memory_order_relaxed); }
+  // Tasks the ring accepted since start (calls included; refused ones not): what the control plane
+  // asked of this worker, e.g. to check that audio-only conferences never reach a video worker.
+  uint64_t tasks_posted() const { return tasks_posted_.load(std::memory_order_relaxed); }
 
   // Worker thread only (inside tasks).
   transport::Reactor& reactor() { return *reactor_; }
@@ -220,6 +223,7 @@ class Worker {
   std::thread thread_;
   TickStats tick_stats_;
   std::atomic<uint64_t> call_timeouts_{0};
+  std::atomic<uint64_t> tasks_posted_{0};
   // The thread's CPU clock (pthread_getcpuclockid), published before start() returns; valid while
   // cpu_clock_valid_ (cleared by stop() before the join, so no reader asks a dead thread's clock).
   std::atomic<clockid_t> cpu_clock_{0};

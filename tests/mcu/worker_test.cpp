@@ -1,5 +1,6 @@
 // Tests Worker and WorkerPool: start-up on each backend, tasks run in order on their worker, a full
-// task ring reported to the caller (and its tasks released), and the 20 ms tick running.
+// task ring reported to the caller (its tasks released, only accepted ones counted), and the 20 ms
+// tick running.
 #include "mcu/worker_pool.h"
 
 #include <gtest/gtest.h>
@@ -82,6 +83,7 @@ TEST(WorkerTest, FullTaskRingIsAnErrorTheCallerSeesAndUnrunTasksAreReleased) {
   EXPECT_GE(accepted, 8u);
   EXPECT_LT(accepted, 100u);
   EXPECT_EQ(owned.use_count(), static_cast<long>(accepted) + 1);  // refused tasks were destroyed at once
+  EXPECT_EQ(worker->tasks_posted(), accepted);  // refusals are not counted
   // A call to a stopped worker reports it instead of hanging.
   EXPECT_FALSE(worker->call([](Worker&) { return 1; }, 100ms, &error));
   EXPECT_NE(error.find("worker 0"), std::string::npos) << error;
