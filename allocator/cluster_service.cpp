@@ -16,6 +16,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kRecordAttempts = 5;   // compare-and-set retries of a record under concurrent writers
 constexpr size_t kCreateAttempts = 3;  // nodes tried for one create when the first ones do not answer
+constexpr size_t kFailoverMovers = 8;  // conferences of a dead node moved at once
 constexpr auto kWebhookTimeout = std::chrono::seconds(1);
 
 std::string conference_missing(uint64_t id) { return "no conference " + std::to_string(id); }
@@ -627,66 +628,37 @@ void ClusterService::fail_over(const std::string& dead_node) {
       if (conference.record.node == dead_node) moving.push_back(conference);
     }
   }
+  // Several moves at once: each waits on a node's create and an etcd write (~10 ms here), so a
+  // node with hundreds of conferences would take seconds one by one (the target is 5 s for all).
   nlohmann::json moved = nlohmann::json::array();
   size_t left_behind = 0;
-  for (Conference& conference : moving) {
-    keep_lease();  // a long move must not cost this instance its lock
-    const uint64_t id = conference.record.id;
-    std::vector<std::string> ranked;
-    {
-      std::lock_guard lock(mutex_);
-      auto placed = rank_nodes(node_views(Clock::now()), conference.record.settings, options_.policy,
-                               conference.record.settings.region);
-      if (placed) ranked = std::move(*placed);
-    }
-    bool done = false;
-    for (size_t i = 0; i < ranked.size() && i < kCreateAttempts && !done; ++i) {
-      std::shared_ptr<NodeClient> client;
-      std::string media_ip;
-      {
-        std::lock_guard lock(mutex_);
-        const auto node = nodes_.find(ranked[i]);
-        if (node == nodes_.end()) continue;
-        client = node->second.client;
-        media_ip = node->second.registration.media_ip;
-      }
-      auto created = client->create(conference.record.settings, id);
-      // 409: an earlier round created it there and then lost the record write: reuse it.
-      const bool ours = created.ok();
-      if (!created && created.error().status != 409) continue;
-      ConferenceRecord record = conference.record;
-      record.node = ranked[i];
-      record.participants.clear();  // they re-join; the event tells whom to re-invite
-      const std::string record_key = key("conferences", std::to_string(id));
-      nlohmann::json event = {{"conference", id}, {"from", dead_node}, {"to", ranked[i]}, {"media_ip", media_ip}};
-      nlohmann::json participants = nlohmann::json::array();
-      for (const auto& [pid, name] : conference.record.participants) participants.push_back({{"id", pid}, {"name", name}});
-      event["participants"] = participants;
-      auto written = etcd_.txn({EtcdCompare{record_key, EtcdCompare::Target::kModRevision,
-                                            EtcdCompare::Result::kEqual, conference.mod_revision, {}}},
-                               {EtcdOp::put(record_key, encode(record)),
-                                EtcdOp::put(key("events/failover", std::to_string(id)), event.dump())});
-      if (!written) break;  // etcd away: the next round retries
-      if (!written->succeeded) {
-        if (ours) client->destroy(id);  // someone else changed the record: not ours to move
-        done = true;
-        break;
+  std::mutex progress;
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> running{std::min(kFailoverMovers, moving.size())};
+  std::vector<std::thread> movers;
+  for (size_t t = 0; t < running.load(); ++t) {
+    movers.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < moving.size();) {
+        nlohmann::json event;
+        const MoveOutcome outcome = move_conference(dead_node, moving[i], &event);
+        std::lock_guard lock(progress);
+        if (outcome == MoveOutcome::kMoved) moved.push_back(std::move(event));
+        if (outcome == MoveOutcome::kFailed) ++left_behind;
       }
       {
-        std::lock_guard lock(mutex_);
-        allocations_[ranked[i]].emplace(id, Clock::now());
-        conferences_[id] = Conference{record, written->revision};
+        std::lock_guard lock(stop_mutex_);  // so the wait below cannot miss the last one
+        --running;
       }
-      failed_over_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("event=conference_failed_over id={} from={} to={}", id, dead_node, ranked[i]);
-      moved.push_back(std::move(event));
-      done = true;
-    }
-    if (!done) {
-      ++left_behind;
-      failover_errors_.fetch_add(1, std::memory_order_relaxed);
-    }
+      stop_cv_.notify_all();
+    });
   }
+  // This thread keeps the instance's lease meanwhile: a long failover must not cost it its lock.
+  while (running.load() != 0) {
+    keep_lease();
+    std::unique_lock lock(stop_mutex_);
+    stop_cv_.wait_for(lock, options_.reconcile_period, [&] { return running.load() == 0; });
+  }
+  for (auto& mover : movers) mover.join();
   if (left_behind == 0) {
     const std::string lock_key = key("failover", dead_node);
     etcd_.txn({EtcdCompare{lock_key, EtcdCompare::Target::kValue, EtcdCompare::Result::kEqual, 0, options_.instance}},
@@ -696,6 +668,61 @@ void ClusterService::fail_over(const std::string& dead_node) {
     spdlog::warn("event=node_failed_over node={} conferences={} left_behind={}", dead_node, moved.size(), left_behind);
     post_webhook(nlohmann::json{{"event", "failover"}, {"node", dead_node}, {"conferences", moved}}.dump());
   }
+}
+
+ClusterService::MoveOutcome ClusterService::move_conference(const std::string& dead_node, const Conference& conference,
+                                                            nlohmann::json* event) {
+  const uint64_t id = conference.record.id;
+  std::vector<std::string> ranked;
+  {
+    std::lock_guard lock(mutex_);
+    auto placed = rank_nodes(node_views(Clock::now()), conference.record.settings, options_.policy,
+                             conference.record.settings.region);
+    if (placed) ranked = std::move(*placed);
+  }
+  for (size_t i = 0; i < ranked.size() && i < kCreateAttempts; ++i) {
+    std::shared_ptr<NodeClient> client;
+    std::string media_ip;
+    {
+      std::lock_guard lock(mutex_);
+      const auto node = nodes_.find(ranked[i]);
+      if (node == nodes_.end()) continue;
+      client = node->second.client;
+      media_ip = node->second.registration.media_ip;
+      // Counted at once, so that concurrent moves spread rather than all pick the same node.
+      allocations_[ranked[i]].emplace(id, Clock::now());
+    }
+    auto created = client->create(conference.record.settings, id);
+    // 409: an earlier round created it there and then lost the record write: reuse it.
+    const bool ours = created.ok();
+    if (!created && created.error().status != 409) continue;
+    ConferenceRecord record = conference.record;
+    record.node = ranked[i];
+    record.participants.clear();  // they re-join; the event tells whom to re-invite
+    const std::string record_key = key("conferences", std::to_string(id));
+    *event = {{"conference", id}, {"from", dead_node}, {"to", ranked[i]}, {"media_ip", media_ip}};
+    nlohmann::json participants = nlohmann::json::array();
+    for (const auto& [pid, name] : conference.record.participants) participants.push_back({{"id", pid}, {"name", name}});
+    (*event)["participants"] = participants;
+    auto written = etcd_.txn({EtcdCompare{record_key, EtcdCompare::Target::kModRevision, EtcdCompare::Result::kEqual,
+                                          conference.mod_revision, {}}},
+                             {EtcdOp::put(record_key, encode(record)),
+                              EtcdOp::put(key("events/failover", std::to_string(id)), event->dump())});
+    if (!written) return MoveOutcome::kFailed;  // etcd away: the next round retries
+    if (!written->succeeded) {
+      if (ours) client->destroy(id);  // someone else changed the record: not ours to move
+      return MoveOutcome::kNotOurs;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      conferences_[id] = Conference{record, written->revision};
+    }
+    failed_over_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("event=conference_failed_over id={} from={} to={}", id, dead_node, ranked[i]);
+    return MoveOutcome::kMoved;
+  }
+  failover_errors_.fetch_add(1, std::memory_order_relaxed);
+  return MoveOutcome::kFailed;
 }
 
 void ClusterService::post_webhook(const std::string& body) {

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "allocator/cluster_placement.h"
 #include "allocator/cluster_records.h"
 #include "allocator/conference_api.h"
@@ -128,6 +130,10 @@ class ClusterService final : public ConferenceApi {
   void reconcile_loop();
   void keep_lease();
   void fail_over(const std::string& dead_node);
+  enum class MoveOutcome : uint8_t { kMoved, kNotOurs, kFailed };  // kNotOurs: another writer changed it
+  // Re-creates one conference of `dead_node` on the best live node and rewrites its record; fills
+  // `event` (the failover event) when moved. Thread-safe: fail_over runs several at once.
+  MoveOutcome move_conference(const std::string& dead_node, const Conference& conference, nlohmann::json* event);
   void post_webhook(const std::string& body);
 
   std::string key(std::string_view kind, std::string_view name) const;

@@ -14,14 +14,20 @@
 # with video, so an audio-only one never posts to a video worker and the churn cannot fill one's
 # task ring.)
 #   1. confab-control-load --clients 4 --cycles CYCLES against (a) the plain confab-mcu, (b)
-#      allocator 1, (c) allocators 1 and 2 at once (two processes); prints one table.
-#   2. creates 50 conferences through allocator 1, SIGKILLs the node hosting the most and prints the
-#      time from the kill to node_down, to node_failed_over and to every one of its conferences
-#      answering GET through allocator 2 from another node (bench/cluster_load_failover.py).
-# Environment: LOG_LEVEL=warn (every daemon's; info logs a line per create), NODE_MAX_CONFERENCES=
-# 1000000 (the nodes' --max-conferences: an allocator counts every conference it placed on a node in
-# the last --correction-window-ms, 3 s, against that limit, destroyed or not, so with the default
-# 1000 a node refuses new ones above ~333 creates/s), KEEP=1 keeps the temp dir (logs, outputs).
+#      allocator 1, (c) allocators 1 and 2 at once (two processes); then --split (every client
+#      creates CYCLES conferences, then destroys them) with SPLIT_CLIENTS clients against (d) the
+#      plain confab-mcu and (e) allocator 1. Prints the tables, the record writes per etcd
+#      transaction of allocator 1, and each daemon group's CPU time per conference in each run.
+#   2. creates FAILOVER_COUNT conferences through allocator 1, SIGKILLs the node hosting the most
+#      and prints the time from the kill to node_down, to node_failed_over and to every one of its
+#      conferences answering GET through allocator 2 from another node
+#      (bench/cluster_load_failover.py).
+# Environment: SPLIT_CLIENTS=16, FAILOVER_COUNT=50 (about a third land on the killed node),
+# LOG_LEVEL=warn (every daemon's; info logs a line per create), NODE_MAX_CONFERENCES=1000000 (the
+# nodes' and the plain confab-mcu's --max-conferences: an allocator counts every conference it
+# placed on a node in the last --correction-window-ms, 3 s, against that limit, destroyed or not,
+# so with the default 1000 a node refuses new ones above ~333 creates/s), KEEP=1 keeps the temp dir
+# (logs, outputs).
 # Exits non-zero if a daemon does not come up, a control-load run has failures or failover is
 # incomplete within 30 s. Takes well under a minute on build/release.
 set -euo pipefail
@@ -40,7 +46,7 @@ clients=4
 split_clients=${SPLIT_CLIENTS:-16}
 log_level=${LOG_LEVEL:-warn}
 node_max_conferences=${NODE_MAX_CONFERENCES:-1000000}
-failover_count=50
+failover_count=${FAILOVER_COUNT:-50}
 
 mcu_bin=$build_dir/mcu/confab-mcu
 allocator_bin=$build_dir/allocator/confab-allocator
