@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <thread>
 
 #include "transport/unique_fd.h"
 
@@ -100,15 +101,26 @@ ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator:
     hosted_.emplace(conference, Hosted{worker, std::nullopt, {}, {}, settings, speaker});
   }
   // Nothing on the worker can refuse a new conference, so this is not waited for: tasks run in
-  // order, and every later call for the conference waits for its own answer.
-  const bool posted = pool_.worker(worker).post_fn([conference, settings, speaker](Worker& w) {
+  // order, and every later call for the conference waits for its own answer. A full task ring (a
+  // burst of creates ahead of a worker that did not get a CPU for a moment) is waited out, up to
+  // the call timeout: the creating client is slowed down rather than refused.
+  const auto open = [conference, settings, speaker](Worker& w) {
     w.conferences().emplace(conference, std::make_unique<Conference>(conference, settings, speaker));
-  });
+  };
+  constexpr auto kRingFullPause = std::chrono::microseconds(200);
+  const auto deadline = std::chrono::steady_clock::now() + options_.call_timeout;
+  bool posted = pool_.worker(worker).post_fn(open);
+  while (!posted && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(kRingFullPause);
+    posted = pool_.worker(worker).post_fn(open);
+  }
   if (!posted) {
     std::lock_guard lock(mutex_);
     hosted_.erase(conference);
     --media_load_.conferences[worker];
-    return api_error(503, "AT_CAPACITY", "media worker " + std::to_string(worker) + " is busy (task ring full); retry");
+    return api_error(503, "AT_CAPACITY",
+                     "media worker " + std::to_string(worker) + " is busy (task ring full for " +
+                         std::to_string(options_.call_timeout.count()) + " ms); retry");
   }
   return Done{};
 }

@@ -186,6 +186,7 @@ class Worker {
   // Tasks the ring accepted since start (calls included; refused ones not): what the control plane
   // asked of this worker, e.g. to check that audio-only conferences never reach a video worker.
   uint64_t tasks_posted() const { return tasks_posted_.load(std::memory_order_relaxed); }
+  size_t task_ring_capacity() const { return tasks_.capacity(); }  // tasks it holds, not yet run
 
   // Worker thread only (inside tasks).
   transport::Reactor& reactor() { return *reactor_; }

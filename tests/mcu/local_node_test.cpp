@@ -2,17 +2,20 @@
 // conferences never post to the video worker (5,000 create+destroy cycles while it cannot run),
 // the first participant with video makes the conference's video half with the layout set before
 // it and a tile for those already in, and a video worker whose task ring is full is a 503 with a
-// message, not a hang.
+// message, not a hang; a burst of creates ahead of a media worker that cannot run waits for room in
+// its task ring rather than failing.
 #include "mcu/local_node.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "tests/support/daemon.h"
 #include "tests/support/wait_until.h"
@@ -253,6 +256,54 @@ TEST_F(LocalNodeTest, FullVideoTaskRingIsA503WithAMessage) {
   EXPECT_EQ(half->participants, 1u);
   node_->close_conference(1);
   EXPECT_FALSE(video_half(1));
+}
+
+// A burst of creates ahead of a media worker that cannot run (no CPU for a moment): the creates
+// beyond what its task ring holds wait for room instead of failing with 503, and all succeed once
+// it runs again.
+TEST(LocalNodeBackpressureTest, CreatesWaitForRoomInAFullMediaWorkerRing) {
+  WorkerPoolOptions options;
+  options.workers = 1;
+  options.pin = false;
+  options.video = false;
+  options.worker.task_ring_capacity = 8;
+  WorkerPool pool(options);
+  std::string error;
+  ASSERT_TRUE(pool.start(5s, &error)) << error;
+  LocalNodeOptions node_options;
+  node_options.call_timeout = 60s;  // how long a create may wait for room: longer than this test
+  ASSERT_TRUE(MediaPortPool::parse_range(test_support::free_media_ports(4), &node_options.port_lo,
+                                         &node_options.port_hi, &error))
+      << error;
+  LocalNode node(pool, node_options);
+  Worker& worker = pool.worker(0);
+
+  std::promise<void> gate;
+  auto entered = std::make_shared<std::promise<void>>();
+  std::future<void> running = entered->get_future();
+  ASSERT_TRUE(worker.post_fn([entered, opened = gate.get_future().share()](Worker&) {
+    entered->set_value();
+    opened.wait();
+  }));
+  ASSERT_EQ(running.wait_for(kDeadline), std::future_status::ready);
+
+  const size_t room = worker.task_ring_capacity();
+  const uint64_t creates = 4 * room;
+  const uint64_t before = worker.tasks_posted();  // the blocking task and whatever start() posted
+  std::atomic<uint64_t> succeeded{0};
+  std::thread creator([&] {
+    for (uint64_t id = 1; id <= creates; ++id) {
+      if (node.open_conference(id, allocator::ConferenceSettings{})) ++succeeded;
+    }
+  });
+  // The ring holds `room` creates behind the blocked task: then it is full and the creator waits.
+  EXPECT_TRUE(test_support::wait_until(
+      [&] { return worker.tasks_posted() == before + room && succeeded.load() == room; }, kDeadline));
+  gate.set_value();
+  creator.join();
+  EXPECT_EQ(succeeded.load(), creates);
+  EXPECT_EQ(worker.tasks_posted(), before + creates);
+  for (uint64_t id = 1; id <= creates; ++id) node.close_conference(id);
 }
 
 }  // namespace
