@@ -40,6 +40,7 @@ struct ClusterOptions {
   std::string node_token;  // bearer token of the nodes' control APIs ("" for none)
   std::chrono::milliseconds node_timeout{1000};
   uint64_t id_block = 100;  // conference IDs taken from etcd at a time
+  size_t record_batch = 64;  // conference record writes per etcd transaction at most (EtcdBatcher)
   int64_t lease_ttl_seconds = 3;  // this instance's lease (its failover locks die with it)
   std::chrono::milliseconds reconcile_period{250};
   std::string webhook;  // "http://IP:PORT/path" POSTed each failover event ("" for none)
@@ -141,7 +142,8 @@ class ClusterService final : public ConferenceApi {
   const ClusterOptions options_;
   const ConferenceSettings defaults_;
   EtcdClient etcd_;
-  EtcdBatcher records_{etcd_};  // creates and deletes of conference records (group commit)
+  // Creates and deletes of conference records (group commit).
+  EtcdBatcher records_{etcd_, EtcdBatcherOptions{options_.record_batch, 2}};
   std::unique_ptr<EtcdWatch> watch_;
 
   mutable std::mutex mutex_;  // guards everything below up to the counters

@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
       ->default_val(cluster.policy.allocation_stress)->check(CLI::Range(0.0, 10.0));
   app.add_option("--correction-window-ms", correction_ms, "How long a placement counts as recent")
       ->default_val(correction_ms)->check(CLI::Range(0u, 600000u));
+  app.add_option("--record-batch", cluster.record_batch,
+                 "Most conference record writes in one etcd transaction (group commit; 1 writes each alone)")
+      ->default_val(cluster.record_batch)->check(CLI::Range(size_t{1}, size_t{128}));
   app.add_option("--lease-ttl", cluster.lease_ttl_seconds, "Seconds of this instance's etcd lease (failover locks)")
       ->default_val(cluster.lease_ttl_seconds)->check(CLI::Range(int64_t{2}, int64_t{600}));
   app.add_option("--webhook", cluster.webhook,

@@ -7,17 +7,18 @@
 #     CYCLES      create+destroy cycles per control-load client (default 500; 4 clients)
 # On 127.0.0.1, fixed ports (checked free first): a private etcd (23379/23380), cluster nodes a, b, c
 # (REST 23401-23403, telnet 23411-23413, media 24000-24999 / 25000-25999 / 26000-26999), allocators
-# 1 and 2 (REST 23421-23422, telnet 23431-23432) and a plain confab-mcu with the embedded allocator
-# (REST 23441, telnet 23442, media 27000-27999). Every MCU runs --workers 1 --no-pin --no-video: the
-# conferences are audio-only and what this measures is the control plane, so no video threads run
-# beside it. (No longer a workaround: a conference's video half is made by its first participant
+# 1, 2 and 3 (REST 23421-23423, telnet 23431-23433; 3 with --record-batch 1) and a plain confab-mcu
+# with the embedded allocator (REST 23441, telnet 23442, media 27000-27999). Every MCU runs
+# --workers 1 --no-pin --no-video: the conferences are audio-only and what this measures is the
+# control plane, so no video threads run beside it. (No longer a workaround: a conference's video half is made by its first participant
 # with video, so an audio-only one never posts to a video worker and the churn cannot fill one's
 # task ring.)
 #   1. confab-control-load --clients 4 --cycles CYCLES against (a) the plain confab-mcu, (b)
 #      allocator 1, (c) allocators 1 and 2 at once (two processes); then --split (every client
 #      creates CYCLES conferences, then destroys them) with SPLIT_CLIENTS clients against (d) the
-#      plain confab-mcu and (e) allocator 1. Prints the tables, the record writes per etcd
-#      transaction of allocator 1, and each daemon group's CPU time per conference in each run.
+#      plain confab-mcu, (e) allocator 1 and (f) allocator 3 (records written one per transaction).
+#      Prints the tables, the record writes per etcd transaction of allocator 1, and each daemon
+#      group's CPU time per conference in each run.
 #   2. creates FAILOVER_COUNT conferences through allocator 1, SIGKILLs the node hosting the most
 #      and prints the time from the kill to node_down, to node_failed_over and to every one of its
 #      conferences answering GET through allocator 2 from another node
@@ -64,8 +65,8 @@ node_ids=(a b c)
 node_rest=(23401 23402 23403)
 node_telnet=(23411 23412 23413)
 node_media=(24000-24999 25000-25999 26000-26999)
-alloc_rest=(23421 23422)
-alloc_telnet=(23431 23432)
+alloc_rest=(23421 23422 23423)
+alloc_telnet=(23431 23432 23433)
 base_rest=23441 base_telnet=23442 base_media=27000-27999
 
 # Every fixed TCP port must be free: nothing listening on it. (Not a bind test: cpp-httplib binds
@@ -160,13 +161,16 @@ done
 start baseline "$mcu_bin" "${mcu_common[@]}" --rest-listen "127.0.0.1:$base_rest" --telnet-listen "127.0.0.1:$base_telnet" \
   --max-conferences "$node_max_conferences" \
   --media-ports "$base_media"
-for i in 0 1; do
-  start "allocator-$((i + 1))" "$allocator_bin" --etcd "$etcd_url" --log-level "$log_level" \
+# Allocator 3 writes every record alone (--record-batch 1): the same-run baseline of the batching.
+for i in 0 1 2; do
+  batch=()
+  [[ $i -eq 2 ]] && batch=(--record-batch 1)
+  start "allocator-$((i + 1))" "$allocator_bin" --etcd "$etcd_url" --log-level "$log_level" "${batch[@]}" \
     --rest-listen "127.0.0.1:${alloc_rest[i]}" --telnet-listen "127.0.0.1:${alloc_telnet[i]}"
 done
 for i in 0 1 2; do wait_up "node-${node_ids[i]}" "cluster node, REST ${node_rest[i]}" rest_up "${node_rest[i]}"; done
 wait_up baseline "plain confab-mcu, REST $base_rest" rest_up "$base_rest"
-for i in 0 1; do
+for i in 0 1 2; do
   wait_up "allocator-$((i + 1))" "sees 3 nodes, REST ${alloc_rest[i]}" nodes_up "${alloc_rest[i]}"
   wait_up "allocator-$((i + 1))" "places a conference, REST ${alloc_rest[i]}" places "${alloc_rest[i]}"
 done
@@ -206,9 +210,12 @@ row() {
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 declare -A cpu_before cpu_cost
+allocators_cpu() {
+  echo $(($(cpu_ticks "${pid_of[allocator-1]}") + $(cpu_ticks "${pid_of[allocator-2]}") + $(cpu_ticks "${pid_of[allocator-3]}")))
+}
 cpu_start() {
   cpu_before[etcd]=$(cpu_ticks "$etcd_pid") cpu_before[embedded]=$(cpu_ticks "${pid_of[baseline]}")
-  cpu_before[allocators]=$(($(cpu_ticks "${pid_of[allocator-1]}") + $(cpu_ticks "${pid_of[allocator-2]}")))
+  cpu_before[allocators]=$(allocators_cpu)
   cpu_before[nodes]=$(($(cpu_ticks "${pid_of[node-a]}") + $(cpu_ticks "${pid_of[node-b]}") + $(cpu_ticks "${pid_of[node-c]}")))
 }
 # cpu_stop NAME OPERATIONS: per daemon group, µs of CPU per operation during run NAME.
@@ -218,7 +225,7 @@ cpu_stop() {
     case $group in
       etcd) now=$(cpu_ticks "$etcd_pid") ;;
       embedded) now=$(cpu_ticks "${pid_of[baseline]}") ;;
-      allocators) now=$(($(cpu_ticks "${pid_of[allocator-1]}") + $(cpu_ticks "${pid_of[allocator-2]}"))) ;;
+      allocators) now=$(allocators_cpu) ;;
       nodes) now=$(($(cpu_ticks "${pid_of[node-a]}") + $(cpu_ticks "${pid_of[node-b]}") + $(cpu_ticks "${pid_of[node-c]}"))) ;;
     esac
     cpu_cost[$name.$group]=$(((now - cpu_before[$group]) * 1000000 / hz / (ops > 0 ? ops : 1)))
@@ -234,6 +241,8 @@ cpu_start; load split-embedded "$base_rest" "$split_clients" --split; load_wait 
 cpu_stop split-embedded "$(ops_of split-embedded)"
 cpu_start; load split-alloc1 "${alloc_rest[0]}" "$split_clients" --split; load_wait split-alloc1
 cpu_stop split-alloc1 "$(ops_of split-alloc1)"
+cpu_start; load split-alloc3 "${alloc_rest[2]}" "$split_clients" --split; load_wait split-alloc3
+cpu_stop split-alloc3 "$(ops_of split-alloc3)"
 
 echo
 echo "create+destroy, REST, $clients clients x $cycles cycles per target (creates/s = cycles/s)"
@@ -259,6 +268,7 @@ split_row() {
 }
 split_row "(d) embedded (plain confab-mcu)" split-embedded
 split_row "(e) allocator 1 -> 3 nodes" split-alloc1
+split_row "(f) allocator 3, --record-batch 1" split-alloc3
 metrics=$(curl -sf -m 2 "http://127.0.0.1:${alloc_rest[0]}/metrics" || true)
 writes=$(sed -n 's/^confab_record_writes_total \([0-9]*\).*/\1/p' <<<"$metrics")
 txns=$(sed -n 's/^confab_record_transactions_total \([0-9]*\).*/\1/p' <<<"$metrics")
@@ -267,7 +277,7 @@ echo "allocator 1 wrote $writes conference records (creates and deletes) in $txn
 echo
 echo "CPU per conference (create and destroy), µs, by daemon (user+system time around each run)"
 printf '%-34s %10s %10s %10s %10s %10s\n' run etcd allocators nodes embedded sum
-for run in embedded alloc1 both split-embedded split-alloc1; do
+for run in embedded alloc1 both split-embedded split-alloc1 split-alloc3; do
   e=${cpu_cost[$run.etcd]} a=${cpu_cost[$run.allocators]} n=${cpu_cost[$run.nodes]} b=${cpu_cost[$run.embedded]}
   printf '%-34s %10s %10s %10s %10s %10s\n' "$run" "$e" "$a" "$n" "$b" $((e + a + n + b))
 done
