@@ -545,8 +545,8 @@ ApiResult<NodeInfo> ClusterService::drain(const std::string& node_id) {
     std::lock_guard lock(mutex_);
     const auto it = nodes_.find(node_id);
     if (it == nodes_.end()) return api_error(404, "NOT_FOUND", "no node " + node_id + " in the cluster");
-    const NodeState state = describe(it->second).state;
-    if (state == NodeState::kDraining || state == NodeState::kDrained) return describe(it->second);
+    NodeInfo info = describe(it->second);
+    if (info.state == NodeState::kDraining || info.state == NodeState::kDrained) return info;
     const bool another_takes_new =
         std::any_of(nodes_.begin(), nodes_.end(), [&](const auto& entry) {
           return entry.first != node_id && describe(entry.second).state == NodeState::kUp;

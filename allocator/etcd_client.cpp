@@ -174,11 +174,9 @@ std::optional<std::string> base64_decode(std::string_view text) {
 class EtcdClient::Connection {
  public:
   explicit Connection(const EtcdOptions& options) : client_(options.endpoint) {
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options.timeout);
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(options.timeout - seconds);
-    client_.set_connection_timeout(seconds.count(), micros.count());
-    client_.set_read_timeout(seconds.count(), micros.count());
-    client_.set_write_timeout(seconds.count(), micros.count());
+    client_.set_connection_timeout(options.timeout);
+    client_.set_read_timeout(options.timeout);
+    client_.set_write_timeout(options.timeout);
     client_.set_keep_alive(true);
     // httplib writes a request's headers and body apart: with Nagle the body would wait for the
     // member's delayed ACK of the headers (40 ms).
@@ -405,11 +403,8 @@ void EtcdWatch::run() {
 std::string EtcdWatch::stream(int64_t from_revision, int64_t* last_revision, bool* compacted) {
   httplib::Client client(options_.endpoint);
   client.set_tcp_nodelay(true);
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options_.timeout);
-  client.set_connection_timeout(seconds.count(),
-                                std::chrono::duration_cast<std::chrono::microseconds>(options_.timeout - seconds).count());
-  const auto idle = std::chrono::duration_cast<std::chrono::seconds>(idle_timeout_);
-  client.set_read_timeout(std::max<int64_t>(idle.count(), 1), 0);
+  client.set_connection_timeout(options_.timeout);
+  client.set_read_timeout(std::max<std::chrono::milliseconds>(idle_timeout_, std::chrono::seconds(1)));
   {
     std::lock_guard lock(client_mutex_);
     if (stopping_) return "stopping";
