@@ -88,9 +88,10 @@ class NodeAgent {
   // again (its lease expired, so the cluster may have moved them), that stays true: a failover
   // is the only writer that places a conference elsewhere.
   std::set<uint64_t> confirmed_;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> unplaced_since_;  // hosted, not placed here
+  // Any thread's (request threads report endings):
   std::mutex ended_mutex_;
   std::vector<uint64_t> ended_;  // conference_ended() since the last round (bounded)
-  std::map<uint64_t, std::chrono::steady_clock::time_point> unplaced_since_;  // hosted, not placed here
 
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};
