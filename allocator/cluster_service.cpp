@@ -634,9 +634,10 @@ void ClusterService::fail_over(const std::string& dead_node) {
   size_t left_behind = 0;
   std::mutex progress;
   std::atomic<size_t> next{0};
-  std::atomic<size_t> running{std::min(kFailoverMovers, moving.size())};
+  const size_t mover_count = std::min(kFailoverMovers, moving.size());
+  std::atomic<size_t> running{mover_count};  // movers not finished (one may finish before the last starts)
   std::vector<std::thread> movers;
-  for (size_t t = 0; t < running.load(); ++t) {
+  for (size_t t = 0; t < mover_count; ++t) {
     movers.emplace_back([&] {
       for (size_t i; (i = next.fetch_add(1)) < moving.size();) {
         nlohmann::json event;
