@@ -210,25 +210,25 @@ row() {
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 declare -A cpu_before cpu_cost
-allocators_cpu() {
-  echo $(($(cpu_ticks "${pid_of[allocator-1]}") + $(cpu_ticks "${pid_of[allocator-2]}") + $(cpu_ticks "${pid_of[allocator-3]}")))
+cpu_groups=(etcd embedded allocators nodes)
+# group_ticks GROUP: the summed CPU ticks of one daemon group now.
+group_ticks() {
+  case $1 in
+    etcd) cpu_ticks "$etcd_pid" ;;
+    embedded) cpu_ticks "${pid_of[baseline]}" ;;
+    allocators) echo $(($(cpu_ticks "${pid_of[allocator-1]}") + $(cpu_ticks "${pid_of[allocator-2]}") +
+      $(cpu_ticks "${pid_of[allocator-3]}"))) ;;
+    nodes) echo $(($(cpu_ticks "${pid_of[node-a]}") + $(cpu_ticks "${pid_of[node-b]}") + $(cpu_ticks "${pid_of[node-c]}"))) ;;
+  esac
 }
 cpu_start() {
-  cpu_before[etcd]=$(cpu_ticks "$etcd_pid") cpu_before[embedded]=$(cpu_ticks "${pid_of[baseline]}")
-  cpu_before[allocators]=$(allocators_cpu)
-  cpu_before[nodes]=$(($(cpu_ticks "${pid_of[node-a]}") + $(cpu_ticks "${pid_of[node-b]}") + $(cpu_ticks "${pid_of[node-c]}")))
+  for group in "${cpu_groups[@]}"; do cpu_before[$group]=$(group_ticks "$group"); done
 }
 # cpu_stop NAME OPERATIONS: per daemon group, µs of CPU per operation during run NAME.
 cpu_stop() {
-  local name=$1 ops=$2 now
-  for group in etcd embedded allocators nodes; do
-    case $group in
-      etcd) now=$(cpu_ticks "$etcd_pid") ;;
-      embedded) now=$(cpu_ticks "${pid_of[baseline]}") ;;
-      allocators) now=$(allocators_cpu) ;;
-      nodes) now=$(($(cpu_ticks "${pid_of[node-a]}") + $(cpu_ticks "${pid_of[node-b]}") + $(cpu_ticks "${pid_of[node-c]}"))) ;;
-    esac
-    cpu_cost[$name.$group]=$(((now - cpu_before[$group]) * 1000000 / hz / (ops > 0 ? ops : 1)))
+  local name=$1 ops=$2
+  for group in "${cpu_groups[@]}"; do
+    cpu_cost[$name.$group]=$((($(group_ticks "$group") - cpu_before[$group]) * 1000000 / hz / (ops > 0 ? ops : 1)))
   done
 }
 ops_of() { field "$1" 's/.* cycles=\([0-9]*\).*/\1/p'; }
@@ -286,7 +286,8 @@ done
 echo
 failover_rc=0
 python3 "$repo/bench/cluster_load_failover.py" --create "127.0.0.1:${alloc_rest[0]}" --poll "127.0.0.1:${alloc_rest[1]}" \
-  --log "$tmp/allocator-1.log" --log "$tmp/allocator-2.log" --count "$failover_count" --timeout 30 \
+  --log "$tmp/allocator-1.log" --log "$tmp/allocator-2.log" --log "$tmp/allocator-3.log" \
+  --count "$failover_count" --timeout 30 \
   --node "a=${pid_of[node-a]}" --node "b=${pid_of[node-b]}" --node "c=${pid_of[node-c]}" || failover_rc=$?
 
 for name in "${!pid_of[@]}"; do
