@@ -77,6 +77,19 @@ struct VideoHalf {
   size_t participants = 0;
 };
 
+// Posts a task that keeps `worker` from running anything else until `gate` is ready, as a thread
+// without a CPU is kept. True once that task runs: it has left the ring, so what the test posts
+// next is all the ring holds.
+bool block_worker(Worker& worker, std::shared_future<void> gate) {
+  auto entered = std::make_shared<std::promise<void>>();
+  std::future<void> running = entered->get_future();
+  const bool posted = worker.post_fn([entered, gate = std::move(gate)](Worker&) {
+    entered->set_value();
+    gate.wait();
+  });
+  return posted && running.wait_for(kDeadline) == std::future_status::ready;
+}
+
 class LocalNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -101,17 +114,10 @@ class LocalNodeTest : public ::testing::Test {
   Worker& video_worker() { return pool_->video_worker(0); }
 
   // Keeps the video worker from running anything else until unblock_video_worker(), as a
-  // SCHED_IDLE thread on a busy core is kept. Returns once the blocking task runs: it has left
-  // the ring, so what the test posts next is all the ring holds.
+  // SCHED_IDLE thread on a busy core is kept.
   void block_video_worker() {
     gate_.emplace();
-    auto entered = std::make_shared<std::promise<void>>();
-    std::future<void> running = entered->get_future();
-    ASSERT_TRUE(video_worker().post_fn([entered, gate = gate_->get_future().share()](Worker&) {
-      entered->set_value();
-      gate.wait();
-    }));
-    ASSERT_EQ(running.wait_for(kDeadline), std::future_status::ready);
+    ASSERT_TRUE(block_worker(video_worker(), gate_->get_future().share()));
   }
   void unblock_video_worker() {
     if (gate_) gate_->set_value();
@@ -279,13 +285,7 @@ TEST(LocalNodeBackpressureTest, CreatesWaitForRoomInAFullMediaWorkerRing) {
   Worker& worker = pool.worker(0);
 
   std::promise<void> gate;
-  auto entered = std::make_shared<std::promise<void>>();
-  std::future<void> running = entered->get_future();
-  ASSERT_TRUE(worker.post_fn([entered, opened = gate.get_future().share()](Worker&) {
-    entered->set_value();
-    opened.wait();
-  }));
-  ASSERT_EQ(running.wait_for(kDeadline), std::future_status::ready);
+  ASSERT_TRUE(block_worker(worker, gate.get_future().share()));
 
   const size_t room = worker.task_ring_capacity();
   const uint64_t creates = 4 * room;
