@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake pkg-config clang libfuzzer-14-dev
+  build-essential cmake pkg-config clang libfuzzer-14-dev ccache
   # media path
   liburing-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libx264-dev libopus-dev libspeexdsp-dev
   # allocator, logging, command line, control plane (HTTP server, JSON)
