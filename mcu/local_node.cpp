@@ -107,14 +107,7 @@ ApiResult<Done> LocalNode::open_conference(uint64_t conference, const allocator:
   const auto open = [conference, settings, speaker](Worker& w) {
     w.conferences().emplace(conference, std::make_unique<Conference>(conference, settings, speaker));
   };
-  constexpr auto kRingFullPause = std::chrono::microseconds(200);
-  const auto deadline = std::chrono::steady_clock::now() + options_.call_timeout;
-  bool posted = pool_.worker(worker).post_fn(open);
-  while (!posted && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(kRingFullPause);
-    posted = pool_.worker(worker).post_fn(open);
-  }
-  if (!posted) {
+  if (!pool_.worker(worker).post_fn_until(open, std::chrono::steady_clock::now() + options_.call_timeout)) {
     std::lock_guard lock(mutex_);
     hosted_.erase(conference);
     --media_load_.conferences[worker];
@@ -183,8 +176,9 @@ bool LocalNode::on_video_worker(const Hosted& hosted, bool wait, Fn fn, std::str
     *error = "video " + *error;  // "video worker 0: task ring full"
     return false;
   }
-  if (worker.post_fn(std::move(fn))) return true;
-  *error = "video worker " + std::to_string(*hosted.video_worker) + ": task ring full";
+  if (worker.post_fn_until(std::move(fn), std::chrono::steady_clock::now() + options_.call_timeout)) return true;
+  *error = "video worker " + std::to_string(*hosted.video_worker) + ": task ring full for " +
+           std::to_string(options_.call_timeout.count()) + " ms";
   return false;
 }
 
@@ -326,7 +320,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
     const auto drop = [conference, participant](Worker& self) {
       return remove_on_worker(self, conference, participant, false);
     };
-    pool_.worker(placed.worker).post_fn(drop);
+    pool_.worker(placed.worker).post_fn_until(drop, std::chrono::steady_clock::now() + options_.call_timeout);
     std::string ignored;
     on_video_worker(placed, false, drop, &ignored);
     release_ports(ports);

@@ -67,7 +67,7 @@ std::optional<std::chrono::nanoseconds> Worker::cpu_time() const {
   return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
 }
 
-bool Worker::post(std::unique_ptr<WorkerTask> task) {
+bool Worker::try_post(std::unique_ptr<WorkerTask>& task) {
   std::lock_guard lock(post_mutex_);
   if (!tasks_.try_push(task.get())) return false;
   task.release();  // the ring owns it now
@@ -75,6 +75,23 @@ bool Worker::post(std::unique_ptr<WorkerTask> task) {
   // A stopped worker has no reactor; the task waits for the destructor.
   if (thread_.joinable() && !stop_requested_.load(std::memory_order_acquire)) reactor_->wake();
   return true;
+}
+
+bool Worker::post(std::unique_ptr<WorkerTask> task) { return try_post(task); }
+
+bool Worker::post_until(std::unique_ptr<WorkerTask> task, std::chrono::steady_clock::time_point deadline) {
+  // A worker empties its ring at every wake-up, so room comes within a tick or two; a short sleep
+  // between tries keeps the waiting control thread off the worker's CPU.
+  constexpr auto kRingFullPause = std::chrono::microseconds(200);
+  while (!try_post(task)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(kRingFullPause);
+  }
+  return true;
+}
+
+std::string Worker::ring_full(std::chrono::milliseconds waited) const {
+  return "worker " + std::to_string(index_) + ": task ring full for " + std::to_string(waited.count()) + " ms";
 }
 
 void Worker::thread_main(std::promise<std::string>* ready) {

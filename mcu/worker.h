@@ -146,21 +146,30 @@ class Worker {
   bool post_fn(Fn fn) {
     return post(std::make_unique<FunctionTask<Fn>>(std::move(fn)));
   }
+  // As post, but a full ring is waited out until `deadline`: a burst of control-plane requests
+  // ahead of a worker that did not get a CPU for a moment is slowed down, not refused.
+  bool post_until(std::unique_ptr<WorkerTask> task, std::chrono::steady_clock::time_point deadline);
+  template <typename Fn>
+  bool post_fn_until(Fn fn, std::chrono::steady_clock::time_point deadline) {
+    return post_until(std::make_unique<FunctionTask<Fn>>(std::move(fn)), deadline);
+  }
 
-  // Any control-plane thread: runs fn(worker) on the worker thread and waits up to `timeout` for
-  // its result. nullopt with the reason in `error` when the ring is full, the worker stopped, or
-  // the time ran out (the task may still run later: it must own, not borrow, what it touches).
+  // Any control-plane thread: runs fn(worker) on the worker thread and waits up to `timeout`, room
+  // in the ring included, for its result. nullopt with the reason in `error` when the ring stayed
+  // full, the worker stopped, or the time ran out (the task may still run later: it must own, not
+  // borrow, what it touches).
   template <typename Fn>
   auto call(Fn fn, std::chrono::milliseconds timeout, std::string* error)
       -> std::optional<std::invoke_result_t<Fn&, Worker&>> {
     using R = std::invoke_result_t<Fn&, Worker&>;
     auto promise = std::make_shared<std::promise<R>>();
     std::future<R> result = promise->get_future();
-    if (!post_fn([promise, fn = std::move(fn)](Worker& w) mutable { promise->set_value(fn(w)); })) {
-      if (error) *error = "worker " + std::to_string(index_) + ": task ring full";
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    if (!post_fn_until([promise, fn = std::move(fn)](Worker& w) mutable { promise->set_value(fn(w)); }, deadline)) {
+      if (error) *error = ring_full(timeout);
       return std::nullopt;
     }
-    if (result.wait_for(timeout) != std::future_status::ready) {
+    if (result.wait_until(deadline) != std::future_status::ready) {
       call_timeouts_.fetch_add(1, std::memory_order_relaxed);
       if (error) *error = "worker " + std::to_string(index_) + ": no answer within " + std::to_string(timeout.count()) + " ms";
       return std::nullopt;
@@ -206,6 +215,9 @@ class Worker {
 
  private:
   void thread_main(std::promise<std::string>* ready);
+  // Pushes `task` (and takes it) if the ring has room; false leaves it with the caller.
+  bool try_post(std::unique_ptr<WorkerTask>& task);
+  std::string ring_full(std::chrono::milliseconds waited) const;
   void drain_tasks();
   void on_tick();
 

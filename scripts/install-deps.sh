@@ -18,6 +18,8 @@ packages=(
   libstrophe-dev prosody python3-slixmpp
   # cluster mode: the etcd registry the allocator and the nodes share (tests start their own member)
   etcd-server etcd-client curl
+  # cluster tests: libfaketime moves a daemon's wall clock (the clock-jump test)
+  faketime
   # tests and benchmarks; ffmpeg is the real client the integration tests drive
   libgtest-dev libgmock-dev libbenchmark-dev ffmpeg valgrind
 )

@@ -2,7 +2,7 @@
 // nodes registered in it, confab-allocator instances in front. Placement spread and load
 // awareness, drain, failover after SIGKILL (same IDs, participants heard again), an allocator
 // killed mid-burst and etcd restarted (nothing lost or duplicated, clear 503s), bad registry input,
-// records of conferences that ended on their node.
+// wall-clock jumps, records of conferences that ended on their node.
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -13,12 +13,16 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <ctime>
 #include <deque>
+#include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -409,6 +413,121 @@ TEST_F(ClusterTest, AllocatorKilledMidBurstAndEtcdRestartedLoseOrDoubleNothing) 
         return hosted == Cluster::placements(api);
       },
       20s, 200ms));
+}
+
+// Moves the wall clock of the daemons started with env(): libfaketime (Debian's faketime package)
+// reads the offset from a file at most a second old and leaves the monotonic clocks alone, as an
+// NTP step or an operator's `date -s` does.
+class WallClockJump {
+ public:
+  WallClockJump() : file_(test_temp_path("_faketime")) { set_offset(0); }
+
+  static std::string library() {
+    std::error_code ignored;
+    for (const auto& dir : std::filesystem::directory_iterator("/usr/lib", ignored)) {
+      const auto candidate = dir.path() / "faketime" / "libfaketimeMT.so.1";
+      if (std::filesystem::exists(candidate, ignored)) return candidate.string();
+    }
+    return "";
+  }
+  std::vector<std::string> env() const {
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    const std::string before = asan != nullptr && *asan != '\0' ? std::string(asan) + ":" : "";
+    return {"LD_PRELOAD=" + library(), "FAKETIME_TIMESTAMP_FILE=" + file_, "FAKETIME_CACHE_DURATION=1",
+            "FAKETIME_DONT_FAKE_MONOTONIC=1",
+            // The preloaded library comes before the sanitizer runtime in the library list.
+            "ASAN_OPTIONS=" + before + "verify_asan_link_order=0"};
+  }
+  void set_offset(int seconds) { std::ofstream(file_, std::ios::trunc) << (seconds < 0 ? "" : "+") << seconds << "\n"; }
+
+ private:
+  std::string file_;
+};
+
+// The wall-clock time (Unix seconds) of the last line of `log` holding `needle`, read from the
+// daemons' "2026-11-26T17:47:17.123+0000 level=..." prefix; nullopt if there is none.
+std::optional<int64_t> logged_time(const std::string& log, const std::string& needle) {
+  const size_t at = log.rfind(needle);
+  if (at == std::string::npos) return std::nullopt;
+  const size_t line = log.rfind('\n', at);
+  std::istringstream in(log.substr(line == std::string::npos ? 0 : line + 1, 28));
+  std::tm tm{};
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  int millis = 0;
+  char dot = 0, sign = 0;
+  int zone = 0;
+  in >> dot >> millis >> sign >> zone;
+  if (in.fail() || (sign != '+' && sign != '-')) return std::nullopt;
+  const int64_t offset = (zone / 100 * 3600 + zone % 100 * 60) * (sign == '-' ? -1 : 1);
+  return static_cast<int64_t>(::timegm(&tm)) - offset;
+}
+
+TEST_F(ClusterTest, WallClockJumpsNeitherKillANodeNorMoveItsConferences) {
+  ASSERT_FALSE(WallClockJump::library().empty()) << "libfaketime is missing: run scripts/install-deps.sh";
+  WallClockJump jump;
+  ASSERT_TRUE(cluster_.start_node("n1"));
+  Daemon* jumper = cluster_.start_node("n2", {}, jump.env());
+  ASSERT_TRUE(jumper);
+  ASSERT_TRUE(cluster_.start_allocator({}, jump.env()));
+  ASSERT_TRUE(cluster_.wait_for_nodes(0, {"n1", "n2"}));
+  const auto placed = create(0, 4);
+  ASSERT_EQ(per_node(placed).size(), 2u) << "both nodes host conferences";
+  Api api(cluster_.allocator(0)->rest_port());
+  Api direct(jumper->rest_port());
+  allocator::EtcdClient etcd(cluster_.etcd().options());
+  const auto counter = [](const std::string& text, const std::string& name) {
+    const size_t at = text.find("\n" + name + " ");  // the sample, not its # HELP line
+    return at == std::string::npos ? -1 : std::atoll(text.c_str() + at + name.size() + 2);
+  };
+  const auto now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+
+  for (const int offset : {2 * 3600, -2 * 3600}) {
+    SCOPED_TRACE("wall clock moved by " + std::to_string(offset) + " s");
+    jump.set_offset(offset);
+    // The jump took hold: n2 logs a reload (SIGHUP) stamped with the moved clock, and the
+    // allocator stamps a new conference's record with it.
+    ASSERT_TRUE(wait_until(
+        [&] {
+          jumper->signal(SIGHUP);
+          const auto logged = logged_time(jumper->log(), "event=reload");
+          return logged && std::abs(*logged - now() - offset) < 600;
+        },
+        15s, 200ms))
+        << jumper->log();
+    std::string stamped;
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const auto fresh = create(0, 1);
+          if (fresh.size() != 1) return false;
+          const auto record = etcd.get("/confab/conferences/" + std::to_string(fresh.begin()->first));
+          if (!record || !record->has_value()) return false;
+          stamped = (*record)->value;
+          const int64_t stamped_ms = json::parse(stamped)["created_ms"].get<int64_t>();
+          return std::abs(stamped_ms / 1000 - now() - offset) < 600;
+        },
+        15s, 300ms))
+        << stamped;
+
+    // Two lease TTLs and more of the moved clock: n2 keeps its lease (never registers anew), goes on
+    // publishing its load, stays up for the allocator, and no conference is moved.
+    const auto reports = counter(direct.get("/metrics").text, "confab_cluster_load_reports_total");
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2 * Cluster::kLeaseTtlSeconds + 1);
+    while (std::chrono::steady_clock::now() < until) {
+      const auto state = api.get("/v1/nodes/n2");
+      ASSERT_EQ(state.status, 200) << state.text;
+      ASSERT_EQ(state.body["state"], "up") << state.text;
+      std::this_thread::sleep_for(200ms);
+    }
+    const std::string node_metrics = direct.get("/metrics").text;
+    EXPECT_EQ(counter(node_metrics, "confab_cluster_registrations_total"), 1) << node_metrics;
+    EXPECT_GE(counter(node_metrics, "confab_cluster_load_reports_total"), reports + 2) << node_metrics;
+    EXPECT_EQ(counter(api.get("/metrics").text, "confab_conferences_failed_over_total"), 0);
+    const auto listed = Cluster::placements(api);
+    for (const auto& [id, node] : placed) EXPECT_EQ(listed.at(id), node) << id;
+  }
 }
 
 TEST_F(ClusterTest, BadRegistryInputIsIgnoredAndNodesRefuseConferencesMadeBehindTheClustersBack) {

@@ -1,6 +1,6 @@
 // Tests Worker and WorkerPool: start-up on each backend, tasks run in order on their worker, a full
-// task ring reported to the caller (its tasks released, only accepted ones counted), and the 20 ms
-// tick running.
+// task ring reported to the caller (its tasks released, only accepted ones counted) or waited out
+// by calls and timed posts, and the 20 ms tick running.
 #include "mcu/worker_pool.h"
 
 #include <gtest/gtest.h>
@@ -8,8 +8,11 @@
 #include "tests/support/backend_param.h"
 #include "tests/support/wait_until.h"
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -89,6 +92,51 @@ TEST(WorkerTest, FullTaskRingIsAnErrorTheCallerSeesAndUnrunTasksAreReleased) {
   EXPECT_NE(error.find("worker 0"), std::string::npos) << error;
   worker.reset();  // queued tasks are destroyed unrun
   EXPECT_EQ(owned.use_count(), 1);
+}
+
+TEST(WorkerTest, CallsAndTimedPostsWaitForRoomInAFullRing) {
+  WorkerOptions options;
+  options.backend = transport::BackendChoice::kEpoll;
+  options.task_ring_capacity = 8;
+  Worker worker(0, options);
+  std::string error;
+  ASSERT_TRUE(worker.start(&error)) << error;
+  // The worker is held inside a task while the ring fills behind it.
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  std::atomic<bool> held{false};
+  ASSERT_TRUE(worker.post_fn([opened, &held](Worker&) {
+    held = true;
+    opened.wait();
+  }));
+  ASSERT_TRUE(test_support::wait_until([&] { return held.load(); }, kDeadline));
+  auto owned = std::make_shared<int>(0);
+  size_t queued = 0;
+  while (queued < 100 && worker.post_fn([owned](Worker&) {})) ++queued;
+  ASSERT_LT(queued, 100u);
+
+  // Out of time while it stays full: refused with the reason, the task released.
+  EXPECT_FALSE(worker.post_fn_until([owned](Worker&) {}, std::chrono::steady_clock::now() + 20ms));
+  EXPECT_EQ(owned.use_count(), static_cast<long>(queued) + 1);
+  EXPECT_FALSE(worker.call([](Worker&) { return 1; }, 20ms, &error));
+  EXPECT_NE(error.find("worker 0: task ring full for 20 ms"), std::string::npos) << error;
+
+  // With time to spare a call waits for room, then for its answer.
+  std::atomic<bool> calling{false};
+  std::optional<int> answer;
+  std::thread caller([&] {
+    calling = true;
+    answer = worker.call([](Worker&) { return 7; }, 60s, &error).value_or(-1);
+  });
+  ASSERT_TRUE(test_support::wait_until([&] { return calling.load(); }, kDeadline));
+  // A moment for the call to find the ring full (were it shorter, the test would check less, never
+  // wrongly): it must still be waiting, not refused.
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(worker.tasks_posted(), queued + 1);
+  gate.set_value();
+  caller.join();
+  EXPECT_EQ(answer, 7) << error;
+  EXPECT_EQ(worker.tasks_posted(), queued + 2);
 }
 
 }  // namespace

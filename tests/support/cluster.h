@@ -30,9 +30,10 @@ class Cluster {
   bool start_etcd() { return etcd_.start(); }
   EtcdServer& etcd() { return etcd_; }
 
-  // A node with `id`, kPortsPerNode media ports of its own and `extra` flags; null (with the log in the
-  // failure) when it did not start.
-  Daemon* start_node(const std::string& id, std::vector<std::string> extra = {}) {
+  // A node with `id`, kPortsPerNode media ports of its own and `extra` flags, run with `env` added to
+  // its environment; null (with the log in the failure) when it did not start.
+  Daemon* start_node(const std::string& id, std::vector<std::string> extra = {},
+                     const std::vector<std::string>& env = {}) {
     // One free range for the whole cluster, a slice of it per node: ranges found one at a time
     // would all be the same (nothing binds them until participants join).
     if (media_port_lo_ == 0) {
@@ -48,7 +49,7 @@ class Cluster {
                                      etcd_.endpoint(), "--node-id", id, "--lease-ttl",
                                      std::to_string(kLeaseTtlSeconds), "--orphan-grace-ms", "2000"};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto node = std::make_unique<Daemon>(CONFAB_MCU_BINARY, Daemon::mcu_defaults(args), args, "_" + id);
+    auto node = launch(CONFAB_MCU_BINARY, Daemon::mcu_defaults(args), args, "_" + id, env);
     EXPECT_TRUE(node->ready()) << node->log();
     if (!node->ready()) return nullptr;
     nodes_[id] = std::move(node);
@@ -56,11 +57,10 @@ class Cluster {
   }
   Daemon* node(const std::string& id) { return nodes_.at(id).get(); }
 
-  Daemon* start_allocator(std::vector<std::string> extra = {}) {
+  Daemon* start_allocator(std::vector<std::string> extra = {}, const std::vector<std::string>& env = {}) {
     std::vector<std::string> args = {"--etcd", etcd_.endpoint()};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto allocator = std::make_unique<Daemon>(CONFAB_ALLOCATOR_BINARY, std::vector<std::string>{}, args,
-                                              "_allocator" + std::to_string(allocators_.size()));
+    auto allocator = launch(CONFAB_ALLOCATOR_BINARY, {}, args, "_allocator" + std::to_string(allocators_.size()), env);
     EXPECT_TRUE(allocator->ready()) << allocator->log();
     if (!allocator->ready()) return nullptr;
     allocators_.push_back(std::move(allocator));
@@ -95,6 +95,17 @@ class Cluster {
   }
 
  private:
+  // `binary` as a Daemon, through env(1) when `env` adds variables to its environment.
+  static std::unique_ptr<Daemon> launch(const std::string& binary, std::vector<std::string> defaults,
+                                        const std::vector<std::string>& args, const std::string& tag,
+                                        const std::vector<std::string>& env) {
+    if (env.empty()) return std::make_unique<Daemon>(binary, defaults, args, tag);
+    std::vector<std::string> prefix = env;
+    prefix.push_back(binary);
+    defaults.insert(defaults.begin(), prefix.begin(), prefix.end());
+    return std::make_unique<Daemon>("env", defaults, args, tag);
+  }
+
   EtcdServer etcd_;
   uint16_t media_port_lo_ = 0;
   int started_nodes_ = 0;
