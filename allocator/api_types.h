@@ -174,6 +174,7 @@ struct VideoPlayout {
   uint64_t keyframe_requests_received = 0;  // PLI or FIR from this receiver about the composite
   uint64_t nacks_sent = 0;            // RFC 4585 generic NACKs to this sender
   uint64_t packets_recovered = 0;     // its lost packets that came back after a NACK
+  uint64_t nacks_received = 0;        // RFC 4585 generic NACKs from this receiver about the composite
   uint64_t retransmissions_sent = 0;  // composite packets resent to this receiver on its NACKs
   bool visible = false;  // shown in the composite now
   uint32_t width = 0;    // of the last decoded picture

@@ -140,6 +140,7 @@ void read_video_playout(AnswerFields f, VideoPlayout& v) {
   f.read("keyframe_requests_received", v.keyframe_requests_received);
   f.read("nacks_sent", v.nacks_sent);
   f.read("packets_recovered", v.packets_recovered);
+  f.read("nacks_received", v.nacks_received);
   f.read("retransmissions_sent", v.retransmissions_sent);
   f.read("visible", v.visible);
   f.read("width", v.width);

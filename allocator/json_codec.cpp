@@ -357,6 +357,7 @@ json to_json(const StreamInfo& stream) {
                              {"keyframe_requests_received", v->keyframe_requests_received},
                              {"nacks_sent", v->nacks_sent},
                              {"packets_recovered", v->packets_recovered},
+                             {"nacks_received", v->nacks_received},
                              {"retransmissions_sent", v->retransmissions_sent},
                              {"visible", v->visible},
                              {"width", v->width},

@@ -88,6 +88,7 @@ ConferenceVideoStats& ConferenceVideoStats::operator+=(const ConferenceVideoStat
   keyframe_requests_received += o.keyframe_requests_received;
   nacks_sent += o.nacks_sent;
   packets_recovered += o.packets_recovered;
+  nacks_received += o.nacks_received;
   retransmissions_sent += o.retransmissions_sent;
   return *this;
 }
@@ -436,6 +437,7 @@ void ConferenceVideo::add_member_counters(const Member& member, ConferenceVideoS
   stats.keyframe_requests_received += member.stream->keyframe_requests_received();
   stats.nacks_sent += member.stream->nacks_sent();
   stats.packets_recovered += member.packet_buffer->counters().recovered;
+  stats.nacks_received += member.stream->nacks_received();
   stats.retransmissions_sent += member.retransmissions_sent;
 }
 
@@ -466,6 +468,7 @@ std::optional<allocator::StreamInfo> ConferenceVideo::stream_info(uint64_t parti
   v.keyframe_requests_received = counters.keyframe_requests_received;
   v.nacks_sent = counters.nacks_sent;
   v.packets_recovered = counters.packets_recovered;
+  v.nacks_received = counters.nacks_received;
   v.retransmissions_sent = counters.retransmissions_sent;
   v.visible = member.shown;
   if (member.decoder && member.decoder->picture()) {

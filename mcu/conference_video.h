@@ -42,6 +42,7 @@ struct ConferenceVideoStats {
   uint64_t keyframe_requests_received = 0;  // PLI/FIR from receivers
   uint64_t nacks_sent = 0;            // RFC 4585 generic NACKs to senders
   uint64_t packets_recovered = 0;     // senders' lost packets back after a NACK
+  uint64_t nacks_received = 0;        // RFC 4585 generic NACKs from receivers about the composite
   uint64_t retransmissions_sent = 0;  // composite packets resent on receivers' NACKs
 
   ConferenceVideoStats& operator+=(const ConferenceVideoStats& o);

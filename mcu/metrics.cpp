@@ -53,6 +53,8 @@ constexpr VideoFamily kVideoFamilies[] = {
      &ConferenceVideoStats::nacks_sent},
     {"confab_video_packets_recovered_total", "Video senders' lost packets that came back after a NACK.",
      &ConferenceVideoStats::packets_recovered},
+    {"confab_video_nacks_received_total", "RFC 4585 generic NACKs received from video receivers.",
+     &ConferenceVideoStats::nacks_received},
     {"confab_video_retransmissions_sent_total", "Composite packets resent on video receivers' NACKs.",
      &ConferenceVideoStats::retransmissions_sent},
 };

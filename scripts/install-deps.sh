@@ -22,6 +22,9 @@ packages=(
   faketime
   # tests and benchmarks; ffmpeg is the real client the integration tests drive
   libgtest-dev libgmock-dev libbenchmark-dev ffmpeg valgrind
+  # tests: GStreamer, a real RTP client that does RFC 4585 generic NACK (ffmpeg does not), proves
+  # the composite's retransmissions (rtpbin, udpsrc/udpsink, rtph264depay, avdec_h264, videoscale)
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
 )
 
 missing=()

@@ -91,6 +91,7 @@ ConferenceInfo full_conference() {
                                    .keyframe_requests_received = 39,
                                    .nacks_sent = 40,
                                    .packets_recovered = 41,
+                                   .nacks_received = 43,
                                    .retransmissions_sent = 42,
                                    .visible = true,
                                    .width = 320,

@@ -579,6 +579,7 @@ TEST(JsonAnswerTest, ParticipantShape) {
                                                 .frames_decoded = 88,
                                                 .nacks_sent = 4,
                                                 .packets_recovered = 3,
+                                                .nacks_received = 5,
                                                 .retransmissions_sent = 2,
                                                 .visible = true,
                                                 .width = 640,
@@ -596,7 +597,7 @@ TEST(JsonAnswerTest, ParticipantShape) {
             json::parse(R"({"access_units": 90, "keyframes": 3, "incomplete": 0, "malformed": 0, "waiting_keyframe": 0,
                             "frames_decoded": 88, "decode_errors": 0, "keyframe_requests_sent": 0,
                             "keyframe_requests_received": 0, "nacks_sent": 4, "packets_recovered": 3,
-                            "retransmissions_sent": 2, "visible": true, "width": 640, "height": 360})"));
+                            "nacks_received": 5, "retransmissions_sent": 2, "visible": true, "width": 640, "height": 360})"));
 }
 
 TEST(JsonAnswerTest, ConferenceShape) {

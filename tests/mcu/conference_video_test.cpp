@@ -631,11 +631,13 @@ TEST_F(ConferenceVideoTest, AReceiversNackIsAnsweredWithTheSamePacketOncePerInte
   EXPECT_EQ(again->ssrc(), receiver.stream_ssrc);
   EXPECT_EQ(again->timestamp(), transport::RtpPacket::parse(original)->timestamp());
   EXPECT_EQ(video_->stream_info(2)->stats.video->retransmissions_sent, 1u);
+  EXPECT_EQ(video_->stream_info(2)->stats.video->nacks_received, 1u);
 
   // At once again: within the limiter's interval, not resent.
   send_rtcp_and_receive(2, nack_for(seq));
   EXPECT_EQ(receiver.repeated.size(), 1u);
   EXPECT_EQ(video_->stream_info(2)->stats.video->retransmissions_sent, 1u);
+  EXPECT_EQ(video_->stream_info(2)->stats.video->nacks_received, 2u);  // counted, answered or not
 
   // Past the history: the composite's first packet, after more than a history's worth was sent
   // (the sender leaves so the frames go by faster: the MCU still sends its plain tile).
@@ -647,6 +649,7 @@ TEST_F(ConferenceVideoTest, AReceiversNackIsAnsweredWithTheSamePacketOncePerInte
   EXPECT_EQ(receiver.repeated.size(), 1u);
   EXPECT_EQ(video_->stream_info(2)->stats.video->retransmissions_sent, 1u);
   EXPECT_EQ(video_->stats().retransmissions_sent, 1u);
+  EXPECT_EQ(video_->stats().nacks_received, 3u);
 }
 
 }  // namespace
