@@ -246,14 +246,8 @@ void Worker::on_tick() {
 
   const auto late_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(lateness).count());
   // The mixer tick of every conference on this worker: decode, mix, encode, queue the sends (the
-  // reactor flushes them after its timers).
+  // reactor flushes them after its timers), then each audio stream's RTCP report if due.
   for (auto& [id, conference] : conferences_) conference->audio().tick(now);
-  // Then every stream's RTCP report, if due: after the mix, so an SR counts this tick's packets.
-  for (auto& [id, conference] : conferences_) {
-    for (auto& [pid, participant] : conference->participants()) {
-      if (participant.audio) participant.audio->on_tick(now);
-    }
-  }
   // A video worker's conferences: keyframe requests, RTCP, and a composite when one is due.
   for (auto& [id, video] : video_conferences_) video->tick(now);
 

@@ -1,6 +1,6 @@
 // SendmmsgQueue: datagrams queued into pre-allocated slots and handed to the kernel with one
-// sendmmsg per run of consecutive datagrams for the same socket. The epoll reactor's send path, and
-// the io_uring reactor's when ReactorOptions::io_uring_sendmmsg is set.
+// sendmmsg per run of consecutive datagrams for the same socket (sendto for a run of one). The
+// epoll reactor's send path, and the io_uring reactor's when ReactorOptions::io_uring_sendmmsg is set.
 #pragma once
 
 #include <sys/socket.h>
@@ -28,8 +28,14 @@ class SendmmsgQueue {
   bool empty() const { return queued_ == 0; }
 
  private:
-  uint32_t slot_size_;
+  // Sends `count` queued datagrams from `first` on `fd`: sendmmsg's result and errno.
+  int send_run(int fd, uint32_t first, uint32_t count);
+
+  static constexpr size_t kAlignment = 64;  // a cache line
+  // What a datagram of `size` bytes takes of the arena (which holds `slots` of slot_size).
+  static size_t aligned(size_t size) { return (size + kAlignment - 1) / kAlignment * kAlignment; }
   uint32_t queued_ = 0;
+  size_t used_ = 0;  // bytes of arena_ taken by the queued datagrams
   std::vector<uint8_t> arena_;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iov_;

@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <new>
 #include <functional>
+#include <iterator>
+#include <string>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -329,6 +331,57 @@ TEST_P(ReactorTest, FullSendQueueFlushesInsteadOfDropping) {
   for (uint32_t i = 0; i < accepted; ++i) {
     ASSERT_EQ(sink.receive(in, 5000ms), 8) << "datagram " << i;
     EXPECT_EQ(load_be32(in, 0), i);  // one socket's sends leave in order
+  }
+}
+
+// A worker's tick: one datagram on each of several sockets (runs of one: sendto in the sendmmsg
+// queue), of sizes around its cache-line packing (63, 64, 65 bytes) and up to the slot size, more
+// bytes than a queue of 4 slots holds; then a run of several on one socket (one sendmmsg). Every
+// datagram arrives whole, in order per socket, and is counted once.
+TEST_P(ReactorTest, FanOutOfMixedSizesArrivesWhole) {
+  ReactorOptions options;
+  options.send_slots = 4;
+  std::unique_ptr<Reactor> reactor = make(options);
+  CONFAB_REQUIRE_REACTOR(reactor);
+  constexpr size_t kSockets = 3;
+  const size_t sizes[] = {1, 63, 64, 65, options.send_slot_size, 200};
+  RecordingHandler handler;
+  std::array<SocketId, kSockets> ids{};
+  std::array<Peer, kSockets> peers;
+  for (SocketId& id : ids) {
+    id = add(*reactor, &handler);
+    ASSERT_NE(id, 0u);
+  }
+  // The datagram of round `round` from socket `s`: its size, then a byte pattern naming both.
+  const auto datagram = [&](size_t round, size_t s) {
+    std::vector<uint8_t> d(sizes[(round + s) % std::size(sizes)]);
+    for (size_t i = 0; i < d.size(); ++i) d[i] = static_cast<uint8_t>(round * 31 + s * 7 + i);
+    return d;
+  };
+  constexpr size_t kRounds = 4;
+  for (size_t round = 0; round < kRounds; ++round) {
+    for (size_t s = 0; s < kSockets; ++s) ASSERT_TRUE(reactor->send(ids[s], peers[s].address(), datagram(round, s)));
+  }
+  constexpr size_t kRun = 3;  // then one socket's run: rounds kRounds.. of socket 0
+  for (size_t round = kRounds; round < kRounds + kRun; ++round) {
+    ASSERT_TRUE(reactor->send(ids[0], peers[0].address(), datagram(round, 0)));
+  }
+  reactor->flush();
+  ASSERT_TRUE(run_until(*reactor, [&] {
+    uint64_t sent = 0;
+    for (const SocketId id : ids) sent += reactor->counters(id)->tx_packets;
+    return sent == kRounds * kSockets + kRun;
+  }));
+  std::vector<uint8_t> in(options.send_slot_size + 1);
+  for (size_t s = 0; s < kSockets; ++s) {
+    SCOPED_TRACE("socket " + std::to_string(s));
+    EXPECT_EQ(reactor->counters(ids[s])->tx_errors, 0u);
+    for (size_t round = 0; round < kRounds + (s == 0 ? kRun : 0); ++round) {
+      const std::vector<uint8_t> want = datagram(round, s);
+      const ssize_t got = peers[s].receive(in, 5000ms);
+      ASSERT_EQ(got, static_cast<ssize_t>(want.size())) << "round " << round;
+      EXPECT_TRUE(std::equal(want.begin(), want.end(), in.begin())) << "round " << round;
+    }
   }
 }
 
