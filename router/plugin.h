@@ -203,11 +203,12 @@ class AllocatorPlugin : public virtual Plugin {
   virtual void watch_conf(const std::string& conference_id) = 0;
   // Version 2: stop watching (nobody of a call is left to track in it). Nothing is answered.
   virtual void unwatch_conf(const std::string& conference_id) = 0;
-  // Version 2: end this conference (REST DELETE /v1/conferences/ID, telnet `destroy ID`). The core
-  // sends it for a conference it had made for a group of calls that all ended before any of them
-  // was connected to it: nobody would ever join it, so end_when_empty would never end it. No answer
-  // (`ref` names the request in the plugin's logs); the plugin retries like a create, and a
-  // conference that is already gone counts as deleted.
+  // Version 2: end this conference if it has no participants (REST DELETE /v1/conferences/ID,
+  // telnet `destroy ID`, after reading its count). The core sends it for a conference it made for
+  // calls that nobody joined: a group whose calls all ended before one was connected to it, or
+  // whose parties did not join within the join grace. end_when_empty would never end such a
+  // conference. No answer (`ref` names the request in the plugin's logs); the plugin retries like
+  // a create; a conference that is gone already counts as deleted, one with participants is kept.
   virtual void delete_conf(RequestRef ref, const std::string& conference_id) = 0;
 };
 

@@ -220,7 +220,24 @@ void QueuedAllocator::run_create(PendingCreate pending) {
 
 void QueuedAllocator::run_delete(PendingCreate pending) {
   ++pending.attempts_made;
-  Attempt<std::monostate> result = try_delete(pending.delete_id);
+  // Only an empty conference is deleted: the core asks for those nobody joined, and a count read
+  // just before keeps one that someone joined meanwhile (the core's view may be a poll late).
+  Attempt<std::monostate> result = std::monostate{};
+  const Attempt<uint32_t> count = try_participants(pending.delete_id);
+  if (count && *count > 0) {
+    std::unique_lock lock(mutex_);
+    ++stats_.attempts;
+    ++stats_.delete_skipped;
+    lock.unlock();
+    spdlog::info("event=allocator_delete_skipped plugin={} ref={} conference={} participants={}", name(), pending.ref,
+                 pending.delete_id, *count);
+    return;
+  }
+  if (count) {
+    result = try_delete(pending.delete_id);
+  } else {
+    result = transport::Err{count.error()};
+  }
 
   std::unique_lock lock(mutex_);
   ++stats_.attempts;

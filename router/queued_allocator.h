@@ -54,6 +54,7 @@ struct QueuedAllocatorStats {
   uint64_t failed = 0;
   uint64_t deleted = 0;          // deletes done (or the conference was gone already)
   uint64_t delete_failures = 0;  // deletes given up (refused, out of attempts, or stopping)
+  uint64_t delete_skipped = 0;   // deletes not done: the conference had participants
   uint64_t attempts = 0;
   uint64_t retries = 0;
   uint64_t polls = 0;
@@ -82,7 +83,8 @@ class QueuedAllocator : public AllocatorPlugin {
   // Ends the watch (a poll in flight still reports its count).
   void unwatch_conf(const std::string& conference_id) override;
   // Queued with the creates (after them when both are due) and retried like them; nothing is
-  // answered: the outcome is logged and counted. A conference already gone counts as deleted.
+  // answered: the outcome is logged and counted. The count is read first and a conference with
+  // participants is kept (skipped); one already gone counts as deleted.
   void delete_conf(RequestRef ref, const std::string& conference_id) override;
 
   QueuedAllocatorStats stats() const;

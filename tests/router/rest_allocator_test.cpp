@@ -135,6 +135,25 @@ TEST_F(RestAllocatorDaemonTest, DeletesAConferenceAndOneAlreadyGoneCountsAsDelet
   EXPECT_TRUE(sink.lines().empty());
 }
 
+// A conference someone is in is not deleted: the count is read first (the core's view may be late).
+TEST_F(RestAllocatorDaemonTest, AConferenceWithParticipantsIsNotDeleted) {
+  start();
+  RecordingSink sink;
+  RestAllocator allocator({base_url(daemon_->rest_port()), "", quick_client()});
+  allocator.start(sink);
+  Api api(daemon_->rest_port());
+  const auto created = api.post("/v1/conferences", R"({"name": "in use"})");
+  ASSERT_EQ(created.status, 201) << created.text;
+  const std::string id = std::to_string(created.body["id"].get<uint64_t>());
+  ASSERT_EQ(api.post("/v1/conferences/" + id + "/participants", R"({"audio": {"codec": "opus"}})").status, 201);
+  allocator.delete_conf(21, id);
+  ASSERT_TRUE(wait_until([&] { return allocator.stats().delete_skipped == 1; }, 10s, 5ms));
+  EXPECT_EQ(api.get("/v1/conferences/" + id).status, 200);
+  allocator.stop();
+  EXPECT_EQ(allocator.stats().deleted, 0u);
+  EXPECT_EQ(allocator.stats().delete_failures, 0u);
+}
+
 // unwatch_conf ends the polling of a conference that goes on existing; nothing more is reported.
 TEST_F(RestAllocatorDaemonTest, UnwatchEndsTheWatch) {
   start();
