@@ -9,8 +9,10 @@
 #   CONCURRENT=100     sipp's -l: calls up at most at once
 #   HOLD_MS            how long each call stays up; default CONCURRENT/RATE s - 50 ms, so that about
 #                      CONCURRENT calls are up at once at the asked rate
-#   USERS=200          IM users (bots) called round robin; a user ringing (until its call connects)
-#                      is BUSY to a second call, so USERS / RATE must exceed the setup time
+#   USERS=200          IM users (bots) called round robin; a user ringing, or in a call (until
+#                      its call's conference ends: the caller's BYE, then the router's next poll of
+#                      the conference, 1 s at most) is BUSY to a second call, so USERS / RATE must
+#                      exceed the setup time plus HOLD_MS plus about a second
 #   WARMUP_CALLS=USERS calls at 50/s before the runs, not measured (the router learns each
 #                      user's presence on its first call)
 #   RESULTS=FILE       JSON line per run appended (default build/router_load-DATE.jsonl)

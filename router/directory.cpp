@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace confab::router {
@@ -289,6 +290,19 @@ DirectoryResult<std::vector<DirectoryUser>> Directory::list() {
     if (*user) users.push_back(std::move(**user));  // a user removed meanwhile is skipped
   }
   return users;
+}
+
+DirectoryResult<std::vector<DirectoryUser>> Directory::sip_endpoints() {
+  auto users = list();
+  if (!users) return users;
+  std::vector<DirectoryUser> out;
+  for (auto& user : users.value()) {
+    const auto has = [&](AliasKind kind) {
+      return std::any_of(user.aliases.begin(), user.aliases.end(), [&](const Alias& a) { return a.kind == kind; });
+    };
+    if (has(AliasKind::kSip) && !has(AliasKind::kIm)) out.push_back(std::move(user));
+  }
+  return out;
 }
 
 DirectoryResult<std::optional<DirectoryUser>> Directory::find(std::string_view address) {

@@ -77,6 +77,9 @@ class Directory {
   DirectoryResult<DirectoryDone> remove_alias(std::string_view value);
   // Every user by name.
   DirectoryResult<std::vector<DirectoryUser>> list();
+  // The users reachable only over SIP (a SIP URI, no IM address), by name: room systems and the
+  // like, which the XMPP plugin shows as contacts (ImPlugin::directory_contacts).
+  DirectoryResult<std::vector<DirectoryUser>> sip_endpoints();
   // The user a name or any alias spelling names (as route() matches it); nullopt if none.
   DirectoryResult<std::optional<DirectoryUser>> find(std::string_view address);
 

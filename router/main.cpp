@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
   uint32_t allocator_attempts = 3;
   std::string directory_path;
   double ring_timeout_s = 30;
+  double join_grace_s = 60;
+  double contacts_refresh_s = 30;
   size_t max_calls = 10000;
   std::vector<std::string> standing;
   std::string default_layout;
@@ -122,6 +124,13 @@ int main(int argc, char** argv) {
                  "SQLite directory of users (confab-directory edits it); empty: addresses are rung as dialled");
   app.add_option("--ring-timeout", ring_timeout_s, "Seconds a callee may ring before the call ends with TIMEOUT")
       ->default_val(ring_timeout_s)->check(CLI::Range(0.05, 600.0));
+  app.add_option("--join-grace", join_grace_s,
+                 "Seconds a connected call's parties count as in a call (BUSY) while nobody has joined its "
+                 "conference; a call's conference nobody joined by then is deleted")
+      ->default_val(join_grace_s)->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--contacts-refresh", contacts_refresh_s,
+                 "Seconds between reads of the directory's SIP endpoints, which XMPP users see as contacts")
+      ->default_val(contacts_refresh_s)->check(CLI::Range(0.05, 86400.0));
   app.add_option("--max-calls", max_calls, "Calls ringing or connecting at once; beyond, calls fail at once")
       ->default_val(max_calls)->check(CLI::Range(size_t{1}, size_t{1000000}));
   app.add_option("--standing", standing,
@@ -167,6 +176,8 @@ int main(int argc, char** argv) {
   RouterOptions options;
   options.ring_timeout = std::chrono::milliseconds(static_cast<int64_t>(ring_timeout_s * 1000));
   options.max_calls = max_calls;
+  options.join_grace = std::chrono::milliseconds(static_cast<int64_t>(join_grace_s * 1000));
+  options.contacts_refresh = std::chrono::milliseconds(static_cast<int64_t>(contacts_refresh_s * 1000));
   options.conference.layout = default_layout;
   for (const auto& s : standing) options.standing.push_back(standing_request(s));
   AllocatorClientOptions client;
@@ -224,6 +235,24 @@ int main(int argc, char** argv) {
     router.set_route([d = directory.get()](std::string_view dialled) {
       std::string routed = d->route(dialled);
       return routed == dialled && is_user_name(dialled) ? std::string() : routed;
+    });
+    // SIP-only users (room systems) as IM contacts; a read that fails keeps the last list.
+    router.set_contacts([d = directory.get(), last = std::vector<DirectoryContact>()]() mutable {
+      auto endpoints = d->sip_endpoints();
+      if (!endpoints) {
+        spdlog::warn("router event=directory_contacts_failed reason=\"{}\"", endpoints.error().message);
+        return last;
+      }
+      std::vector<DirectoryContact> contacts;
+      for (const auto& user : endpoints.value()) {
+        for (const auto& alias : user.aliases) {
+          if (alias.kind != AliasKind::kSip) continue;
+          contacts.push_back(DirectoryContact{user.name, user.display_name, alias.value});
+          break;
+        }
+      }
+      last = contacts;
+      return contacts;
     });
   }
   // IM plugins are offered a call in this order: XMPP users first, then SIP endpoints.

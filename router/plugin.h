@@ -1,4 +1,4 @@
-// The call router's plugin interface, version 1: the asynchronous messages between the router core
+// The call router's plugin interface, version 2: the asynchronous messages between the router core
 // and its plugins (call redirectors, IM plugins, the conference allocator). The only header a
 // plugin needs; a new protocol is a new plugin and no change to the core.
 //
@@ -13,18 +13,34 @@
 // transition (accepted, rejected, canceled, timed out); after that the reference is invalid and
 // messages naming it are counted and ignored, so a plugin never needs to guard against races with
 // the core (an accept crossing a cancel, a duplicate accept, a stale reference).
+//
+// Who is in a call (version 2): the core, not the IM plugins, keeps it, so plugins stay
+// protocol-only and a user is BUSY to every protocol at once. Both parties of a call are in a call
+// from its acceptance (the caller under its redirector's reference, the callee under its IM leg's),
+// keyed by their address as the directory routes it ("sip:+4930123456@gw" is bob@localhost when
+// the directory says so). A CallStarted toward someone in a call is answered CallRejected(kBusy) by
+// the core without offering it to any IM plugin. A party stays in the call until the first of:
+//  - its plugin sends call_ended for its reference (a SIP BYE either way; optional: a plugin whose
+//    users join the MCU themselves, as XMPP users do, cannot tell and never sends it);
+//  - the call's conference ends (the allocator's conf_ended; the core watches every conference it
+//    connected calls to), or its participant count falls to 0 after having been above 0;
+//  - nobody joined the conference within the core's join grace (RouterOptions::join_grace).
+// An accepted reference is otherwise still invalid: call_ended is the one message that may name it.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace confab::router {
 
 // Bumped on any change to the types or functions below. The core refuses a plugin whose
 // api_version() differs (see Router::add_*), so a stale plugin fails at start, not mid-call.
-inline constexpr int kPluginApiVersion = 1;
+// Version 2 added AllocatorPlugin::delete_conf and unwatch_conf, RouterSink::call_ended and
+// conf_ended (who is in a call, below), and ImPlugin::directory_contacts.
+inline constexpr int kPluginApiVersion = 2;
 
 // Call and request references are unique in the process and never 0. Plugins get new ones from
 // RouterSink::new_ref() (thread-safe), so a reference also tells the core which plugin owns it.
@@ -85,6 +101,16 @@ struct CallStart {
   std::optional<ConfAddress> conference;
 };
 
+// A directory user no IM plugin can reach as such (no IM address): a SIP endpoint, e.g. a room
+// system. IM plugins that show contacts show it as one; calling it calls `address`.
+struct DirectoryContact {
+  std::string name;          // the directory user name ("room")
+  std::string display_name;  // may be empty
+  std::string address;       // what a call to it dials: its SIP URI ("sip:room@video.example")
+
+  bool operator==(const DirectoryContact&) const = default;
+};
+
 // Implemented by the core. Every function may be called from any thread and only queues.
 class RouterSink {
  public:
@@ -101,10 +127,19 @@ class RouterSink {
   virtual void call_rejected(CallRef ref, CallError error) = 0;
   virtual void call_accepted(CallRef ref) = 0;
 
+  // call redirector or IM plugin -> router (version 2): the party of a connected call on this
+  // plugin hung up (`ref`: the redirector's reference of the call, or the IM leg's); it is no
+  // longer in a call. Optional (see "Who is in a call" above); a reference the core does not hold
+  // as connected is counted stale.
+  virtual void call_ended(CallRef ref) = 0;
+
   // allocator -> router
   virtual void conf_created(RequestRef ref, ConfAddress address) = 0;
   virtual void conf_failed(RequestRef ref, std::string error) = 0;
   virtual void conf_participants(const std::string& conference_id, uint32_t participants) = 0;
+  // Version 2: a watched conference does not exist any more (ended when empty, deleted); its
+  // watch has ended.
+  virtual void conf_ended(const std::string& conference_id) = 0;
 };
 
 // Every plugin: a name for logs and metrics, the API version it was built against, start (its
@@ -148,6 +183,12 @@ class ImPlugin : public virtual Plugin {
                                    uint32_t participants) {
     (void)name, (void)address, (void)participants;
   }
+  // Version 2: the directory's endpoints without an IM address (SIP room systems), for plugins
+  // that show them as contacts whose calls go to DirectoryContact::address (a call the plugin
+  // starts as a redirector, like any other; the core rings it through the SIP plugin). The whole
+  // list each time: sent at start and whenever it changes (the core reads the directory again
+  // every RouterOptions::contacts_refresh). Optional.
+  virtual void directory_contacts(const std::vector<DirectoryContact>& contacts) { (void)contacts; }
 };
 
 // The one conference allocator: creates conferences and answers conf_created or conf_failed
@@ -155,9 +196,20 @@ class ImPlugin : public virtual Plugin {
 class AllocatorPlugin : public virtual Plugin {
  public:
   virtual void create_conf(RequestRef ref, const ConferenceRequest& request) = 0;
-  // Keep the core told of this conference's participant count (standing conferences' presence):
-  // the plugin polls it and calls RouterSink::conf_participants whenever it changes.
+  // Keep the core told of this conference's participant count (standing conferences' presence,
+  // and whether the parties of a call are still in it): the plugin polls it and calls
+  // RouterSink::conf_participants whenever it changes, and conf_ended once it is gone (which ends
+  // the watch). Watching a conference already watched changes nothing.
   virtual void watch_conf(const std::string& conference_id) = 0;
+  // Version 2: stop watching (nobody of a call is left to track in it). Nothing is answered.
+  virtual void unwatch_conf(const std::string& conference_id) = 0;
+  // Version 2: end this conference if it has no participants (REST DELETE /v1/conferences/ID,
+  // telnet `destroy ID`, after reading its count). The core sends it for a conference it made for
+  // calls that nobody joined: a group whose calls all ended before one was connected to it, or
+  // whose parties did not join within the join grace. end_when_empty would never end such a
+  // conference. No answer (`ref` names the request in the plugin's logs); the plugin retries like
+  // a create; a conference that is gone already counts as deleted, one with participants is kept.
+  virtual void delete_conf(RequestRef ref, const std::string& conference_id) = 0;
 };
 
 }  // namespace confab::router

@@ -49,7 +49,7 @@ void QueuedAllocator::create_conf(RequestRef ref, const ConferenceRequest& reque
       refusal = "allocator plugin " + std::string(name()) + " overloaded: " + std::to_string(creates_.size()) +
                 " create requests already waiting";
     } else {
-      creates_.push_back(PendingCreate{ref, request, 0, Clock::now(), ""});
+      creates_.push_back(PendingCreate{ref, request, "", 0, Clock::now(), ""});
     }
     if (!refusal.empty()) ++stats_.failed;
   }
@@ -59,6 +59,28 @@ void QueuedAllocator::create_conf(RequestRef ref, const ConferenceRequest& reque
   }
   spdlog::warn("event=allocator_refused plugin={} ref={} reason=\"{}\"", name(), ref, refusal);
   if (sink != nullptr) sink->conf_failed(ref, std::move(refusal));
+}
+
+void QueuedAllocator::delete_conf(RequestRef ref, const std::string& conference_id) {
+  std::string refusal;
+  {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable() || stopping_) {
+      refusal = std::string(kStopping);
+    } else if (creates_.size() >= options_.queue_capacity) {
+      refusal = "overloaded: " + std::to_string(creates_.size()) + " requests already waiting";
+    } else {
+      // Due now, but behind every create that is due: a caller waits on those, nobody on this.
+      creates_.push_back(PendingCreate{ref, {}, conference_id, 0, Clock::now(), ""});
+    }
+    if (!refusal.empty()) ++stats_.delete_failures;
+  }
+  if (refusal.empty()) {
+    wake_.notify_one();
+    return;
+  }
+  spdlog::warn("event=allocator_delete_failed plugin={} ref={} conference={} reason=\"{}\"", name(), ref,
+               conference_id, refusal);
 }
 
 void QueuedAllocator::watch_conf(const std::string& conference_id) {
@@ -75,6 +97,11 @@ void QueuedAllocator::watch_conf(const std::string& conference_id) {
     watches_.push_back(Watch{conference_id, std::nullopt, Clock::now(), false});
   }
   wake_.notify_one();
+}
+
+void QueuedAllocator::unwatch_conf(const std::string& conference_id) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(watches_, [&](const Watch& w) { return w.conference_id == conference_id; });
 }
 
 QueuedAllocatorStats QueuedAllocator::stats() const {
@@ -95,27 +122,35 @@ void QueuedAllocator::run() {
   while (!stopping_) {
     const auto now = Clock::now();
     // Creates first: a caller is waiting on each; watches only refresh presence.
-    const auto create = std::min_element(creates_.begin(), creates_.end(),
-                                         [](const auto& a, const auto& b) { return a.due < b.due; });
+    // Among the due requests, creates before deletes (stable: the earliest due of its kind).
+    const auto create = std::min_element(creates_.begin(), creates_.end(), [now](const auto& a, const auto& b) {
+      const bool a_late = a.due > now || !a.delete_id.empty();
+      const bool b_late = b.due > now || !b.delete_id.empty();
+      return a_late != b_late ? !a_late : a.due < b.due;
+    });
     if (create != creates_.end() && create->due <= now) {
       PendingCreate pending = std::move(*create);
       creates_.erase(create);
       lock.unlock();
-      run_create(std::move(pending));
+      if (pending.delete_id.empty()) {
+        run_create(std::move(pending));
+      } else {
+        run_delete(std::move(pending));
+      }
       lock.lock();
       continue;
     }
     const auto watch = std::min_element(watches_.begin(), watches_.end(),
                                         [](const auto& a, const auto& b) { return a.due < b.due; });
     if (watch != watches_.end() && watch->due <= now) {
-      const size_t index = static_cast<size_t>(watch - watches_.begin());
+      const std::string id = watch->conference_id;
       lock.unlock();
-      run_poll(index);
+      run_poll(id);
       lock.lock();
       continue;
     }
     std::optional<Clock::time_point> next;
-    if (create != creates_.end()) next = create->due;
+    for (const auto& pending : creates_) next = next ? std::min(*next, pending.due) : pending.due;
     if (watch != watches_.end()) next = next ? std::min(*next, watch->due) : watch->due;
     if (next) {
       wake_.wait_until(lock, *next);
@@ -126,10 +161,15 @@ void QueuedAllocator::run() {
   // Every request still waiting is answered once, before stop() returns.
   std::deque<PendingCreate> left = std::move(creates_);
   creates_.clear();
-  stats_.failed += left.size();
+  for (const auto& pending : left) ++(pending.delete_id.empty() ? stats_.failed : stats_.delete_failures);
   RouterSink* sink = sink_;
   lock.unlock();
   for (PendingCreate& pending : left) {
+    if (!pending.delete_id.empty()) {
+      spdlog::warn("event=allocator_delete_failed plugin={} ref={} conference={} reason=\"{}\"", name(), pending.ref,
+                   pending.delete_id, kStopping);
+      continue;
+    }
     std::string message(kStopping);
     if (!pending.last_error.empty()) message += " (last attempt: " + pending.last_error + ")";
     spdlog::info("event=allocator_failed plugin={} ref={} reason=\"{}\"", name(), pending.ref, message);
@@ -178,17 +218,62 @@ void QueuedAllocator::run_create(PendingCreate pending) {
   sink->conf_failed(pending.ref, std::move(message));
 }
 
-void QueuedAllocator::run_poll(size_t index) {
-  std::string id;
-  {
-    std::lock_guard lock(mutex_);
-    id = watches_[index].conference_id;  // only this thread removes watches: the index holds
+void QueuedAllocator::run_delete(PendingCreate pending) {
+  ++pending.attempts_made;
+  // Only an empty conference is deleted: the core asks for those nobody joined, and a count read
+  // just before keeps one that someone joined meanwhile (the core's view may be a poll late).
+  Attempt<std::monostate> result = std::monostate{};
+  const Attempt<uint32_t> count = try_participants(pending.delete_id);
+  if (count && *count > 0) {
+    std::unique_lock lock(mutex_);
+    ++stats_.attempts;
+    ++stats_.delete_skipped;
+    lock.unlock();
+    spdlog::info("event=allocator_delete_skipped plugin={} ref={} conference={} participants={}", name(), pending.ref,
+                 pending.delete_id, *count);
+    return;
   }
+  if (count) {
+    result = try_delete(pending.delete_id);
+  } else {
+    result = transport::Err{count.error()};
+  }
+
+  std::unique_lock lock(mutex_);
+  ++stats_.attempts;
+  if (result || result.error().not_found) {
+    ++stats_.deleted;
+    lock.unlock();
+    spdlog::info("event=allocator_deleted plugin={} ref={} conference={} attempts={}{}", name(), pending.ref,
+                 pending.delete_id, pending.attempts_made, result ? "" : " already_gone=1");
+    return;
+  }
+  const AttemptError error = result.error();
+  if (!stopping_ && error.retry && pending.attempts_made < options_.attempts) {
+    const auto wait = backoff_after(pending.attempts_made);
+    spdlog::warn("event=allocator_retry plugin={} ref={} attempt={} of={} backoff_ms={} reason=\"{}\"", name(),
+                 pending.ref, pending.attempts_made, options_.attempts, wait.count(), error.message);
+    ++stats_.retries;
+    pending.due = Clock::now() + wait;
+    pending.last_error = error.message;
+    creates_.push_back(std::move(pending));
+    return;
+  }
+  ++stats_.delete_failures;
+  lock.unlock();
+  spdlog::warn("event=allocator_delete_failed plugin={} ref={} conference={} attempts={} reason=\"{}\"", name(),
+               pending.ref, pending.delete_id, pending.attempts_made, error.message);
+}
+
+void QueuedAllocator::run_poll(const std::string& id) {
   Attempt<uint32_t> result = try_participants(id);
 
   std::unique_lock lock(mutex_);
   ++stats_.polls;
-  Watch& watch = watches_[index];
+  // Found again by ID: unwatch_conf may have removed it (or others) meanwhile.
+  const auto found = std::find_if(watches_.begin(), watches_.end(), [&](const Watch& w) { return w.conference_id == id; });
+  if (found == watches_.end()) return;
+  Watch& watch = *found;
   watch.due = Clock::now() + options_.poll_interval;
   RouterSink* sink = sink_;
   if (result) {
@@ -202,9 +287,10 @@ void QueuedAllocator::run_poll(size_t index) {
   }
   const AttemptError error = result.error();
   if (error.not_found) {
-    watches_.erase(watches_.begin() + static_cast<std::ptrdiff_t>(index));
+    watches_.erase(found);
     lock.unlock();
     spdlog::info("event=allocator_watch_ended plugin={} conference={} reason=\"{}\"", name(), id, error.message);
+    sink->conf_ended(id);
     return;
   }
   if (!watch.failing) {

@@ -1,5 +1,6 @@
 // QueuedAllocator: what the REST and telnet allocator plugins share: one worker thread of their own,
-// a bounded request queue, the retry loop with backoff, and the polling of watched conferences.
+// a bounded request queue (creates and deletes), the retry loop with backoff, and the polling of
+// watched conferences.
 #pragma once
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "router/plugin.h"
@@ -50,6 +52,9 @@ using Attempt = transport::Result<T, AttemptError>;
 struct QueuedAllocatorStats {
   uint64_t created = 0;
   uint64_t failed = 0;
+  uint64_t deleted = 0;          // deletes done (or the conference was gone already)
+  uint64_t delete_failures = 0;  // deletes given up (refused, out of attempts, or stopping)
+  uint64_t delete_skipped = 0;   // deletes not done: the conference had participants
   uint64_t attempts = 0;
   uint64_t retries = 0;
   uint64_t polls = 0;
@@ -73,8 +78,14 @@ class QueuedAllocator : public AllocatorPlugin {
   // the caller's thread (the sink only queues, so this does not re-enter the core).
   void create_conf(RequestRef ref, const ConferenceRequest& request) override;
   // Reports the count at the first read and at every change; a conference that no longer exists
-  // ends its watch. Watching an already watched conference changes nothing.
+  // ends its watch with conf_ended. Watching an already watched conference changes nothing.
   void watch_conf(const std::string& conference_id) override;
+  // Ends the watch (a poll in flight still reports its count).
+  void unwatch_conf(const std::string& conference_id) override;
+  // Queued with the creates (after them when both are due) and retried like them; nothing is
+  // answered: the outcome is logged and counted. The count is read first and a conference with
+  // participants is kept (skipped); one already gone counts as deleted.
+  void delete_conf(RequestRef ref, const std::string& conference_id) override;
 
   QueuedAllocatorStats stats() const;
 
@@ -85,6 +96,8 @@ class QueuedAllocator : public AllocatorPlugin {
   // One attempt each, on the worker thread; may block up to the configured timeout.
   virtual Attempt<ConfAddress> try_create(const ConferenceRequest& request) = 0;
   virtual Attempt<uint32_t> try_participants(const std::string& conference_id) = 0;
+  // Ends the conference; an error with not_found set when it does not exist.
+  virtual Attempt<std::monostate> try_delete(const std::string& conference_id) = 0;
   // Called by stop() from the stopping thread: abort the request in flight if the protocol can.
   virtual void interrupt() {}
   // Called on the worker thread when it ends: release connections.
@@ -98,6 +111,7 @@ class QueuedAllocator : public AllocatorPlugin {
   struct PendingCreate {
     RequestRef ref = 0;
     ConferenceRequest request;
+    std::string delete_id;  // not empty: a delete of this conference instead of a create
     uint32_t attempts_made = 0;
     Clock::time_point due;
     std::string last_error;
@@ -111,7 +125,8 @@ class QueuedAllocator : public AllocatorPlugin {
 
   void run();
   void run_create(PendingCreate pending);
-  void run_poll(size_t index);
+  void run_delete(PendingCreate pending);
+  void run_poll(const std::string& conference_id);
   std::chrono::milliseconds backoff_after(uint32_t attempts_made) const;
 
   const AllocatorClientOptions options_;

@@ -14,6 +14,7 @@ constexpr std::string_view kHttpScheme = "http://";
 constexpr std::string_view kConferences = "/v1/conferences";
 constexpr int kCreated = 201;
 constexpr int kOk = 200;
+constexpr int kNoContent = 204;
 constexpr int kNotFound = 404;
 constexpr int kFirstServerError = 500;
 
@@ -170,6 +171,19 @@ Attempt<ConfAddress> RestAllocator::try_create(const ConferenceRequest& request)
   }
   address.join_url = participants_url(rest_options_.base_url, address.conference_id);
   return address;
+}
+
+Attempt<std::monostate> RestAllocator::try_delete(const std::string& conference_id) {
+  const std::string path = prefix_ + std::string(kConferences) + "/" + conference_id;
+  const std::string what = "DELETE " + origin_ + path;
+  if (origin_.empty()) return transport::Err{AttemptError{false, false, validate(rest_options_)}};
+  if (!is_path_segment(conference_id)) {
+    return transport::Err{AttemptError{false, false, "\"" + conference_id + "\" is not a conference ID"}};
+  }
+  const httplib::Result res = http_->Delete(path.c_str());
+  if (!res) return transport::Err{AttemptError{true, false, what + ": " + describe(res.error())}};
+  if (res->status != kNoContent && res->status != kOk) return transport::Err{answer_error(what, *res)};
+  return std::monostate{};
 }
 
 Attempt<uint32_t> RestAllocator::try_participants(const std::string& conference_id) {

@@ -26,6 +26,7 @@ struct RestAllocatorOptions {
 // request, the status and the allocator's {"error": {"code", "message"}}.
 // watch_conf: GET {base}/v1/conferences/ID every poll interval; the count is the length of its
 // "participants"; a 404 ends the watch.
+// delete_conf: DELETE {base}/v1/conferences/ID -> 204 (a 404 means it is gone already).
 // "http://127.0.0.1:8080/v1/conferences/7/participants" from a base URL (a trailing '/' is
 // dropped) and a conference ID: what a participant POSTs to join (ConfAddress::join_url).
 std::string participants_url(std::string_view base_url, std::string_view conference_id);
@@ -45,6 +46,7 @@ class RestAllocator final : public QueuedAllocator {
  protected:
   Attempt<ConfAddress> try_create(const ConferenceRequest& request) override;
   Attempt<uint32_t> try_participants(const std::string& conference_id) override;
+  Attempt<std::monostate> try_delete(const std::string& conference_id) override;
   void interrupt() override;
 
  private:

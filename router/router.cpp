@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "router/directory_address.h"
+
 namespace confab::router {
 
 // The RouterSink one plugin is started with: it knows its plugin, so the core can tell who sent
@@ -36,6 +38,12 @@ class Router::Port : public RouterSink {
   }
   void conf_participants(const std::string& conference_id, uint32_t participants) override {
     post([this, conference_id, participants] { router_.on_conf_participants(conference_id, participants); });
+  }
+  void call_ended(CallRef ref) override {
+    post([this, ref] { router_.on_call_ended(plugin_, ref); });
+  }
+  void conf_ended(const std::string& conference_id) override {
+    post([this, conference_id] { router_.on_conf_ended(conference_id); });
   }
 
  private:
@@ -102,6 +110,7 @@ bool Router::start() {
   for (size_t i = 0; i < standing_.size(); ++i) {
     loop_.post([this, i] { create_standing(i); });
   }
+  if (contacts_) loop_.post([this] { refresh_contacts(); });
   return true;
 }
 
@@ -149,6 +158,12 @@ void Router::on_call_started(Plugin* from, CallStart start) {
   call.redirector = redirector;
   call.callee = route_ ? route_(start.callee) : start.callee;
   call.caller = std::move(start.caller);
+  // The caller as the directory knows it: bob's phone calling is bob in a call.
+  if (const std::string routed = route_ ? route_(call.caller) : call.caller; !routed.empty()) {
+    call.caller_key = in_call_key(routed);
+  } else {
+    call.caller_key = in_call_key(call.caller);
+  }
   call.conference = std::move(start.conference);
   // Groups are per redirector: two plugins' "g1" are different calls.
   call.group = start.group.empty() ? "#" + std::to_string(ref)
@@ -161,6 +176,12 @@ void Router::on_call_started(Plugin* from, CallStart start) {
   if (start.callee.empty() || im_plugins_.empty()) return end(ref, CallError::kNotValid, false);
   // The directory routes a name it does not know to nothing: no such user.
   if (it->second.callee.empty()) return end(ref, CallError::kNotFound, false);
+  // Someone in a call is BUSY to everyone, whatever the protocol: no IM plugin is asked.
+  if (in_call_.count(in_call_key(it->second.callee)) != 0) {
+    bump(stats_.calls_busy);
+    spdlog::info("router event=callee_in_call ref={} callee=\"{}\"", ref, it->second.callee);
+    return end(ref, CallError::kBusy, false);
+  }
   arm_ring_timer(ref, it->second);
   offer(ref, it->second);
 }
@@ -239,8 +260,10 @@ void Router::connect(CallRef ref, const ConfAddress& address) {
                "conf_ms={:.3f}",
                ref, call.leg, address.conference_id, address.media_ip, ms_between(call.started, now),
                ms_between(call.offered, call.accepted), ms_between(call.accepted, now));
+  if (auto group = groups_.find(call.group); group != groups_.end()) ++group->second.connected;
   call.redirector->call_accepted(ref, address);
   im_plugins_[call.im_index]->call_connected(call.leg, address);
+  engage(call, ref, address);
   end(ref, std::nullopt, false);
 }
 
@@ -262,10 +285,17 @@ void Router::end(CallRef ref, std::optional<CallError> error, bool withdraw) {
   if (group != groups_.end()) {
     auto& waiting = group->second.waiting;
     waiting.erase(std::remove(waiting.begin(), waiting.end(), ref), waiting.end());
-    // The last call of a group gone: the group (and any conference made for it) is forgotten; a
-    // late conf_created for it finds no group and the conference stays unused.
+    // The last call of a group gone: the group is forgotten. A conference made for it that no call
+    // was connected to would stay on the MCU for ever (end_when_empty needs a participant to
+    // leave): it is deleted now, or when the allocator answers if it is still being made.
     if (--group->second.calls == 0) {
-      if (group->second.request != 0) requests_.erase(group->second.request);
+      Group& g = group->second;
+      if (g.request != 0) {
+        requests_.erase(g.request);
+        unused_requests_.insert(g.request);
+      } else if (g.address && g.connected == 0) {
+        delete_unused(g.address->conference_id);
+      }
       groups_.erase(group);
     }
   }
@@ -284,12 +314,12 @@ void Router::on_conf_created(RequestRef ref, ConfAddress address) {
     allocator_->watch_conf(s.address->conference_id);
     return;
   }
-  auto request = requests_.find(ref);
-  if (request == requests_.end()) {
-    spdlog::warn("router event=conference_unused request={} conference={} reason=\"every call of its group ended\"",
-                 ref, address.conference_id);
-    return stale("conf_created", ref);
+  if (unused_requests_.erase(ref) != 0) {
+    bump(stats_.conferences_created);
+    return delete_unused(address.conference_id);
   }
+  auto request = requests_.find(ref);
+  if (request == requests_.end()) return stale("conf_created", ref);
   Group& group = groups_[request->second];
   requests_.erase(request);
   bump(stats_.conferences_created);
@@ -313,6 +343,10 @@ void Router::on_conf_failed(RequestRef ref, const std::string& error) {
     loop_.post_after(options_.standing_retry, [this, index] { create_standing(index); });
     return;
   }
+  if (unused_requests_.erase(ref) != 0) {
+    spdlog::info("router event=conference_failed request={} error=\"{}\" calls=0", ref, error);
+    return;
+  }
   auto request = requests_.find(ref);
   if (request == requests_.end()) return stale("conf_failed", ref);
   spdlog::warn("router event=conference_failed request={} error=\"{}\"", ref, error);
@@ -328,6 +362,122 @@ void Router::on_conf_participants(const std::string& conference_id, uint32_t par
     if (!s.address || s.address->conference_id != conference_id) continue;
     for (auto* im : im_plugins_) im->standing_conference(s.request.name, *s.address, participants);
   }
+  auto engaged = engaged_.find(conference_id);
+  if (engaged == engaged_.end()) return;
+  engaged->second.counted = true;
+  if (participants > 0) {
+    engaged->second.joined = true;
+  } else if (engaged->second.joined) {
+    release_conference(conference_id, "conference_empty");
+  }
+}
+
+void Router::on_conf_ended(const std::string& conference_id) {
+  if (engaged_.count(conference_id) != 0) return release_conference(conference_id, "conference_ended");
+  if (is_standing(conference_id)) {
+    spdlog::warn("router event=standing_conference_ended conference={}", conference_id);
+  }
+}
+
+void Router::on_call_ended(Plugin* from, CallRef ref) {
+  const auto party = parties_.find(ref);
+  if (party == parties_.end() || party->second.plugin != from) return stale("call_ended", ref);
+  const std::string conference_id = party->second.conference_id;
+  release_party(ref, "hung_up");
+  auto engaged = engaged_.find(conference_id);
+  if (engaged != engaged_.end() && engaged->second.parties.empty()) release_conference(conference_id, "all_hung_up");
+}
+
+std::string Router::in_call_key(const std::string& address) {
+  const auto keys = lookup_keys(address);
+  return keys.empty() ? address : keys.front();
+}
+
+bool Router::is_standing(const std::string& conference_id) const {
+  return std::any_of(standing_.begin(), standing_.end(),
+                     [&](const Standing& s) { return s.address && s.address->conference_id == conference_id; });
+}
+
+void Router::engage(const Call& call, CallRef ref, const ConfAddress& address) {
+  auto [it, inserted] = engaged_.try_emplace(address.conference_id);
+  Engaged& engaged = it->second;
+  if (inserted) {
+    if (!call.conference) engaged.group = call.group;
+    allocator_->watch_conf(address.conference_id);
+  }
+  const auto add = [&](CallRef party, const Plugin* plugin, const std::string& user) {
+    parties_[party] = Party{plugin, user, address.conference_id};
+    ++in_call_[user];
+    engaged.parties.push_back(party);
+  };
+  add(ref, call.redirector, call.caller_key);                               // the caller's reference
+  add(call.leg, im_plugins_[call.im_index], in_call_key(call.callee));   // the callee's IM leg
+  stats_.parties_in_calls.store(parties_.size(), std::memory_order_relaxed);
+  // The grace runs from the latest call connected to it: later callees of a group join later.
+  if (!engaged.joined) {
+    engaged.timer = ++next_timer_;
+    loop_.post_after(options_.join_grace,
+                     [this, id = address.conference_id, timer = engaged.timer] { on_join_grace(id, timer); });
+  }
+}
+
+void Router::on_join_grace(const std::string& conference_id, uint64_t timer) {
+  auto it = engaged_.find(conference_id);
+  if (it == engaged_.end() || it->second.timer != timer || it->second.joined) return;
+  Engaged& engaged = it->second;
+  // A group still ringing may connect more calls to it: they get their own grace.
+  if (!engaged.group.empty() && groups_.count(engaged.group) != 0) {
+    engaged.timer = ++next_timer_;
+    loop_.post_after(options_.join_grace, [this, conference_id, timer = engaged.timer] {
+      on_join_grace(conference_id, timer);
+    });
+    return;
+  }
+  // Delete only a conference the core made, and only when the allocator's count says it is empty
+  // (no count: the watch was refused, and an unwatched conference may well be in use).
+  const bool remove = !engaged.group.empty() && engaged.counted;
+  release_conference(conference_id, "nobody_joined");
+  if (remove) delete_unused(conference_id);
+}
+
+void Router::release_party(CallRef party, const char* why) {
+  const auto it = parties_.find(party);
+  if (it == parties_.end()) return;
+  spdlog::info("router event=call_ended ref={} user=\"{}\" conference={} reason={}", party, it->second.user,
+               it->second.conference_id, why);
+  if (auto user = in_call_.find(it->second.user); user != in_call_.end() && --user->second == 0) in_call_.erase(user);
+  if (auto engaged = engaged_.find(it->second.conference_id); engaged != engaged_.end()) {
+    auto& list = engaged->second.parties;
+    list.erase(std::remove(list.begin(), list.end(), party), list.end());
+  }
+  parties_.erase(it);
+  stats_.parties_in_calls.store(parties_.size(), std::memory_order_relaxed);
+}
+
+void Router::release_conference(const std::string& conference_id, const char* why) {
+  const auto it = engaged_.find(conference_id);
+  if (it == engaged_.end()) return;
+  const std::vector<CallRef> parties = it->second.parties;
+  for (const CallRef party : parties) release_party(party, why);
+  engaged_.erase(conference_id);
+  if (!is_standing(conference_id)) allocator_->unwatch_conf(conference_id);
+}
+
+void Router::delete_unused(const std::string& conference_id) {
+  const RequestRef ref = next_ref_.fetch_add(1, std::memory_order_relaxed) + 1;
+  bump(stats_.conferences_deleted);
+  spdlog::info("router event=conference_unused conference={} request={} action=delete", conference_id, ref);
+  allocator_->delete_conf(ref, conference_id);
+}
+
+void Router::refresh_contacts() {
+  std::vector<DirectoryContact> contacts = contacts_();
+  if (contacts != shown_contacts_) {
+    spdlog::info("router event=directory_contacts count={}", contacts.size());
+    for (auto* im : im_plugins_) im->directory_contacts(contacts);
+    shown_contacts_ = std::move(contacts);
+  }
+  loop_.post_after(options_.contacts_refresh, [this] { refresh_contacts(); });
 }
 
 void Router::create_standing(size_t index) {

@@ -45,8 +45,14 @@ std::string render_router_metrics(const RouterStats& s, const XmppPlugin* xmpp, 
             s.conferences_created);
   w.counter("confab_router_conference_failures_total", "Conference requests the allocator failed",
             s.conference_failures);
+  w.counter("confab_router_conferences_deleted_total",
+            "Conferences deleted because every call of their group ended before one was connected",
+            s.conferences_deleted);
   w.gauge("confab_router_calls_pending", "Calls ringing or waiting for their conference",
           s.calls_pending.load(std::memory_order_relaxed));
+  w.counter("confab_router_calls_busy_total", "Calls the core refused BUSY: the callee was in a call", s.calls_busy);
+  w.gauge("confab_router_parties_in_calls", "Parties of connected calls still in a call",
+          s.parties_in_calls.load(std::memory_order_relaxed));
   w.raw() << "# HELP confab_router_calls_rejected_total Calls that ended with an error, by error\n"
           << "# TYPE confab_router_calls_rejected_total counter\n";
   for (size_t i = 0; i < kCallErrorCount; ++i) {
@@ -68,6 +74,8 @@ std::string render_router_metrics(const RouterStats& s, const XmppPlugin* xmpp, 
             x.conference_subscribers.load(std::memory_order_relaxed));
     w.counter("confab_router_xmpp_conference_replies_total", "Conference addresses sent to users who messaged one",
               x.conference_replies);
+    w.counter("confab_router_xmpp_endpoint_calls_total",
+              "Calls XMPP users started by messaging a directory endpoint's contact", x.endpoint_calls);
     w.counter("confab_router_xmpp_conference_refused_total", "Conference subscriptions refused (cap, unknown JID)",
               x.conference_refused);
   }

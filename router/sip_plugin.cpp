@@ -181,6 +181,9 @@ struct Call {
   nua_handle_t* handle = nullptr;
   std::string offer;            // the SIP party's SDP offer (in: the INVITE's; out: the 200's)
   std::string participant_url;  // the MCU's participant, once joined
+  // The core connected the call (in: call_accepted; out: call_connected): its party is in a call
+  // until we tell the core call_ended (plugin.h, "Who is in a call").
+  bool connected = false;
   std::chrono::steady_clock::time_point deadline;  // out, kAwaitingConference: give up after it
   // For the joined log line (invite_ms, join_ms: the load benchmark reads them).
   std::chrono::steady_clock::time_point invited;       // in: the INVITE reached us
@@ -230,6 +233,10 @@ struct SipPlugin::Stack {
     spdlog::debug("router sip event=stale_ref message={} ref={}", what, ref);
   }
   void forget(Call& call) {
+    if (call.connected) {
+      spdlog::info("router sip event=call_ended ref={}", call.ref);
+      plugin.sink_->call_ended(call.ref);
+    }
     by_handle.erase(call.handle);
     nua_handle_destroy(call.handle);
     calls.erase(call.ref);
@@ -403,6 +410,7 @@ struct SipPlugin::Stack {
       return stale("call_accepted", ref);
     }
     call->state = Call::State::kJoining;
+    call->connected = true;
     call->join_started = std::chrono::steady_clock::now();
     plugin.join(ref, address.join_url, call->offer);
   }
@@ -488,6 +496,7 @@ struct SipPlugin::Stack {
       return stale("call_connected", ref);
     }
     call->state = Call::State::kJoining;
+    call->connected = true;
     call->join_started = std::chrono::steady_clock::now();
     plugin.join(ref, address.join_url, call->offer);
   }

@@ -1,6 +1,7 @@
 // SipPlugin: the router's SIP side, on sofia-sip's NUA. As a call redirector it turns INVITEs into
 // calls and joins accepted callers to the MCU with their SDP offer; as an IM plugin it calls SIP
-// endpoints (sip: URIs) into conferences with a delayed offer.
+// endpoints (sip: URIs) into conferences with a delayed offer. When a call the core connected ends
+// (BYE either way, a failed join, shutdown), it sends call_ended: the party is out of the call.
 //
 // Threads: one SIP thread runs a su_root with the NUA stack; the core's calls queue a task for it
 // (a mutex-guarded queue, woken through an eventfd the su_root watches) and return. The MCU's REST

@@ -185,6 +185,16 @@ Attempt<uint32_t> TelnetAllocator::try_participants(const std::string& conferenc
   return *count;
 }
 
+Attempt<std::monostate> TelnetAllocator::try_delete(const std::string& conference_id) {
+  if (conference_id.empty() || conference_id.find_first_not_of("0123456789") != std::string::npos) {
+    return transport::Err{AttemptError{false, false, "\"" + conference_id + "\" is not a conference ID"}};
+  }
+  auto reply = exchange("destroy " + conference_id);
+  if (!reply) return transport::Err{reply.error()};
+  if (!reply->ok) return transport::Err{error_of("destroy " + conference_id, *reply)};
+  return std::monostate{};
+}
+
 AttemptError TelnetAllocator::error_of(const std::string& command, const Reply& reply) const {
   bool retry = false;
   for (std::string_view code : kRetryableCodes) retry = retry || reply.code == code;

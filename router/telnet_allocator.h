@@ -27,7 +27,7 @@ struct TelnetAllocatorOptions {
 // rest_base_url + "/v1/conferences/17/participants"}). Connection errors, timeouts and the 503
 // codes (AT_CAPACITY, NO_PORTS, WORKER_UNAVAILABLE, SHUTTING_DOWN) and INTERNAL are retried on a
 // fresh connection; any other `ERR CODE message` is final. watch_conf: `show ID` (participants=N);
-// ERR NOT_FOUND ends the watch. One connection is kept open and reopened when it fails.
+// ERR NOT_FOUND ends the watch. delete_conf: `destroy ID` (ERR NOT_FOUND: gone already). One connection is kept open and reopened when it fails.
 class TelnetAllocator final : public QueuedAllocator {
  public:
   // An empty string, or what is wrong with the options.
@@ -45,6 +45,7 @@ class TelnetAllocator final : public QueuedAllocator {
  protected:
   Attempt<ConfAddress> try_create(const ConferenceRequest& request) override;
   Attempt<uint32_t> try_participants(const std::string& conference_id) override;
+  Attempt<std::monostate> try_delete(const std::string& conference_id) override;
   void interrupt() override;
   void close() override;
 

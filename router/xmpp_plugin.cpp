@@ -3,7 +3,9 @@
 #include "router/xmpp_plugin.h"
 
 #include "router/xmpp_conferences.h"
+#include "router/xmpp_endpoints.h"
 #include "router/xmpp_stanza.h"
+#include "router/xmpp_text_command.h"
 
 #include <spdlog/spdlog.h>
 #include <strophe.h>
@@ -40,7 +42,8 @@ class XmppPlugin::Session {
         stats_(plugin.stats_),
         sink_(*plugin.sink_),
         conferences_(config_.component_jid, config_.call_node, config_.max_conferences,
-                     config_.max_conference_subscribers) {
+                     config_.max_conference_subscribers),
+        endpoints_(config_.call_node, config_.max_conferences, config_.max_conference_subscribers) {
     static std::once_flag initialized;
     std::call_once(initialized, [] { xmpp_initialize(); });
     logger_ = {log_from_strophe, nullptr};
@@ -77,6 +80,9 @@ class XmppPlugin::Session {
       // The conferences go offline for their subscribers with the router.
       for (const auto& [node, conference] : conferences_.all()) {
         for (const auto& user : conference.subscribers) send_presence(user, "unavailable", jid_of(node).c_str());
+      }
+      for (const auto& [node, endpoint] : endpoints_.all()) {
+        for (const auto& user : endpoint.subscribers) send_presence(user, "unavailable", jid_of(node).c_str());
       }
       xmpp_disconnect(conn_);
       // Bounded: let libstrophe send </stream:stream> and see the close.
@@ -144,6 +150,7 @@ class XmppPlugin::Session {
       spdlog::info("router xmpp event=connected component={}", self.config_.component_jid);
       // After a reconnect: tell every subscriber the current state again.
       for (const auto& [node, conference] : self.conferences_.all()) self.announce(node, conference);
+      for (const auto& [node, endpoint] : self.endpoints_.all()) self.announce_endpoint(node, endpoint);
       return;
     }
     if (self.state_ == State::kUp) {
@@ -398,6 +405,92 @@ class XmppPlugin::Session {
                                  XmppConferences::status_text(conference->participants), conference->address));
   }
 
+  // ---- directory endpoints as contacts ----
+
+  void handle(Contacts& c) {
+    const auto changes = endpoints_.replace(c.contacts, conferences_);
+    for (const auto& [node, subscribers] : changes.removed) {
+      spdlog::info("router xmpp event=endpoint_removed jid={}", jid_of(node));
+      for (const auto& user : subscribers) send_presence(user, "unavailable", jid_of(node).c_str());
+    }
+    for (const auto& node : changes.updated) {
+      const XmppEndpoint& endpoint = *endpoints_.find(node);
+      spdlog::info("router xmpp event=endpoint name=\"{}\" jid={} address={}", endpoint.contact.name, jid_of(node),
+                   endpoint.contact.address);
+      announce_endpoint(node, endpoint);
+    }
+  }
+
+  // The endpoint whose JID node is `node`, unless a standing conference has it.
+  XmppEndpoint* endpoint_at(const std::string& node) {
+    return conferences_.find(node) != nullptr ? nullptr : endpoints_.find(node);
+  }
+
+  void announce_endpoint(const std::string& node, const XmppEndpoint& endpoint) {
+    for (const auto& user : endpoint.subscribers) send_endpoint_presence(node, endpoint, user);
+  }
+
+  void send_endpoint_presence(const std::string& node, const XmppEndpoint& endpoint, const std::string& to) {
+    if (state_ != State::kUp) return;
+    stats_.endpoint_presences.fetch_add(1, std::memory_order_relaxed);
+    send(make_endpoint_presence(ctx_, jid_of(node), to, XmppEndpoints::status_text(endpoint.contact),
+                                endpoint.contact.address));
+  }
+
+  // As a conference contact's: approve our domains' users (and ask back), answer probes.
+  void endpoint_presence_in(const std::string& node, XmppEndpoint& endpoint, const std::string& user,
+                            const std::string& type) {
+    const std::string from = jid_of(node);
+    if (type == "probe") {
+      if (is_local(user)) endpoints_.subscribe(endpoint, user);
+      return send_endpoint_presence(node, endpoint, user);
+    }
+    if (type == "subscribe") {
+      const bool added = endpoint.subscribers.count(user) == 0;
+      if (!is_local(user) || !endpoints_.subscribe(endpoint, user)) {
+        stats_.conference_refused.fetch_add(1, std::memory_order_relaxed);
+        return send_presence(user, "unsubscribed", from.c_str());
+      }
+      send_presence(user, "subscribed", from.c_str());
+      send_endpoint_presence(node, endpoint, user);
+      if (added) send_presence(user, "subscribe", from.c_str());
+      return;
+    }
+    if (type == "unsubscribe") endpoint.subscribers.erase(user);
+  }
+
+  // "/call" (anything after it is ignored) or a <call/> payload calls the endpoint; other text is
+  // answered with how to; chat states and receipts are ignored.
+  void endpoint_message_in(const std::string& node, const XmppEndpoint& endpoint, const std::string& user,
+                           xmpp_stanza_t* stanza) {
+    const std::string type = attr(stanza, "type");
+    if (type == "error" || type == "headline" || type == "groupchat") return;
+    if (!is_local(user)) {
+      stats_.conference_unknown.fetch_add(1, std::memory_order_relaxed);
+      return send(make_message_error(ctx_, stanza, "forbidden", "Endpoints are for users of this server only."));
+    }
+    bool call = false;
+    if (xmpp_stanza_t* payload = payload_of(stanza)) {
+      call = std::string_view(xmpp_stanza_get_name(payload)) == "call";
+    } else {
+      char* body = xmpp_message_get_body(stanza);
+      if (body == nullptr) return;
+      const auto parts = words(body);
+      call = !parts.empty() && lower(parts[0]) == "/call";
+      const bool blank = parts.empty();
+      xmpp_free(ctx_, body);
+      if (blank) return;
+    }
+    if (!call) {
+      return send(make_call_message(ctx_, jid_of(node), user, "",
+                                    endpoint.contact.name + " is a " + XmppEndpoints::status_text(endpoint.contact) +
+                                        ": send /call to call it.",
+                                    nullptr));
+    }
+    stats_.endpoint_calls.fetch_add(1, std::memory_order_relaxed);
+    start_calls(user, {endpoint.contact.address});
+  }
+
   // ---- stanzas in ----
 
   static int on_presence(xmpp_conn_t* /*conn*/, xmpp_stanza_t* stanza, void* userdata) {
@@ -419,7 +512,10 @@ class XmppPlugin::Session {
     if (from == nullptr) return;
     const std::string type = attr(stanza, "type");
     const std::string bare = bare_of(from);
-    if (const auto node = conference_node_of(to)) return conference_presence_in(*node, bare, type);
+    if (const auto node = conference_node_of(to)) {
+      if (XmppEndpoint* endpoint = endpoint_at(*node)) return endpoint_presence_in(*node, *endpoint, bare, type);
+      return conference_presence_in(*node, bare, type);
+    }
     if (type == "subscribe") {
       // A user adds the router as a contact: approve, and show it online.
       send_presence(bare, "subscribed", to);
@@ -477,9 +573,12 @@ class XmppPlugin::Session {
     if (type == "get" || type == "set") {
       if (const auto node = conference_node_of(xmpp_stanza_get_to(stanza))) {
         const XmppConference* conference = conferences_.find(*node);
+        const XmppEndpoint* endpoint = endpoint_at(*node);
         const bool disco = xmpp_stanza_get_child_by_name_and_ns(stanza, "query", kDiscoInfoNamespace) != nullptr;
-        if (conference == nullptr) return send(make_iq_error(ctx_, stanza, "item-not-found"));
-        if (disco && type == "get") return send(make_disco_info(ctx_, stanza, conference->name));
+        if (conference == nullptr && endpoint == nullptr) return send(make_iq_error(ctx_, stanza, "item-not-found"));
+        if (disco && type == "get") {
+          return send(make_disco_info(ctx_, stanza, conference != nullptr ? conference->name : endpoint->contact.name));
+        }
       }
       // XEP-0199 pings and anything else addressed to us: answer (ping) or refuse, as RFC 6120
       // 8.2.3 requires a reply to every get/set.
@@ -513,6 +612,7 @@ class XmppPlugin::Session {
     if (from == nullptr) return;
     const std::string user = bare_of(from);
     if (const auto node = conference_node_of(xmpp_stanza_get_to(stanza))) {
+      if (const XmppEndpoint* endpoint = endpoint_at(*node)) return endpoint_message_in(*node, *endpoint, user, stanza);
       return conference_message_in(*node, user, stanza);
     }
     const std::string type = attr(stanza, "type");
@@ -576,44 +676,44 @@ class XmppPlugin::Session {
   }
 
   void text_in(const std::string& user, const std::string& text) {
-    const auto parts = words(text);
-    if (parts.empty()) return;
-    const std::string verb = lower(parts[0]);
-    if (verb == "/call" && parts.size() > 1) {
-      stats_.text_commands.fetch_add(1, std::memory_order_relaxed);
-      return start_calls(user, std::vector<std::string>(parts.begin() + 1, parts.end()));
-    }
-    if (verb == "/cancel") {
-      stats_.text_commands.fetch_add(1, std::memory_order_relaxed);
-      std::vector<CallRef> mine;
-      for (const auto& [ref, out] : outgoing_) {
-        if (out.caller == user) mine.push_back(ref);
-      }
-      if (parts.size() > 1) {
-        const auto ref = parse_ref(parts[1]);
-        mine.clear();
-        if (ref) mine.push_back(*ref);
-      }
-      if (mine.empty()) return send_text(user, "You have no call to cancel.");
-      for (const CallRef ref : mine) cancel_outgoing(user, ref);
-      return;
-    }
-    if (verb == "yes" || verb == "no") {
-      stats_.text_commands.fetch_add(1, std::memory_order_relaxed);
-      std::optional<CallRef> ref;
-      if (parts.size() > 1) {
-        ref = parse_ref(parts[1]);
-      } else {
-        // The user's most recent ringing call (references grow).
-        for (const auto& [r, ring] : rings_) {
-          if (ring.callee == user && ring.phase == Phase::kRinging && (!ref || r > *ref)) ref = r;
+    const XmppTextCommand command = parse_xmpp_text_command(text);
+    switch (command.verb) {
+      case XmppTextCommand::Verb::kNone:
+        return;
+      case XmppTextCommand::Verb::kCall:
+        stats_.text_commands.fetch_add(1, std::memory_order_relaxed);
+        return start_calls(user, command.callees);
+      case XmppTextCommand::Verb::kCancel: {
+        stats_.text_commands.fetch_add(1, std::memory_order_relaxed);
+        std::vector<CallRef> mine;
+        if (command.ref_given) {
+          if (command.ref) mine.push_back(*command.ref);
+        } else {
+          for (const auto& [ref, out] : outgoing_) {
+            if (out.caller == user) mine.push_back(ref);
+          }
         }
+        if (mine.empty()) return send_text(user, "You have no call to cancel.");
+        for (const CallRef ref : mine) cancel_outgoing(user, ref);
+        return;
       }
-      if (!ref) {
-        stats_.unknown_call.fetch_add(1, std::memory_order_relaxed);
-        return send_text(user, "No call is ringing for you.");
+      case XmppTextCommand::Verb::kAnswer: {
+        stats_.text_commands.fetch_add(1, std::memory_order_relaxed);
+        std::optional<CallRef> ref = command.ref;
+        if (!command.ref_given) {
+          // The user's most recent ringing call (references grow).
+          for (const auto& [r, ring] : rings_) {
+            if (ring.callee == user && ring.phase == Phase::kRinging && (!ref || r > *ref)) ref = r;
+          }
+        }
+        if (!ref) {
+          stats_.unknown_call.fetch_add(1, std::memory_order_relaxed);
+          return send_text(user, "No call is ringing for you.");
+        }
+        return answer(user, *ref, command.accept, CallError::kRejected);
       }
-      return answer(user, *ref, verb == "yes", CallError::kRejected);
+      case XmppTextCommand::Verb::kUnknown:
+        break;
     }
     stats_.unknown.fetch_add(1, std::memory_order_relaxed);
     send_text(user, kHelpText);
@@ -741,6 +841,7 @@ class XmppPlugin::Session {
   std::unordered_map<CallRef, Ring> rings_;          // calls the core asked us to ring
   std::unordered_map<CallRef, Outgoing> outgoing_;   // calls our users started
   XmppConferences conferences_;                      // standing conferences shown as contacts
+  XmppEndpoints endpoints_;                          // the directory's SIP endpoints shown as contacts
 };
 
 XmppPlugin::XmppPlugin(XmppPluginConfig config)
@@ -788,6 +889,7 @@ void XmppPlugin::call_connected(CallRef ref, const ConfAddress& address) { push(
 void XmppPlugin::standing_conference(const std::string& name, const ConfAddress& address, uint32_t participants) {
   push(Standing{name, address, participants});
 }
+void XmppPlugin::directory_contacts(const std::vector<DirectoryContact>& contacts) { push(Contacts{contacts}); }
 void XmppPlugin::call_rejected(CallRef ref, CallError error) { push(Rejected{ref, error}); }
 void XmppPlugin::call_accepted(CallRef ref, const ConfAddress& address) { push(Accepted{ref, address}); }
 

@@ -22,6 +22,11 @@
 // answered with the conference's address, as a callee gets it; a message to an unknown JID under
 // the component bounces with an item-not-found error whose text lists the conferences.
 //
+// Directory endpoints as contacts: the core's directory_contacts (SIP-only users, e.g. room
+// systems) are JIDs NODE@<component> too (xmpp_endpoints.h), with presence available and a status
+// naming the SIP URI; "/call" or a <call/> payload sent to one starts a call from the user to the
+// endpoint's SIP URI, which the core rings through the SIP plugin.
+//
 // The wire protocol (namespace urn:confab:call:1) and the plain-text fallback are documented in
 // the README ("XMPP call protocol"); every message carries both, so stock clients show the text.
 //
@@ -90,6 +95,8 @@ struct XmppPluginStats {
   std::atomic<uint64_t> conference_refused{0};   // subscriptions refused: cap, foreign user, unknown JID
   std::atomic<uint64_t> conference_replies{0};   // addresses sent to users messaging a conference
   std::atomic<uint64_t> conference_unknown{0};   // messages to unknown JIDs under us, or from foreign users
+  std::atomic<uint64_t> endpoint_presences{0};   // presence stanzas sent for directory endpoint contacts
+  std::atomic<uint64_t> endpoint_calls{0};       // calls started by messaging an endpoint contact
 };
 
 class XmppPlugin : public CallRedirector, public ImPlugin {
@@ -109,6 +116,7 @@ class XmppPlugin : public CallRedirector, public ImPlugin {
   void call_canceled(CallRef ref) override;
   void call_connected(CallRef ref, const ConfAddress& address) override;
   void standing_conference(const std::string& name, const ConfAddress& address, uint32_t participants) override;
+  void directory_contacts(const std::vector<DirectoryContact>& contacts) override;
 
   // CallRedirector (core thread: queue only)
   void call_rejected(CallRef ref, CallError error) override;
@@ -149,7 +157,10 @@ class XmppPlugin : public CallRedirector, public ImPlugin {
     ConfAddress address;
     uint32_t participants;
   };
-  using Command = std::variant<Start, Cancel, Connected, Accepted, Rejected, Standing>;
+  struct Contacts {
+    std::vector<DirectoryContact> contacts;
+  };
+  using Command = std::variant<Start, Cancel, Connected, Accepted, Rejected, Standing, Contacts>;
 
   void push(Command command);
   void run();

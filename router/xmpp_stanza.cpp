@@ -191,6 +191,14 @@ xmpp_stanza_t* make_conference_presence(xmpp_ctx_t* ctx, const std::string& from
   return presence;
 }
 
+xmpp_stanza_t* make_endpoint_presence(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
+                                      const std::string& status, const std::string& address) {
+  xmpp_stanza_t* presence = make_presence(ctx, from, to, "");
+  adopt(presence, new_text_element(ctx, "status", status));
+  adopt(presence, make_payload(ctx, "endpoint", {{"address", address}}));
+  return presence;
+}
+
 xmpp_stanza_t* make_conference_address(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
                                        const std::string& name, uint32_t participants, const std::string& status,
                                        const ConfAddress& address) {

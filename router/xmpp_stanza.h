@@ -60,6 +60,10 @@ std::string join_text(const ConfAddress& address);
 // <conference xmlns="urn:confab:call:1" participants="N"/> for programs.
 xmpp_stanza_t* make_conference_presence(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
                                         const std::string& status, uint32_t participants);
+// A directory endpoint contact's available presence: <status>STATUS</status> and
+// <endpoint xmlns="urn:confab:call:1" address="sip:..."/> for programs.
+xmpp_stanza_t* make_endpoint_presence(xmpp_ctx_t* ctx, const std::string& from, const std::string& to,
+                                      const std::string& status, const std::string& address);
 // The answer to a message sent to a conference contact: a chat message whose body says
 // "Conference NAME (STATUS). " + join_text(address), with <connected xmlns="urn:confab:call:1"
 // name= participants= media-ip= conference= join-url=/> (a callee's payload, without call=).

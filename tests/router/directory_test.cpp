@@ -84,6 +84,25 @@ TEST_F(DirectoryTest, AddListShowRemove) {
   EXPECT_NE(gone.error().message.find("bob"), std::string::npos);
 }
 
+// The users shown as XMPP contacts: a SIP URI and no IM address (bob has both: an XMPP user).
+TEST_F(DirectoryTest, SipEndpointsAreTheUsersWithASipUriAndNoImAddress) {
+  add_bob();
+  ASSERT_TRUE(dir_->add_user(DirectoryUser{"room", "Room 1", {{AliasKind::kSip, "<sip:room@Video.example>"}}}));
+  ASSERT_TRUE(dir_->add_user(DirectoryUser{"fax", "", {{AliasKind::kE164, "+4930999"}}}));
+  ASSERT_TRUE(dir_->add_user(
+      DirectoryUser{"lab", "", {{AliasKind::kE164, "+4930888"}, {AliasKind::kSip, "sip:lab@video.example"}}}));
+  auto endpoints = dir_->sip_endpoints();
+  ASSERT_TRUE(endpoints) << endpoints.error().message;
+  ASSERT_EQ(endpoints->size(), 2u);
+  EXPECT_EQ((*endpoints)[0].name, "lab");
+  EXPECT_EQ((*endpoints)[1].name, "room");
+  EXPECT_EQ((*endpoints)[1].display_name, "Room 1");
+  ASSERT_EQ((*endpoints)[1].aliases.size(), 1u);
+  EXPECT_EQ((*endpoints)[1].aliases[0].value, "sip:room@Video.example");  // canonical: no <brackets>
+  ASSERT_TRUE(dir_->add_alias("room", Alias{AliasKind::kIm, "room@localhost"}));  // an XMPP user now
+  EXPECT_EQ(dir_->sip_endpoints()->size(), 1u);
+}
+
 TEST_F(DirectoryTest, NamesAndAliasesAreUnique) {
   add_bob();
   auto same_name = dir_->add_user(DirectoryUser{"BOB", "", {}});  // names compare case-insensitively

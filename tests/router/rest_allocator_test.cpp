@@ -105,9 +105,91 @@ TEST_F(RestAllocatorDaemonTest, CreatesAConferenceAndWatchesItsParticipants) {
   // A deleted conference (404) ends its watch.
   ASSERT_EQ(api.del("/v1/conferences/" + id).status, 204);
   ASSERT_TRUE(wait_until([&] { return allocator.stats().watches == 0; }, 10s, 5ms));
+  EXPECT_NE(sink.wait_for_prefix("conference_ended " + id), "");  // and tells the core, once
+  EXPECT_EQ(count_lines(sink, "conference_ended " + id), 1u);
   allocator.stop();
   EXPECT_EQ(allocator.stats().created, 1u);
   EXPECT_EQ(allocator.stats().attempts, 1u);
+}
+
+// delete_conf ends the conference on the real MCU; one already gone counts as deleted (404); nothing
+// is answered to the core for either.
+TEST_F(RestAllocatorDaemonTest, DeletesAConferenceAndOneAlreadyGoneCountsAsDeleted) {
+  start();
+  RecordingSink sink;
+  RestAllocator allocator({base_url(daemon_->rest_port()), "", quick_client()});
+  allocator.start(sink);
+  Api api(daemon_->rest_port());
+  const auto created = api.post("/v1/conferences", R"({"name": "unused call", "end_when_empty": true})");
+  ASSERT_EQ(created.status, 201) << created.text;
+  const std::string id = std::to_string(created.body["id"].get<uint64_t>());
+
+  allocator.delete_conf(11, id);
+  ASSERT_TRUE(wait_until([&] { return allocator.stats().deleted == 1; }, 10s, 5ms));
+  EXPECT_EQ(api.get("/v1/conferences/" + id).status, 404);
+  allocator.delete_conf(12, id);  // gone already: 404, not retried
+  ASSERT_TRUE(wait_until([&] { return allocator.stats().deleted == 2; }, 10s, 5ms));
+  allocator.stop();
+  EXPECT_EQ(allocator.stats().attempts, 2u);
+  EXPECT_EQ(allocator.stats().delete_failures, 0u);
+  EXPECT_TRUE(sink.lines().empty());
+}
+
+// A conference someone is in is not deleted: the count is read first (the core's view may be late).
+TEST_F(RestAllocatorDaemonTest, AConferenceWithParticipantsIsNotDeleted) {
+  start();
+  RecordingSink sink;
+  RestAllocator allocator({base_url(daemon_->rest_port()), "", quick_client()});
+  allocator.start(sink);
+  Api api(daemon_->rest_port());
+  const auto created = api.post("/v1/conferences", R"({"name": "in use"})");
+  ASSERT_EQ(created.status, 201) << created.text;
+  const std::string id = std::to_string(created.body["id"].get<uint64_t>());
+  ASSERT_EQ(api.post("/v1/conferences/" + id + "/participants", R"({"audio": {"codec": "opus"}})").status, 201);
+  allocator.delete_conf(21, id);
+  ASSERT_TRUE(wait_until([&] { return allocator.stats().delete_skipped == 1; }, 10s, 5ms));
+  EXPECT_EQ(api.get("/v1/conferences/" + id).status, 200);
+  allocator.stop();
+  EXPECT_EQ(allocator.stats().deleted, 0u);
+  EXPECT_EQ(allocator.stats().delete_failures, 0u);
+}
+
+// unwatch_conf ends the polling of a conference that goes on existing; nothing more is reported.
+TEST_F(RestAllocatorDaemonTest, UnwatchEndsTheWatch) {
+  start();
+  RecordingSink sink;
+  RestAllocator allocator({base_url(daemon_->rest_port()), "", quick_client()});
+  allocator.start(sink);
+  Api api(daemon_->rest_port());
+  const auto created = api.post("/v1/conferences", R"({"name": "watched"})");
+  ASSERT_EQ(created.status, 201) << created.text;
+  const std::string id = std::to_string(created.body["id"].get<uint64_t>());
+  allocator.watch_conf(id);
+  ASSERT_NE(sink.wait_for_prefix("participants " + id + " 0"), "");
+  allocator.unwatch_conf(id);
+  EXPECT_EQ(allocator.stats().watches, 0u);
+  const uint64_t polls = allocator.stats().polls;
+  ASSERT_EQ(api.post("/v1/conferences/" + id + "/participants", R"({"audio": {"codec": "opus"}})").status, 201);
+  // A later create is served after any poll that was in flight: none follows the unwatch.
+  allocator.create_conf(1, ConferenceRequest{});
+  ASSERT_NE(sink.wait_for_prefix("created 1 "), "");
+  EXPECT_LE(allocator.stats().polls, polls + 1);
+  EXPECT_FALSE(sink.has("participants " + id + " 1"));
+  allocator.stop();
+}
+
+TEST(RestAllocatorTest, ADeleteToAClosedPortIsGivenUpAfterTheConfiguredAttempts) {
+  RecordingSink sink;
+  AllocatorClientOptions client = quick_client();
+  client.attempts = 2;
+  RestAllocator allocator({base_url(closed_port()), "", client});
+  allocator.start(sink);
+  allocator.delete_conf(3, "17");
+  ASSERT_TRUE(wait_until([&] { return allocator.stats().delete_failures == 1; }, 10s, 5ms));
+  allocator.stop();
+  EXPECT_EQ(allocator.stats().attempts, 2u);
+  EXPECT_EQ(allocator.stats().deleted, 0u);
+  EXPECT_TRUE(sink.lines().empty());
 }
 
 TEST_F(RestAllocatorDaemonTest, SendsTheBearerTokenAndA401IsFinal) {

@@ -322,6 +322,80 @@ TEST_F(RouterE2ETest, ImUserCallsASipEndpointIntoOneConference) {
   EXPECT_EQ(room.wait(30s), 0) << room.message_log();
 }
 
+// Issue 7 item 2: bob in a call with alice is BUSY, without being rung, to carol (an IM caller)
+// and to a SIP caller (486); once the call ends (both leave, and the conference with them), calling
+// bob rings him again.
+TEST_F(RouterE2ETest, AUserInACallIsBusyUntilTheCallEnds) {
+  ASSERT_NO_FATAL_FAILURE(start_all());
+  XmppBot& bob = bot("bob", "accept");
+  XmppBot& carol = bot("carol", "caller");
+  XmppBot& alice = bot("alice", "caller", "call bob@localhost");
+  const auto a = parse_connected(alice.wait_for_prefix("connected ", 15s));
+  ASSERT_TRUE(a) << testing::PrintToString(alice.lines()) << router_text();
+  ASSERT_NE(bob.wait_for_prefix("connected ", 15s), "");
+  // Both join, as their clients would.
+  std::vector<std::string> participants;
+  for (const char* name : {"alice", "bob"}) {
+    const auto joined =
+        api_->post(path_of(a->join_url), "{\"name\": \"" + std::string(name) + "\", \"audio\": {\"codec\": \"opus\"}}");
+    ASSERT_EQ(joined.status, 201) << joined.text;
+    participants.push_back(path_of(a->join_url) + "/" + std::to_string(joined.body["id"].get<uint64_t>()));
+  }
+
+  carol.send("call bob@localhost");
+  const std::string rejected = carol.wait_for_prefix("rejected ", 15s);
+  EXPECT_TRUE(rejected.ends_with(" BUSY")) << rejected << router_text();
+  sip_call_expecting("bob", 486);
+  EXPECT_EQ(count_prefix(bob, "ringing "), 1u) << testing::PrintToString(bob.lines());
+  EXPECT_TRUE(router_shows("event=callee_in_call"));
+
+  // The call ends: both leave, the conference ends when empty, the router's watch sees it gone.
+  for (const auto& participant : participants) EXPECT_EQ(api_->del(participant).status, 204);
+  EXPECT_EQ(api_->get("/v1/conferences/" + a->conference).status, 404);
+  ASSERT_TRUE(router_shows("reason=conference_ended")) << router_text();
+  carol.send("call bob@localhost");
+  EXPECT_TRUE(wait_until([&] { return count_prefix(bob, "ringing ") == 2; }, 15s, 10ms))
+      << testing::PrintToString(bob.lines()) << router_text();
+  EXPECT_NE(carol.wait_for_prefix("connected ", 15s), "") << testing::PrintToString(carol.lines());
+}
+
+// Issue 7 item 3: a SIP room system of the directory is an XMPP contact: a bot subscribes and sees
+// it available with its SIP URI as status; "/call" sent to the contact rings the room over SIP
+// (sipp answers), and the room and the caller land in one conference.
+TEST_F(RouterE2ETest, DirectoryEndpointIsAContactWhoseCallRingsOverSip) {
+  ASSERT_NO_FATAL_FAILURE(start_all({"--contacts-refresh", "0.2"}));
+  Sipp room("uas_answer.xml", {"-key", "rtp_port", "40106"});
+  ASSERT_TRUE(wait_until([&] { return test_support::udp_port_taken(room.port()); }, 10s, 10ms));
+  const std::string uri = "sip:room@127.0.0.1:" + std::to_string(room.port());
+  ASSERT_EQ(directory({"add-user", "room", "--sip", uri}), 0);  // read at the next refresh
+  ASSERT_TRUE(router_shows("router xmpp event=endpoint name=\"room\"")) << router_text();
+
+  const std::string contact = "room@router.localhost";
+  XmppBot& alice = bot("alice", "caller");
+  alice.send("subscribe " + contact);
+  EXPECT_EQ(alice.wait_for_prefix("presence " + contact + " available", 15s),
+            "presence " + contact + " available SIP endpoint " + uri)
+      << testing::PrintToString(alice.lines()) << router_text();
+  alice.send("disco " + contact);
+  EXPECT_EQ(alice.wait_for_prefix("disco " + contact), "disco " + contact + " client/bot room");
+  alice.send("tell " + contact + " hello");
+  EXPECT_EQ(alice.wait_for_prefix("text " + contact),
+            "text " + contact + " room is a SIP endpoint " + uri + ": send /call to call it.");
+
+  alice.send("tell " + contact + " /call");
+  const auto a = parse_connected(alice.wait_for_prefix("connected ", 15s));
+  ASSERT_TRUE(a) << testing::PrintToString(alice.lines()) << router_text();
+  // The room joined with its offer; alice joins the same conference with hers.
+  ASSERT_TRUE(wait_until([&] { return api_->get(path_of(a->join_url)).body["participants"].size() == 1; }, 15s, 20ms))
+      << router_text();
+  const auto joined = api_->post(path_of(a->join_url), R"({"name": "alice", "audio": {"codec": "opus"}})");
+  EXPECT_EQ(joined.status, 201) << joined.text;
+  EXPECT_EQ(api_->get(path_of(a->join_url)).body["participants"].size(), 2u);
+  EXPECT_NE(room.message_log().find("INVITE sip:room@127.0.0.1"), std::string::npos);
+  router_->signal(SIGTERM);  // the room gets its BYE, which its scenario waits for
+  EXPECT_EQ(room.wait(30s), 0) << room.message_log();
+}
+
 // Issue test 11: a standing conference is a contact: its presence shows, a message yields its
 // address, and its status follows the participant count.
 TEST_F(RouterE2ETest, StandingConferenceIsABuddyWithPresenceAndAddress) {

@@ -131,6 +131,11 @@ class FakeAllocator : public FakePlugin, public AllocatorPlugin {
     log.record("create " + request.name);
   }
   void watch_conf(const std::string& conference_id) override { log.record("watch " + conference_id); }
+  void unwatch_conf(const std::string& conference_id) override { log.record("unwatch " + conference_id); }
+  void delete_conf(RequestRef ref, const std::string& conference_id) override {
+    EXPECT_NE(ref, 0u);
+    log.record("delete " + conference_id);
+  }
   // Answers the n-th create_conf (0-based) once it arrived.
   RequestRef request(size_t n) {
     EXPECT_TRUE(wait_until(
@@ -361,6 +366,204 @@ TEST_F(RouterTest, CancelWhileTheConferenceIsMadeLeavesTheOthersConnected) {
   allocator_.sink().conf_created(allocator_.request(0), address("4"));
   EXPECT_TRUE(redirector_.log.wait_for("accepted " + str(carol) + " 4"));
   EXPECT_EQ(redirector_.log.count("accepted " + str(bob)), 0u);
+  // carol was connected to it: the conference is in use, and ends with its participants.
+  redirector_.call("erin@localhost");  // a later message: the core has handled everything before it
+  ASSERT_TRUE(im_.log.wait_for("ring erin@localhost alice@localhost"));
+  EXPECT_EQ(allocator_.log.count("delete"), 0u);
+  EXPECT_EQ(router_->stats().conferences_deleted.load(), 0u);
+}
+
+// Issue 7 item 1: every call of a group canceled while its conference is made. Nobody will join it,
+// so end_when_empty would never end it: the core deletes it through the allocator, exactly once.
+TEST_F(RouterTest, AConferenceMadeForAGroupWhoseCallsAllEndedIsDeletedOnce) {
+  start();
+  const CallRef bob = redirector_.call("bob@localhost", "g");
+  const CallRef carol = redirector_.call("carol@localhost", "g");
+  ASSERT_TRUE(im_.log.wait_for("ring carol@localhost alice@localhost"));
+  im_.sink().call_accepted(im_.leg("bob@localhost"));
+  ASSERT_TRUE(allocator_.log.wait_for("create call alice@localhost"));
+  redirector_.sink().call_canceled(bob);
+  redirector_.sink().call_canceled(carol);
+  ASSERT_TRUE(im_.log.wait_for("cancel carol@localhost"));
+  allocator_.sink().conf_created(allocator_.request(0), address("4"));
+  EXPECT_TRUE(allocator_.log.wait_for("delete 4"));
+  // Anything later (a duplicate answer for the request) deletes nothing more.
+  allocator_.sink().conf_created(allocator_.request(0), address("4"));
+  ASSERT_TRUE(wait_stale(1));
+  EXPECT_EQ(allocator_.log.count("delete"), 1u);
+  EXPECT_EQ(redirector_.log.count("accepted"), 0u);
+  EXPECT_EQ(router_->stats().conferences_deleted.load(), 1u);
+}
+
+// The conference exists, but its accepted call was canceled before it came and the group's other
+// call, still ringing, is canceled later: nobody was connected to it, so it goes when the group does.
+TEST_F(RouterTest, AConferenceNobodyWasConnectedToIsDeletedWhenItsGroupEnds) {
+  start();
+  const CallRef bob = redirector_.call("bob@localhost", "g");
+  const CallRef carol = redirector_.call("carol@localhost", "g");
+  ASSERT_TRUE(im_.log.wait_for("ring carol@localhost alice@localhost"));
+  im_.sink().call_accepted(im_.leg("bob@localhost"));
+  ASSERT_TRUE(allocator_.log.wait_for("create call alice@localhost"));
+  redirector_.sink().call_canceled(bob);
+  ASSERT_TRUE(im_.log.wait_for("cancel bob@localhost"));
+  allocator_.sink().conf_created(allocator_.request(0), address("5"));
+  redirector_.sink().call_canceled(carol);
+  EXPECT_TRUE(allocator_.log.wait_for("delete 5"));
+  EXPECT_EQ(allocator_.log.count("delete"), 1u);
+}
+
+// A group whose conference could not be made has nothing to delete.
+TEST_F(RouterTest, AFailedConferenceOfACanceledGroupIsNotDeleted) {
+  start();
+  const CallRef bob = redirector_.call("bob@localhost", "g");
+  ASSERT_TRUE(im_.log.wait_for("ring bob@localhost alice@localhost"));
+  im_.sink().call_accepted(im_.leg("bob@localhost"));
+  ASSERT_TRUE(allocator_.log.wait_for("create call alice@localhost"));
+  redirector_.sink().call_canceled(bob);
+  ASSERT_TRUE(im_.log.wait_for("cancel bob@localhost"));
+  allocator_.sink().conf_failed(allocator_.request(0), "allocator down");
+  EXPECT_TRUE(wait_until([&] { return router_->stats().conference_failures.load() == 1; }, 5s));
+  redirector_.call("erin@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring erin@localhost alice@localhost"));
+  EXPECT_EQ(allocator_.log.count("delete"), 0u);
+  EXPECT_EQ(router_->stats().stale_messages.load(), 0u);
+}
+
+// Issue 7 item 2: both parties of a connected call are in a call; the core answers BUSY for them
+// without ringing, until the conference ends (the allocator's conf_ended); then they ring again.
+TEST_F(RouterTest, PartiesOfAConnectedCallAreBusyUntilItsConferenceEnds) {
+  start();
+  const CallRef first = redirector_.call("bob@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring bob@localhost alice@localhost"));
+  im_.sink().call_accepted(im_.leg("bob@localhost"));
+  allocator_.sink().conf_created(allocator_.request(0), address("7"));
+  ASSERT_TRUE(redirector_.log.wait_for("accepted " + str(first) + " 7"));
+  EXPECT_TRUE(allocator_.log.wait_for("watch 7"));  // to learn when the call is over
+
+  // bob (in any spelling) and alice, the caller, are BUSY; nobody is rung for it.
+  const CallRef to_bob = redirector_.call("xmpp:Bob@LOCALHOST/phone");
+  const CallRef to_alice = redirector_.call("alice@localhost");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(to_bob) + " BUSY"));
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(to_alice) + " BUSY"));
+  EXPECT_EQ(im_.log.count("ring"), 1u);
+  EXPECT_EQ(router_->stats().calls_busy.load(), 2u);
+  EXPECT_EQ(router_->stats().parties_in_calls.load(), 2u);
+  // Others are not.
+  redirector_.call("carol@localhost");
+  EXPECT_TRUE(im_.log.wait_for("ring carol@localhost alice@localhost"));
+
+  // A count above 0 says nothing new; the conference gone ends the call for both.
+  allocator_.sink().conf_participants("7", 2);
+  allocator_.sink().conf_ended("7");
+  EXPECT_TRUE(allocator_.log.wait_for("unwatch 7"));
+  EXPECT_EQ(router_->stats().parties_in_calls.load(), 0u);
+  redirector_.call("bob@localhost");
+  EXPECT_TRUE(wait_until([&] { return im_.log.count("ring bob@localhost") == 2; }, 5s));
+  EXPECT_EQ(allocator_.log.count("delete"), 0u);
+}
+
+// A party whose plugin can tell it hung up (SIP BYE: call_ended) is out of the call at once; the
+// other stays in it until its own end. Only the plugin holding the reference may end it.
+TEST_F(RouterTest, CallEndedReleasesOnePartyAndTheLastOneEndsTheWatch) {
+  start();
+  const CallRef ref = redirector_.call("bob@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring bob@localhost alice@localhost"));
+  const CallRef leg = im_.leg("bob@localhost");
+  im_.sink().call_accepted(leg);
+  allocator_.sink().conf_created(allocator_.request(0), address("8"));
+  ASSERT_TRUE(redirector_.log.wait_for("accepted " + str(ref) + " 8"));
+
+  im_.sink().call_ended(ref);          // the caller's reference, from the callee's plugin: stale
+  redirector_.sink().call_ended(424242);  // never was
+  ASSERT_TRUE(wait_stale(2));
+  redirector_.sink().call_ended(ref);  // the caller hung up
+  const CallRef to_alice = redirector_.call("alice@localhost");
+  EXPECT_TRUE(im_.log.wait_for("ring alice@localhost alice@localhost"));
+  const CallRef to_bob = redirector_.call("bob@localhost");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(to_bob) + " BUSY"));
+  EXPECT_EQ(allocator_.log.count("unwatch"), 0u);
+  redirector_.sink().call_canceled(to_alice);
+
+  im_.sink().call_ended(leg);  // bob hung up too: nobody of the call is left to watch for
+  EXPECT_TRUE(allocator_.log.wait_for("unwatch 8"));
+  redirector_.call("bob@localhost");
+  EXPECT_TRUE(wait_until([&] { return im_.log.count("ring bob@localhost") == 2; }, 5s));
+  im_.sink().call_ended(leg);  // twice: stale
+  ASSERT_TRUE(wait_stale(3));
+}
+
+// The count falling to 0 after someone was in the conference ends the call (a running conference
+// that does not end when empty); a first count of 0 (nobody has joined yet) does not.
+TEST_F(RouterTest, AConferenceEmptiedAfterUseEndsTheCall) {
+  start();
+  const CallRef ref = redirector_.call("bob@localhost", "", address("21"));
+  ASSERT_TRUE(im_.log.wait_for("ring bob@localhost alice@localhost"));
+  im_.sink().call_accepted(im_.leg("bob@localhost"));
+  ASSERT_TRUE(redirector_.log.wait_for("accepted " + str(ref) + " 21"));
+  allocator_.sink().conf_participants("21", 0);
+  const CallRef early = redirector_.call("bob@localhost");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(early) + " BUSY"));
+  allocator_.sink().conf_participants("21", 2);
+  allocator_.sink().conf_participants("21", 0);
+  EXPECT_TRUE(allocator_.log.wait_for("unwatch 21"));
+  redirector_.call("bob@localhost");
+  EXPECT_TRUE(wait_until([&] { return im_.log.count("ring bob@localhost") == 2; }, 5s));
+  EXPECT_EQ(allocator_.log.count("delete"), 0u);  // not the core's conference
+}
+
+// Nobody joined within the join grace: the parties are free again, and a conference the core made
+// is deleted, but only when the allocator's count says it is empty (no count: the watch may have
+// been refused, and the conference may be in use).
+TEST_F(RouterTest, NobodyJoiningWithinTheGraceFreesTheParties) {
+  RouterOptions options;
+  options.join_grace = 100ms;
+  start(options);
+  redirector_.call("bob@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring bob@localhost alice@localhost"));
+  im_.sink().call_accepted(im_.leg("bob@localhost"));
+  allocator_.sink().conf_created(allocator_.request(0), address("9"));
+  ASSERT_TRUE(allocator_.log.wait_for("watch 9"));
+  EXPECT_TRUE(allocator_.log.wait_for("unwatch 9"));  // no count came: freed, not deleted
+  EXPECT_EQ(allocator_.log.count("delete"), 0u);
+  redirector_.call("bob@localhost");
+  EXPECT_TRUE(wait_until([&] { return im_.log.count("ring bob@localhost") == 2; }, 5s));
+}
+
+TEST_F(RouterTest, AConferenceOfACallNobodyJoinedWithinTheGraceIsDeleted) {
+  RouterOptions options;
+  options.join_grace = 2s;  // the count below comes well within it
+  start(options);
+  redirector_.call("carol@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring carol@localhost alice@localhost"));
+  im_.sink().call_accepted(im_.leg("carol@localhost"));
+  allocator_.sink().conf_created(allocator_.request(0), address("10"));
+  ASSERT_TRUE(allocator_.log.wait_for("watch 10"));
+  allocator_.sink().conf_participants("10", 0);
+  EXPECT_TRUE(allocator_.log.wait_for("delete 10", 10s));
+  EXPECT_TRUE(allocator_.log.wait_for("unwatch 10"));
+  EXPECT_EQ(allocator_.log.count("delete"), 1u);
+  redirector_.call("carol@localhost");
+  EXPECT_TRUE(wait_until([&] { return im_.log.count("ring carol@localhost") == 2; }, 5s));
+}
+
+// A caller is who the directory says: bob calling from his phone number is bob in a call.
+TEST_F(RouterTest, TheCallerIsInACallAsTheDirectoryNamesIt) {
+  router_ = std::make_unique<Router>(RouterOptions{});
+  router_->set_route([](std::string_view dialled) {
+    return dialled == "sip:+4930123456@pbx" ? std::string("bob@localhost") : std::string(dialled);
+  });
+  ASSERT_TRUE(router_->add_redirector(redirector_));
+  ASSERT_TRUE(router_->add_im_plugin(im_));
+  ASSERT_TRUE(router_->set_allocator(allocator_));
+  ASSERT_TRUE(router_->start());
+  const CallRef ref = redirector_.sink().new_ref();
+  redirector_.sink().call_started(CallStart{ref, "carol@localhost", "sip:+4930123456@pbx", "", std::nullopt});
+  ASSERT_TRUE(im_.log.wait_for("ring carol@localhost sip:+4930123456@pbx"));
+  im_.sink().call_accepted(im_.leg("carol@localhost"));
+  allocator_.sink().conf_created(allocator_.request(0), address("3"));
+  ASSERT_TRUE(redirector_.log.wait_for("accepted " + str(ref) + " 3"));
+  const CallRef to_bob = redirector_.call("bob@localhost");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(to_bob) + " BUSY"));
 }
 
 TEST_F(RouterTest, JoiningARunningConferenceCreatesNone) {

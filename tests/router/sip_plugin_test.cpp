@@ -196,10 +196,12 @@ TEST_F(SipPluginTest, AcceptedCallerIsAnsweredWithTheMcusSdpAndLeavesOnBye) {
       << participants().dump();
   EXPECT_GE(test_support::count_rtp(caller_media, kRtpPackets, 5s), kRtpPackets);
 
-  // sipp hangs up after its 4 s: the participant is gone.
+  EXPECT_FALSE(sink_.has("ended " + std::to_string(ref)));  // in the call until the BYE
+  // sipp hangs up after its 4 s: the participant is gone, and the core told the caller is free.
   EXPECT_EQ(sipp.wait(), 0) << sipp.message_log();
   EXPECT_TRUE(wait_until([&] { return participants().empty(); }, 10s, 20ms)) << participants().dump();
   EXPECT_TRUE(wait_until([&] { return plugin_->stats().active_calls == 0; }, 10s, 5ms));
+  EXPECT_EQ(sink_.wait_for_prefix("ended "), "ended " + std::to_string(ref));
 }
 
 TEST_F(SipPluginTest, StopHangsUpAndLeavesTheMcu) {
@@ -281,6 +283,7 @@ TEST_F(SipPluginTest, CallsOutToASipEndpointWithADelayedOffer) {
   EXPECT_EQ(uas.wait(), 0) << uas.message_log();
   EXPECT_NE(uas.message_log().find("ACK sip:"), std::string::npos);
   EXPECT_TRUE(wait_until([&] { return participants().empty(); }, 10s, 20ms)) << participants().dump();
+  EXPECT_EQ(sink_.wait_for_prefix("ended "), "ended 4242");  // the connected room left the call
 }
 
 TEST_F(SipPluginTest, CallOutRefusalsMapToCallErrors) {
@@ -318,7 +321,7 @@ TEST_F(SipPluginTest, CallOutCanceledWhileRingingSendsCancel) {
   plugin_->call_canceled(600);
   EXPECT_EQ(uas.wait(), 0) << uas.message_log();
   EXPECT_TRUE(wait_until([&] { return plugin_->stats().active_calls == 0; }, 10s, 5ms));
-  EXPECT_TRUE(sink_.lines().empty());  // the core withdrew the call: nothing is answered
+  EXPECT_TRUE(sink_.lines().empty());  // the core withdrew the call: nothing is answered, nor ended
 }
 
 TEST_F(SipPluginTest, CallOutWhoseConferenceNeverComesIsRefusedAndHungUp) {

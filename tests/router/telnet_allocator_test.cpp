@@ -91,8 +91,34 @@ TEST_F(TelnetAllocatorDaemonTest, CreatesAConferenceAndWatchesItsParticipants) {
 
   ASSERT_EQ(api.del("/v1/conferences/" + id).status, 204);  // ERR NOT_FOUND ends the watch
   ASSERT_TRUE(wait_until([&] { return allocator.stats().watches == 0; }, 10s, 5ms));
+  EXPECT_NE(sink.wait_for_prefix("conference_ended " + id), "");  // and tells the core, once
+  EXPECT_EQ(count_lines(sink, "conference_ended " + id), 1u);
   allocator.stop();
   EXPECT_EQ(allocator.stats().attempts, 3u);
+}
+
+// delete_conf sends `destroy ID` on the real MCU; one already gone (ERR NOT_FOUND) counts as deleted.
+TEST_F(TelnetAllocatorDaemonTest, DeletesAConferenceAndOneAlreadyGoneCountsAsDeleted) {
+  start();
+  RecordingSink sink;
+  TelnetAllocator allocator(options_for(daemon_->telnet_port(), daemon_->rest_port()));
+  allocator.start(sink);
+  Api api(daemon_->rest_port());
+  const auto created = api.post("/v1/conferences", R"({"name": "unused call", "end_when_empty": true})");
+  ASSERT_EQ(created.status, 201) << created.text;
+  const std::string id = std::to_string(created.body["id"].get<uint64_t>());
+
+  allocator.delete_conf(11, id);
+  ASSERT_TRUE(wait_until([&] { return allocator.stats().deleted == 1; }, 10s, 5ms));
+  EXPECT_EQ(api.get("/v1/conferences/" + id).status, 404);
+  allocator.delete_conf(12, id);
+  ASSERT_TRUE(wait_until([&] { return allocator.stats().deleted == 2; }, 10s, 5ms));
+  allocator.delete_conf(13, "x7");  // not a conference ID: no such conference, nothing sent
+  ASSERT_TRUE(wait_until([&] { return allocator.stats().deleted == 3; }, 10s, 5ms));
+  allocator.stop();
+  EXPECT_EQ(allocator.stats().attempts, 3u);
+  EXPECT_EQ(allocator.stats().delete_failures, 0u);
+  EXPECT_TRUE(sink.lines().empty());
 }
 
 TEST_F(TelnetAllocatorDaemonTest, AuthenticatesAndABadTokenIsFinal) {

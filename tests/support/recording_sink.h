@@ -41,6 +41,8 @@ class RecordingSink : public router::RouterSink {
   void conf_participants(const std::string& conference_id, uint32_t participants) override {
     record("participants " + conference_id + " " + std::to_string(participants));
   }
+  void call_ended(router::CallRef ref) override { record("ended " + std::to_string(ref)); }
+  void conf_ended(const std::string& conference_id) override { record("conference_ended " + conference_id); }
 
   std::vector<std::string> lines() const {
     std::lock_guard lock(mutex_);
