@@ -198,13 +198,7 @@ void QueuedAllocator::run_create(PendingCreate pending) {
   if (stopping_) {
     message = std::string(kStopping) + " (request in flight: " + error.message + ")";
   } else if (error.retry && pending.attempts_made < options_.attempts) {
-    const auto wait = backoff_after(pending.attempts_made);
-    spdlog::warn("event=allocator_retry plugin={} ref={} attempt={} of={} backoff_ms={} reason=\"{}\"", name(),
-                 pending.ref, pending.attempts_made, options_.attempts, wait.count(), error.message);
-    ++stats_.retries;
-    pending.due = Clock::now() + wait;
-    pending.last_error = error.message;
-    creates_.push_back(std::move(pending));
+    retry_later(std::move(pending), error);
     return;  // the worker loop picks it up when due; stop() answers it if it comes first
   } else if (error.retry) {
     message = "create conference failed after " + std::to_string(pending.attempts_made) +
@@ -216,6 +210,16 @@ void QueuedAllocator::run_create(PendingCreate pending) {
   lock.unlock();
   spdlog::warn("event=allocator_failed plugin={} ref={} reason=\"{}\"", name(), pending.ref, message);
   sink->conf_failed(pending.ref, std::move(message));
+}
+
+void QueuedAllocator::retry_later(PendingCreate pending, const AttemptError& error) {
+  const auto wait = backoff_after(pending.attempts_made);
+  spdlog::warn("event=allocator_retry plugin={} ref={} attempt={} of={} backoff_ms={} reason=\"{}\"", name(),
+               pending.ref, pending.attempts_made, options_.attempts, wait.count(), error.message);
+  ++stats_.retries;
+  pending.due = Clock::now() + wait;
+  pending.last_error = error.message;
+  creates_.push_back(std::move(pending));
 }
 
 void QueuedAllocator::run_delete(PendingCreate pending) {
@@ -250,13 +254,7 @@ void QueuedAllocator::run_delete(PendingCreate pending) {
   }
   const AttemptError error = result.error();
   if (!stopping_ && error.retry && pending.attempts_made < options_.attempts) {
-    const auto wait = backoff_after(pending.attempts_made);
-    spdlog::warn("event=allocator_retry plugin={} ref={} attempt={} of={} backoff_ms={} reason=\"{}\"", name(),
-                 pending.ref, pending.attempts_made, options_.attempts, wait.count(), error.message);
-    ++stats_.retries;
-    pending.due = Clock::now() + wait;
-    pending.last_error = error.message;
-    creates_.push_back(std::move(pending));
+    retry_later(std::move(pending), error);
     return;
   }
   ++stats_.delete_failures;

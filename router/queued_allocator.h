@@ -126,6 +126,8 @@ class QueuedAllocator : public AllocatorPlugin {
   void run();
   void run_create(PendingCreate pending);
   void run_delete(PendingCreate pending);
+  // Under mutex_: queues a create or delete again after its backoff, logged and counted.
+  void retry_later(PendingCreate pending, const AttemptError& error);
   void run_poll(const std::string& conference_id);
   std::chrono::milliseconds backoff_after(uint32_t attempts_made) const;
 
