@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -17,6 +18,7 @@
 
 #include "router/directory.h"
 #include "router/directory_address.h"
+#include "router/failover_event.h"
 #include "router/rest_allocator.h"
 #include "router/router.h"
 #include "router/router_metrics.h"
@@ -55,8 +57,11 @@ ConferenceRequest standing_request(const std::string& text) {
   return request;
 }
 
+// A failover event lists every conference of a dead node (~150 bytes each with a few participants).
+constexpr size_t kMaxEventBytes = 16 * 1024 * 1024;
+
 // "telnet://HOST:PORT" -> the telnet allocator; anything else is the REST base URL.
-std::unique_ptr<AllocatorPlugin> make_allocator(const std::string& url, const std::string& rest_url,
+std::unique_ptr<QueuedAllocator> make_allocator(const std::string& url, const std::string& rest_url,
                                                 const std::string& token, const AllocatorClientOptions& client,
                                                 std::string* error) {
   constexpr std::string_view kTelnet = "telnet://";
@@ -156,7 +161,9 @@ int main(int argc, char** argv) {
       ->default_val(sip.outbound);
   app.add_option("--sip-max-calls", sip.max_calls, "SIP calls in progress at once; beyond, 503")
       ->default_val(sip.max_calls)->check(CLI::Range(1u, 100000u));
-  app.add_option("--http-listen", http_listen, "GET /healthz and /metrics, IP:PORT; empty: none")
+  app.add_option("--http-listen", http_listen,
+                 "GET /healthz and /metrics, POST /v1/events/failover (the cluster allocator's --webhook), "
+                 "IP:PORT; empty: none")
       ->default_val(http_listen);
   app.set_config("--config", "",
                  "TOML file of options: keys are the long option names (ring-timeout = 20); options on the "
@@ -291,6 +298,25 @@ int main(int argc, char** argv) {
     http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
       res.set_content(render_router_metrics(router.stats(), xmpp_plugin.get(), sip_plugin.get()),
                       "text/plain; version=0.0.4");
+    });
+    // The cluster allocator's failover webhook (its --webhook http://THIS/v1/events/failover):
+    // every conference it names that a call uses is moved (plugin.h, "A conference that moves").
+    http.set_payload_max_length(kMaxEventBytes);
+    http.Post("/v1/events/failover", [&](const httplib::Request& req, httplib::Response& res) {
+      auto moved = parse_failover_event(req.body);
+      if (!moved) {
+        spdlog::warn("router event=bad_failover_event reason=\"{}\"", moved.error());
+        res.status = 400;
+        res.set_content(nlohmann::json{{"error", "BAD_EVENT"}, {"message", moved.error()}}.dump(),
+                        "application/json");
+        return;
+      }
+      size_t reported = 0;
+      for (const MovedConference& m : *moved) {
+        if (allocator->conference_moved(m.conference_id, m.node, m.media_ip)) ++reported;
+      }
+      spdlog::info("router event=failover_event conferences={} moved={}", moved->size(), reported);
+      res.set_content(nlohmann::json{{"conferences", moved->size()}, {"moved", reported}}.dump(), "application/json");
     });
     const int port = address->port == 0 ? http.bind_to_any_port(address->host)
                                           : (http.bind_to_port(address->host, address->port) ? address->port : -1);

@@ -25,7 +25,16 @@
 //  - the call's conference ends (the allocator's conf_ended; the core watches every conference it
 //    connected calls to), or its participant count falls to 0 after having been above 0;
 //  - nobody joined the conference within the core's join grace (RouterOptions::join_grace).
-// An accepted reference is otherwise still invalid: call_ended is the one message that may name it.
+// An accepted reference is otherwise still invalid: call_ended and call_moved are the messages that
+// may name it.
+//
+// A conference that moves (version 3): in cluster mode, when an MCU node dies the allocator
+// re-creates its conferences on other nodes under the same IDs, empty (docs/cluster.md,
+// "Failover"). The allocator plugin learns it (the allocator's failover webhook, or its watch
+// seeing the conference on another node) and sends conf_moved; the core then sends call_moved to
+// the plugin of every party still in a call in that conference, which brings its party back: a
+// SIP leg is re-INVITEd and joined again, an IM user is sent the new address. The parties stay in
+// their call; the join grace starts again for the moved conference.
 #pragma once
 
 #include <cstdint>
@@ -39,8 +48,10 @@ namespace confab::router {
 // Bumped on any change to the types or functions below. The core refuses a plugin whose
 // api_version() differs (see Router::add_*), so a stale plugin fails at start, not mid-call.
 // Version 2 added AllocatorPlugin::delete_conf and unwatch_conf, RouterSink::call_ended and
-// conf_ended (who is in a call, below), and ImPlugin::directory_contacts.
-inline constexpr int kPluginApiVersion = 2;
+// conf_ended (who is in a call, below), and ImPlugin::directory_contacts. Version 3 added
+// RouterSink::conf_moved and call_moved for redirectors and IM plugins (a conference moved to
+// another MCU node, below).
+inline constexpr int kPluginApiVersion = 3;
 
 // Call and request references are unique in the process and never 0. Plugins get new ones from
 // RouterSink::new_ref() (thread-safe), so a reference also tells the core which plugin owns it.
@@ -140,6 +151,10 @@ class RouterSink {
   // Version 2: a watched conference does not exist any more (ended when empty, deleted); its
   // watch has ended.
   virtual void conf_ended(const std::string& conference_id) = 0;
+  // Version 3: a watched conference was re-created on another node (failover): `address` is where
+  // it is now (same conference ID and join URL, the new node's media address); nobody is in it
+  // until its parties join again. Sent once per move.
+  virtual void conf_moved(ConfAddress address) = 0;
 };
 
 // Every plugin: a name for logs and metrics, the API version it was built against, start (its
@@ -161,6 +176,12 @@ class CallRedirector : public virtual Plugin {
   // after the redirector's own CallCanceled).
   virtual void call_rejected(CallRef ref, CallError error) = 0;
   virtual void call_accepted(CallRef ref, const ConfAddress& address) = 0;
+  // Version 3: the connected call's conference moved to `address` (see "A conference that moves"
+  // above); bring the caller back into it. `ref` is the accepted call's reference, `party` the
+  // caller as CallStart named it. Optional: a redirector that cannot leaves its party to re-join.
+  virtual void call_moved(CallRef ref, const std::string& party, const ConfAddress& address) {
+    (void)ref, (void)party, (void)address;
+  }
 };
 
 // Rings users on some network (XMPP; SIP for endpoints that are called out to).
@@ -189,6 +210,11 @@ class ImPlugin : public virtual Plugin {
   // list each time: sent at start and whenever it changes (the core reads the directory again
   // every RouterOptions::contacts_refresh). Optional.
   virtual void directory_contacts(const std::vector<DirectoryContact>& contacts) { (void)contacts; }
+  // Version 3: the connected call's conference moved to `address`; bring the callee back into it.
+  // `ref` is the IM leg's reference, `party` the callee as call_started named it. Optional.
+  virtual void call_moved(CallRef ref, const std::string& party, const ConfAddress& address) {
+    (void)ref, (void)party, (void)address;
+  }
 };
 
 // The one conference allocator: creates conferences and answers conf_created or conf_failed

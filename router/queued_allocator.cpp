@@ -94,9 +94,38 @@ void QueuedAllocator::watch_conf(const std::string& conference_id) {
                    watches_.size());
       return;
     }
-    watches_.push_back(Watch{conference_id, std::nullopt, Clock::now(), false});
+    watches_.push_back(Watch{conference_id, std::nullopt, "", Clock::now(), false});
   }
   wake_.notify_one();
+}
+
+bool QueuedAllocator::note_node(Watch& watch, const std::string& node) {
+  if (node.empty() || node == watch.node) return false;
+  const bool moved = !watch.node.empty();
+  watch.node = node;
+  return moved;
+}
+
+bool QueuedAllocator::conference_moved(const std::string& conference_id, const std::string& node,
+                                       const std::string& media_ip) {
+  std::unique_lock lock(mutex_);
+  const auto found = std::find_if(watches_.begin(), watches_.end(),
+                                  [&](const Watch& w) { return w.conference_id == conference_id; });
+  // An event names the node a conference moved to: one the watch has not seen yet is a move even
+  // before its first poll.
+  const bool report = found != watches_.end() && !node.empty() && node != found->node;
+  if (!report || sink_ == nullptr) {
+    ++stats_.moves_ignored;
+    return false;
+  }
+  found->node = node;
+  ++stats_.moves;
+  RouterSink* sink = sink_;
+  lock.unlock();
+  spdlog::info("event=allocator_conference_moved plugin={} conference={} node={} source=event", name(),
+               conference_id, node);
+  sink->conf_moved(ConfAddress{media_ip, conference_id, join_url_of(conference_id)});
+  return true;
 }
 
 void QueuedAllocator::unwatch_conf(const std::string& conference_id) {
@@ -227,14 +256,14 @@ void QueuedAllocator::run_delete(PendingCreate pending) {
   // Only an empty conference is deleted: the core asks for those nobody joined, and a count read
   // just before keeps one that someone joined meanwhile (the core's view may be a poll late).
   Attempt<std::monostate> result = std::monostate{};
-  const Attempt<uint32_t> count = try_participants(pending.delete_id);
-  if (count && *count > 0) {
+  const Attempt<ConfStatus> count = try_status(pending.delete_id);
+  if (count && count->participants > 0) {
     std::unique_lock lock(mutex_);
     ++stats_.attempts;
     ++stats_.delete_skipped;
     lock.unlock();
     spdlog::info("event=allocator_delete_skipped plugin={} ref={} conference={} participants={}", name(), pending.ref,
-                 pending.delete_id, *count);
+                 pending.delete_id, count->participants);
     return;
   }
   if (count) {
@@ -264,7 +293,7 @@ void QueuedAllocator::run_delete(PendingCreate pending) {
 }
 
 void QueuedAllocator::run_poll(const std::string& id) {
-  Attempt<uint32_t> result = try_participants(id);
+  Attempt<ConfStatus> result = try_status(id);
 
   std::unique_lock lock(mutex_);
   ++stats_.polls;
@@ -275,12 +304,22 @@ void QueuedAllocator::run_poll(const std::string& id) {
   watch.due = Clock::now() + options_.poll_interval;
   RouterSink* sink = sink_;
   if (result) {
-    const bool changed = !watch.last_count || *watch.last_count != *result;
+    const uint32_t count = result->participants;
+    const bool changed = !watch.last_count || *watch.last_count != count;
     if (watch.failing) spdlog::info("event=allocator_watch_recovered plugin={} conference={}", name(), id);
     watch.failing = false;
-    watch.last_count = *result;
+    watch.last_count = count;
+    // A move the failover event has not told (lost, or not configured): the same conference on
+    // another node. Reported before its count, so the core reads the empty count as the move.
+    const bool moved = note_node(watch, result->node);
+    if (moved) ++stats_.moves;
     lock.unlock();
-    if (changed) sink->conf_participants(id, *result);
+    if (moved) {
+      spdlog::info("event=allocator_conference_moved plugin={} conference={} node={} source=poll", name(), id,
+                   result->node);
+      sink->conf_moved(ConfAddress{result->media_ip, id, join_url_of(id)});
+    }
+    if (changed) sink->conf_participants(id, count);
     return;
   }
   const AttemptError error = result.error();

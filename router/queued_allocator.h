@@ -48,6 +48,13 @@ struct AttemptError {
 template <typename T>
 using Attempt = transport::Result<T, AttemptError>;
 
+// What a watch reads of a conference.
+struct ConfStatus {
+  uint32_t participants = 0;
+  std::string node;      // the MCU node hosting it ("" from a single-node allocator)
+  std::string media_ip;  // that node's media address
+};
+
 // Counters, for tests and metrics.
 struct QueuedAllocatorStats {
   uint64_t created = 0;
@@ -58,6 +65,8 @@ struct QueuedAllocatorStats {
   uint64_t attempts = 0;
   uint64_t retries = 0;
   uint64_t polls = 0;
+  uint64_t moves = 0;          // conf_moved reported (a watched conference on a new node)
+  uint64_t moves_ignored = 0;  // move events for conferences not watched, or already reported
   size_t watches = 0;  // conferences watched now
 };
 
@@ -87,6 +96,11 @@ class QueuedAllocator : public AllocatorPlugin {
   // participants is kept (skipped); one already gone counts as deleted.
   void delete_conf(RequestRef ref, const std::string& conference_id) override;
 
+  // Any thread: the allocator says `conference_id` now lives on `node` (its failover event; see
+  // router/failover_event.h). A watched conference seen on a new node is reported conf_moved, once
+  // per move whether the event or a poll saw it first; returns whether it was reported.
+  bool conference_moved(const std::string& conference_id, const std::string& node, const std::string& media_ip);
+
   QueuedAllocatorStats stats() const;
 
  protected:
@@ -95,9 +109,11 @@ class QueuedAllocator : public AllocatorPlugin {
   //
   // One attempt each, on the worker thread; may block up to the configured timeout.
   virtual Attempt<ConfAddress> try_create(const ConferenceRequest& request) = 0;
-  virtual Attempt<uint32_t> try_participants(const std::string& conference_id) = 0;
+  virtual Attempt<ConfStatus> try_status(const std::string& conference_id) = 0;
   // Ends the conference; an error with not_found set when it does not exist.
   virtual Attempt<std::monostate> try_delete(const std::string& conference_id) = 0;
+  // The participants collection of a conference (ConfAddress::join_url).
+  virtual std::string join_url_of(const std::string& conference_id) const = 0;
   // Called by stop() from the stopping thread: abort the request in flight if the protocol can.
   virtual void interrupt() {}
   // Called on the worker thread when it ends: release connections.
@@ -119,6 +135,7 @@ class QueuedAllocator : public AllocatorPlugin {
   struct Watch {
     std::string conference_id;
     std::optional<uint32_t> last_count;
+    std::string node;  // where it was last seen ("" until known, or from a single-node allocator)
     Clock::time_point due;
     bool failing = false;  // the last poll failed (logged once per failure streak)
   };
@@ -129,6 +146,9 @@ class QueuedAllocator : public AllocatorPlugin {
   // Under mutex_: queues a create or delete again after its backoff, logged and counted.
   void retry_later(PendingCreate pending, const AttemptError& error);
   void run_poll(const std::string& conference_id);
+  // Under mutex_ (released before the sink is called): `watch` is now on `node`; whether that is a
+  // move to report. The first node a watch learns is no move.
+  bool note_node(Watch& watch, const std::string& node);
   std::chrono::milliseconds backoff_after(uint32_t attempts_made) const;
 
   const AllocatorClientOptions options_;

@@ -169,7 +169,7 @@ Attempt<ConfAddress> RestAllocator::try_create(const ConferenceRequest& request)
     return transport::Err{
         AttemptError{false, false, what + " answered a strange conference ID: " + address.conference_id}};
   }
-  address.join_url = participants_url(rest_options_.base_url, address.conference_id);
+  address.join_url = join_url_of(address.conference_id);
   return address;
 }
 
@@ -186,7 +186,11 @@ Attempt<std::monostate> RestAllocator::try_delete(const std::string& conference_
   return std::monostate{};
 }
 
-Attempt<uint32_t> RestAllocator::try_participants(const std::string& conference_id) {
+std::string RestAllocator::join_url_of(const std::string& conference_id) const {
+  return participants_url(rest_options_.base_url, conference_id);
+}
+
+Attempt<ConfStatus> RestAllocator::try_status(const std::string& conference_id) {
   const std::string path = prefix_ + std::string(kConferences) + "/" + conference_id;
   const std::string what = "GET " + origin_ + path;
   if (origin_.empty()) return transport::Err{AttemptError{false, false, validate(rest_options_)}};
@@ -200,7 +204,12 @@ Attempt<uint32_t> RestAllocator::try_participants(const std::string& conference_
   if (!reply.is_object() || !reply.contains("participants") || !reply["participants"].is_array()) {
     return transport::Err{AttemptError{true, false, what + " answered 200 without a \"participants\" array"}};
   }
-  return static_cast<uint32_t>(reply["participants"].size());
+  ConfStatus status;
+  status.participants = static_cast<uint32_t>(reply["participants"].size());
+  // A cluster allocator names the node; the embedded one leaves it empty.
+  if (reply.contains("node") && reply["node"].is_string()) status.node = reply["node"].get<std::string>();
+  if (reply.contains("media_ip") && reply["media_ip"].is_string()) status.media_ip = reply["media_ip"].get<std::string>();
+  return status;
 }
 
 }  // namespace confab::router

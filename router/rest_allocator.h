@@ -45,7 +45,8 @@ class RestAllocator final : public QueuedAllocator {
 
  protected:
   Attempt<ConfAddress> try_create(const ConferenceRequest& request) override;
-  Attempt<uint32_t> try_participants(const std::string& conference_id) override;
+  Attempt<ConfStatus> try_status(const std::string& conference_id) override;
+  std::string join_url_of(const std::string& conference_id) const override;
   Attempt<std::monostate> try_delete(const std::string& conference_id) override;
   void interrupt() override;
 

@@ -45,6 +45,9 @@ class Router::Port : public RouterSink {
   void conf_ended(const std::string& conference_id) override {
     post([this, conference_id] { router_.on_conf_ended(conference_id); });
   }
+  void conf_moved(ConfAddress address) override {
+    post([this, address = std::move(address)] { router_.on_conf_moved(plugin_, address); });
+  }
 
  private:
   void post(EventLoop::Task task) {
@@ -405,20 +408,60 @@ void Router::engage(const Call& call, CallRef ref, const ConfAddress& address) {
     if (!call.conference) engaged.group = call.group;
     allocator_->watch_conf(address.conference_id);
   }
-  const auto add = [&](CallRef party, const Plugin* plugin, const std::string& user) {
-    parties_[party] = Party{plugin, user, address.conference_id};
-    ++in_call_[user];
+  const auto add = [&](CallRef party, Party entry) {
+    ++in_call_[entry.user];
+    parties_[party] = std::move(entry);
     engaged.parties.push_back(party);
   };
-  add(ref, call.redirector, call.caller_key);                               // the caller's reference
-  add(call.leg, im_plugins_[call.im_index], in_call_key(call.callee));   // the callee's IM leg
+  // The caller's reference, and the callee's IM leg.
+  add(ref, Party{call.redirector, call.redirector, nullptr, call.caller, call.caller_key, address.conference_id});
+  ImPlugin* im = im_plugins_[call.im_index];
+  add(call.leg, Party{im, nullptr, im, call.callee, in_call_key(call.callee), address.conference_id});
   stats_.parties_in_calls.store(parties_.size(), std::memory_order_relaxed);
   // The grace runs from the latest call connected to it: later callees of a group join later.
-  if (!engaged.joined) {
-    engaged.timer = ++next_timer_;
-    loop_.post_after(options_.join_grace,
-                     [this, id = address.conference_id, timer = engaged.timer] { on_join_grace(id, timer); });
+  if (!engaged.joined) arm_join_grace(address.conference_id, engaged);
+}
+
+void Router::arm_join_grace(const std::string& conference_id, Engaged& engaged) {
+  engaged.timer = ++next_timer_;
+  loop_.post_after(options_.join_grace,
+                   [this, conference_id, timer = engaged.timer] { on_join_grace(conference_id, timer); });
+}
+
+void Router::on_conf_moved(Plugin* from, const ConfAddress& address) {
+  if (from != allocator_) return stale("conf_moved", 0);
+  const std::string& id = address.conference_id;
+  bool used = false;
+  // Standing conferences show their new address; calls still to connect to a group's get it.
+  for (Standing& s : standing_) {
+    if (!s.address || s.address->conference_id != id) continue;
+    used = true;
+    s.address = address;
+    for (auto* plugin : im_plugins_) plugin->standing_conference(s.request.name, address, 0);
   }
+  for (auto& [key, group] : groups_) {
+    if (!group.address || group.address->conference_id != id) continue;
+    used = true;
+    group.address = address;
+  }
+  const auto engaged = engaged_.find(id);
+  if (engaged != engaged_.end()) {
+    used = true;
+    // It starts empty: its count falling to 0 is the move, not the parties leaving; they have a
+    // join grace again to come back.
+    engaged->second.joined = false;
+    arm_join_grace(id, engaged->second);
+    for (const CallRef ref : engaged->second.parties) {
+      const Party& party = parties_.at(ref);
+      bump(stats_.parties_moved);
+      if (party.redirector != nullptr) party.redirector->call_moved(ref, party.address, address);
+      if (party.im != nullptr) party.im->call_moved(ref, party.address, address);
+    }
+  }
+  if (!used) return;
+  bump(stats_.conferences_moved);
+  spdlog::warn("router event=conference_moved conference={} media_ip={} parties={}", id, address.media_ip,
+               engaged != engaged_.end() ? engaged->second.parties.size() : 0);
 }
 
 void Router::on_join_grace(const std::string& conference_id, uint64_t timer) {

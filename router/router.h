@@ -55,6 +55,8 @@ struct RouterStats {
   std::atomic<uint64_t> calls_pending{0};  // gauge
   std::atomic<uint64_t> calls_busy{0};     // refused by the core: the callee was in a call
   std::atomic<uint64_t> parties_in_calls{0};  // gauge: parties of connected calls not yet ended
+  std::atomic<uint64_t> conferences_moved{0};  // conf_moved for a conference the core uses
+  std::atomic<uint64_t> parties_moved{0};      // call_moved sent to a party's plugin
   std::atomic<uint64_t> rejected_by_error[kCallErrorCount]{};  // indexed by CallError
 };
 
@@ -122,7 +124,11 @@ class Router {
   // One party of a connected call, in a call until released.
   struct Party {
     const Plugin* plugin = nullptr;  // the plugin whose reference names it (the one that may end it)
-    std::string user;                // in_call_key
+    // That plugin in its role for this party (one of the two is set): told when the conference moves.
+    CallRedirector* redirector = nullptr;
+    ImPlugin* im = nullptr;
+    std::string address;  // the party as its plugin named it (call_moved's `party`)
+    std::string user;     // in_call_key
     std::string conference_id;
   };
   // A conference calls were connected to, watched while parties are in it.
@@ -144,12 +150,14 @@ class Router {
   void on_conf_participants(const std::string& conference_id, uint32_t participants);
   void on_call_ended(Plugin* from, CallRef ref);
   void on_conf_ended(const std::string& conference_id);
+  void on_conf_moved(Plugin* from, const ConfAddress& address);
 
   // "Who is in a call" (plugin.h): the key of an address (its first directory lookup key, so
   // spellings of one address meet), the parties of a connected call, their release.
   static std::string in_call_key(const std::string& address);
   void engage(const Call& call, CallRef ref, const ConfAddress& address);
   void on_join_grace(const std::string& conference_id, uint64_t timer);
+  void arm_join_grace(const std::string& conference_id, Engaged& engaged);
   void release_party(CallRef party, const char* why);
   void release_conference(const std::string& conference_id, const char* why);
   bool is_standing(const std::string& conference_id) const;

@@ -53,6 +53,10 @@ std::string render_router_metrics(const RouterStats& s, const XmppPlugin* xmpp, 
   w.counter("confab_router_calls_busy_total", "Calls the core refused BUSY: the callee was in a call", s.calls_busy);
   w.gauge("confab_router_parties_in_calls", "Parties of connected calls still in a call",
           s.parties_in_calls.load(std::memory_order_relaxed));
+  w.counter("confab_router_conferences_moved_total", "Conferences in use that moved to another node (failover)",
+            s.conferences_moved);
+  w.counter("confab_router_parties_moved_total", "Parties of calls told to join their moved conference again",
+            s.parties_moved);
   w.raw() << "# HELP confab_router_calls_rejected_total Calls that ended with an error, by error\n"
           << "# TYPE confab_router_calls_rejected_total counter\n";
   for (size_t i = 0; i < kCallErrorCount; ++i) {
@@ -89,6 +93,9 @@ std::string render_router_metrics(const RouterStats& s, const XmppPlugin* xmpp, 
     w.counter("confab_router_sip_bad_messages_total", "Datagrams the SIP stack dropped as garbage",
               p.bad_messages);
     w.gauge("confab_router_sip_active_calls", "SIP calls in progress", p.active_calls);
+    w.counter("confab_router_sip_moved_total", "Calls re-INVITEd into their moved conference", p.moved);
+    w.counter("confab_router_sip_move_failures_total", "Moved calls hung up: re-INVITE refused or re-join failed",
+              p.move_failures);
   }
   return w.text();
 }

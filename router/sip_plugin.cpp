@@ -173,6 +173,7 @@ struct Call {
     kJoining,              // in: accepted, our POST to the MCU is out; out: the same after call_connected
     kAwaitingConference,   // out: 200 received and its offer kept, waiting for call_connected
     kEstablished,          // in: 200 sent; out: ACK sent with the MCU's answer
+    kReinviting,           // moved: our re-INVITE without SDP is out, waiting for the party's offer
     kEnding,               // hanging up or canceled; waiting for the stack to end the dialog
   };
   CallRef ref = 0;
@@ -181,6 +182,11 @@ struct Call {
   nua_handle_t* handle = nullptr;
   std::string offer;            // the SIP party's SDP offer (in: the INVITE's; out: the 200's)
   std::string participant_url;  // the MCU's participant, once joined
+  // Moved (call_moved): the conference's participants collection to join again, and whether the
+  // join under way is that re-join (its answer goes in the re-INVITE's ACK, whichever way the call
+  // was set up).
+  std::string rejoin_url;
+  bool rejoining = false;
   // The core connected the call (in: call_accepted; out: call_connected): its party is in a call
   // until we tell the core call_ended (plugin.h, "Who is in a call").
   bool connected = false;
@@ -355,10 +361,11 @@ struct SipPlugin::Stack {
     forget(*call);
   }
 
-  // A response to one of our INVITEs (call-out).
+  // A response to one of our INVITEs (call-out, or a moved call's re-INVITE).
   void invite_answered(nua_handle_t* nh, int status, const char* phrase, const sip_t* sip) {
     Call* call = find(nh);
     if (call == nullptr || status < 200) return;  // 1xx: the endpoint rings; the core times it
+    if (call->state == Call::State::kReinviting) return reinvite_answered(*call, status, phrase, sip);
     if (call->state != Call::State::kRinging) {
       // Canceled by the core: the 487 (or a 200 that crossed our CANCEL, which the stack ACKs
       // and we hang up) needs no word to the core.
@@ -387,6 +394,27 @@ struct SipPlugin::Stack {
     call->deadline = std::chrono::steady_clock::now() + plugin.config_.connect_timeout;
     spdlog::info("router sip event=callee_answered ref={}", call->ref);
     plugin.sink_->call_accepted(call->ref);
+  }
+
+  // The party's answer to our re-INVITE of a moved call: a 200 carries its offer (RFC 3261 14.1:
+  // a re-INVITE without a body asks for one), which joins the conference where it is now; the
+  // MCU's answer goes in the ACK. Refused, or no offer: its media would go to the dead node, so we
+  // hang up (the core hears call_ended).
+  void reinvite_answered(Call& call, int status, const char* phrase, const sip_t* sip) {
+    if (status >= 300 || !has_sdp(sip)) {
+      plugin.counters_.move_failures.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("router sip event=move_failed ref={} status={} phrase=\"{}\" reason={}", call.ref, status,
+                   phrase != nullptr ? phrase : "", status >= 300 ? "reinvite_refused" : "no_offer");
+      call.participant_url.clear();  // it was on the dead node: nothing to leave
+      if (status < 300) nua_ack(call.handle, TAG_END());
+      hang_up(call);
+      return;
+    }
+    call.offer = payload_of(sip);
+    call.state = Call::State::kJoining;
+    call.rejoining = true;
+    call.join_started = std::chrono::steady_clock::now();
+    plugin.join(call.ref, call.rejoin_url, call.offer);
   }
 
   // Ends a call-out that has a 200 but no MCU answer: ACK refusing every stream, then BYE.
@@ -483,6 +511,7 @@ struct SipPlugin::Stack {
       case Call::State::kJoining:
         return refuse_and_hang_up(*call);
       case Call::State::kEstablished:
+      case Call::State::kReinviting:
         return hang_up(*call);
       case Call::State::kEnding:
         return;
@@ -511,8 +540,11 @@ struct SipPlugin::Stack {
     }
     if (answer.empty()) {
       plugin.counters_.join_failures.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("router sip event=join_failed ref={}", ref);
-      if (call->direction == Call::Direction::kIn) {
+      spdlog::warn("router sip event=join_failed ref={} rejoin={}", ref, call->rejoining);
+      if (call->rejoining) {
+        plugin.counters_.move_failures.fetch_add(1, std::memory_order_relaxed);
+        refuse_and_hang_up(*call);
+      } else if (call->direction == Call::Direction::kIn) {
         call->state = Call::State::kEnding;
         nua_respond(call->handle, SIP_503_SERVICE_UNAVAILABLE, TAG_END());
       } else {
@@ -522,6 +554,13 @@ struct SipPlugin::Stack {
     }
     call->participant_url = participant_url;
     call->state = Call::State::kEstablished;
+    if (std::exchange(call->rejoining, false)) {
+      plugin.counters_.moved.fetch_add(1, std::memory_order_relaxed);
+      nua_ack(call->handle, SIPTAG_CONTENT_TYPE_STR(kSdpType), SIPTAG_PAYLOAD_STR(answer.c_str()), TAG_END());
+      spdlog::info("router sip event=rejoined ref={} participant={} move_ms={:.3f}", ref, participant_url,
+                   ms_since(call->join_started));
+      return;
+    }
     if (call->direction == Call::Direction::kIn) {
       plugin.counters_.answered.fetch_add(1, std::memory_order_relaxed);
       nua_respond(call->handle, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR(kSdpType), SIPTAG_PAYLOAD_STR(answer.c_str()),
@@ -535,6 +574,25 @@ struct SipPlugin::Stack {
     spdlog::info("router sip event=joined ref={} participant={} invite_ms={:.3f} join_ms={:.3f} rest_ms={:.3f}", ref,
                  participant_url, call->direction == Call::Direction::kIn ? ms_since(call->invited) : 0.0,
                  ms_since(call->join_started), rest_ms);
+  }
+
+  // The call's conference moved (call_moved): re-INVITE without SDP, so the party offers again and
+  // joins the conference where it is now. Its old participant was on the dead node: not left (the
+  // same participant URL on the new node may name someone else). Only an established call moves; one
+  // still joining joins through the allocator, which already places it on the new node.
+  void move(CallRef ref, const ConfAddress& address) {
+    Call* call = find(ref);
+    if (call == nullptr || !call->connected) return stale("call_moved", ref);
+    if (call->state != Call::State::kEstablished) {
+      spdlog::info("router sip event=move_skipped ref={} reason=not_established", ref);
+      return;
+    }
+    call->rejoin_url = address.join_url;
+    call->participant_url.clear();
+    call->state = Call::State::kReinviting;
+    spdlog::info("router sip event=reinvite ref={} conference={} media_ip={}", ref, address.conference_id,
+                 address.media_ip);
+    nua_invite(call->handle, TAG_END());
   }
 
   // Call-outs answered long ago whose conference never came.
@@ -673,6 +731,9 @@ void SipPlugin::call_canceled(CallRef ref) {
 void SipPlugin::call_connected(CallRef ref, const ConfAddress& address) {
   post([this, ref, address] { stack_->connect(ref, address); });
 }
+void SipPlugin::call_moved(CallRef ref, const std::string&, const ConfAddress& address) {
+  post([this, ref, address] { stack_->move(ref, address); });
+}
 
 SipPluginStats SipPlugin::stats() const {
   SipPluginStats s;
@@ -686,6 +747,8 @@ SipPluginStats SipPlugin::stats() const {
   s.stale_refs = counters_.stale_refs.load();
   s.bad_messages = g_bad_messages.load();
   s.active_calls = counters_.active_calls.load();
+  s.moved = counters_.moved.load();
+  s.move_failures = counters_.move_failures.load();
   return s;
 }
 

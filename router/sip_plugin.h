@@ -65,6 +65,8 @@ struct SipPluginStats {
   uint64_t stale_refs = 0;         // core messages naming a call we no longer have
   uint64_t bad_messages = 0;       // datagrams the stack dropped as garbage (its warnings)
   uint64_t active_calls = 0;       // calls in progress now
+  uint64_t moved = 0;              // calls re-INVITEd and joined again after their conference moved
+  uint64_t move_failures = 0;      // re-INVITE refused, no offer, or the re-join failed: hung up
 };
 
 // The call-out's error for an endpoint's final status: 486/600 BUSY, 404/604 NOT_FOUND,
@@ -92,6 +94,9 @@ class SipPlugin : public CallRedirector, public ImPlugin {
   void call_started(CallRef ref, const std::string& callee, const std::string& caller) override;
   void call_canceled(CallRef ref) override;
   void call_connected(CallRef ref, const ConfAddress& address) override;
+  // Both roles (plugin API version 3): an established call is re-INVITEd without SDP and its
+  // party's new offer joins the conference where it is now (the answer goes in the ACK).
+  void call_moved(CallRef ref, const std::string& party, const ConfAddress& address) override;
 
   uint16_t port() const { return port_.load(); }
   SipPluginStats stats() const;
@@ -136,7 +141,8 @@ class SipPlugin : public CallRedirector, public ImPlugin {
   // Counters (SipPluginStats), bumped on the SIP thread.
   struct Counters {
     std::atomic<uint64_t> invites_received{0}, calls_out{0}, answered{0}, connected{0}, rejected_full{0},
-        rejected_no_offer{0}, join_failures{0}, stale_refs{0}, bad_messages{0}, active_calls{0};
+        rejected_no_offer{0}, join_failures{0}, stale_refs{0}, bad_messages{0}, active_calls{0}, moved{0},
+        move_failures{0};
   };
   Counters counters_;
 };

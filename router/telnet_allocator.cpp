@@ -166,11 +166,15 @@ Attempt<ConfAddress> TelnetAllocator::try_create(const ConferenceRequest& reques
     return transport::Err{
         AttemptError{false, false, where() + ": create answered without id and media_ip: OK " + reply->text}};
   }
-  address.join_url = participants_url(telnet_options_.rest_base_url, address.conference_id);
+  address.join_url = join_url_of(address.conference_id);
   return address;
 }
 
-Attempt<uint32_t> TelnetAllocator::try_participants(const std::string& conference_id) {
+std::string TelnetAllocator::join_url_of(const std::string& conference_id) const {
+  return participants_url(telnet_options_.rest_base_url, conference_id);
+}
+
+Attempt<ConfStatus> TelnetAllocator::try_status(const std::string& conference_id) {
   if (conference_id.empty() || conference_id.find_first_not_of("0123456789") != std::string::npos) {
     return transport::Err{AttemptError{false, true, "\"" + conference_id + "\" is not a conference ID"}};
   }
@@ -182,7 +186,7 @@ Attempt<uint32_t> TelnetAllocator::try_participants(const std::string& conferenc
     return transport::Err{
         AttemptError{true, false, where() + ": show " + conference_id + " answered without participants=N"}};
   }
-  return *count;
+  return ConfStatus{*count, field(reply->fields, "node").value_or(""), field(reply->fields, "media_ip").value_or("")};
 }
 
 Attempt<std::monostate> TelnetAllocator::try_delete(const std::string& conference_id) {

@@ -233,6 +233,19 @@ class XmppPlugin::Session {
     rings_.erase(it);
   }
 
+  void handle(Moved& c) {
+    const std::string jid = XmppPlugin::normalize_jid(c.party, config_.domains);
+    if (jid.empty()) {
+      stats_.stale_core.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    send_call_message(jid, "", "Your call's conference moved to another server. " + join_text(c.address),
+                      make_payload(ctx_, "moved", {{"call", std::to_string(c.ref)},
+                                             {"media-ip", c.address.media_ip},
+                                             {"conference", c.address.conference_id},
+                                             {"join-url", c.address.join_url}}));
+  }
+
   void handle(Accepted& c) {
     const auto it = outgoing_.find(c.ref);
     if (it == outgoing_.end()) {
@@ -886,6 +899,9 @@ void XmppPlugin::call_started(CallRef ref, const std::string& callee, const std:
 }
 void XmppPlugin::call_canceled(CallRef ref) { push(Cancel{ref}); }
 void XmppPlugin::call_connected(CallRef ref, const ConfAddress& address) { push(Connected{ref, address}); }
+void XmppPlugin::call_moved(CallRef ref, const std::string& party, const ConfAddress& address) {
+  push(Moved{ref, party, address});
+}
 void XmppPlugin::standing_conference(const std::string& name, const ConfAddress& address, uint32_t participants) {
   push(Standing{name, address, participants});
 }

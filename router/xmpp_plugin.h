@@ -115,6 +115,9 @@ class XmppPlugin : public CallRedirector, public ImPlugin {
   void call_started(CallRef ref, const std::string& callee, const std::string& caller) override;
   void call_canceled(CallRef ref) override;
   void call_connected(CallRef ref, const ConfAddress& address) override;
+  // Both roles (plugin API version 3): the user (caller or callee) is sent the conference's new
+  // address, a `<moved>` payload, and joins again by itself.
+  void call_moved(CallRef ref, const std::string& party, const ConfAddress& address) override;
   void standing_conference(const std::string& name, const ConfAddress& address, uint32_t participants) override;
   void directory_contacts(const std::vector<DirectoryContact>& contacts) override;
 
@@ -160,7 +163,12 @@ class XmppPlugin : public CallRedirector, public ImPlugin {
   struct Contacts {
     std::vector<DirectoryContact> contacts;
   };
-  using Command = std::variant<Start, Cancel, Connected, Accepted, Rejected, Standing, Contacts>;
+  struct Moved {
+    CallRef ref;
+    std::string party;
+    ConfAddress address;
+  };
+  using Command = std::variant<Start, Cancel, Connected, Accepted, Rejected, Standing, Contacts, Moved>;
 
   void push(Command command);
   void run();

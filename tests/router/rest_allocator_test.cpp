@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -291,6 +292,59 @@ class ScriptedServer {
   bool hold_ = false;
   std::vector<std::string> bodies_;
 };
+
+// A cluster allocator's GET names the conference's node. A watched conference seen on another node
+// (failover) is reported moved once, before its new count, whether a poll or the failover event
+// (conference_moved) sees it first; an event for a conference nobody watches is ignored.
+TEST(RestAllocatorTest, AWatchedConferenceOnANewNodeIsReportedMovedOnceByPollOrEvent) {
+  std::mutex mutex;
+  std::string node = "a", media_ip = "10.0.0.1";
+  size_t participants = 2;
+  httplib::Server server;
+  server.Get("/v1/conferences/7", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mutex);
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t i = 0; i < participants; ++i) list.push_back({{"id", i + 1}});
+    res.set_content(nlohmann::json{{"id", 7}, {"node", node}, {"media_ip", media_ip}, {"participants", list}}.dump(),
+                    "application/json");
+  });
+  const auto port = static_cast<uint16_t>(server.bind_to_any_port("127.0.0.1"));
+  std::thread thread([&] { server.listen_after_bind(); });
+  ASSERT_TRUE(wait_until([&] { return server.is_running(); }, 10s));
+  const auto set = [&](std::string n, std::string ip, size_t count) {
+    std::lock_guard lock(mutex);
+    node = std::move(n), media_ip = std::move(ip), participants = count;
+  };
+  const std::string join_url = base_url(port) + "/v1/conferences/7/participants";
+
+  RecordingSink sink;
+  RestAllocator allocator({base_url(port), "", quick_client()});
+  allocator.start(sink);
+  allocator.watch_conf("7");
+  ASSERT_EQ(sink.wait_for_prefix("participants 7 2"), "participants 7 2");  // the first node is no move
+
+  set("b", "10.0.0.2", 0);  // the poll finds it on b, empty
+  ASSERT_EQ(sink.wait_for_prefix("participants 7 0"), "participants 7 0");
+  auto lines = sink.lines();
+  const auto moved = std::find(lines.begin(), lines.end(), "moved 7 10.0.0.2 " + join_url);
+  ASSERT_NE(moved, lines.end());
+  EXPECT_LT(moved - lines.begin(), std::find(lines.begin(), lines.end(), "participants 7 0") - lines.begin());
+  EXPECT_FALSE(allocator.conference_moved("7", "b", "10.0.0.2"));  // the event after the poll: known
+
+  EXPECT_TRUE(allocator.conference_moved("7", "c", "10.0.0.3"));  // the event before the poll
+  set("c", "10.0.0.3", 1);
+  ASSERT_EQ(sink.wait_for_prefix("participants 7 1"), "participants 7 1");
+  EXPECT_FALSE(allocator.conference_moved("8", "c", "10.0.0.3"));  // not watched
+  EXPECT_FALSE(allocator.conference_moved("7", "", "10.0.0.3"));   // no node named
+  allocator.stop();
+  lines = sink.lines();
+  EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [](const auto& l) { return l.rfind("moved ", 0) == 0; }), 2);
+  EXPECT_EQ(count_lines(sink, "moved 7 10.0.0.3 " + join_url), 1u);
+  EXPECT_EQ(allocator.stats().moves, 2u);
+  EXPECT_EQ(allocator.stats().moves_ignored, 3u);
+  server.stop();
+  thread.join();
+}
 
 TEST(RestAllocatorTest, A503IsRetriedAndThe201Reported) {
   ScriptedServer server({{503, R"({"error": {"code": "AT_CAPACITY", "message": "node full"}})"},

@@ -70,6 +70,9 @@ class FakeRedirector : public virtual FakePlugin, public CallRedirector {
   void call_accepted(CallRef ref, const ConfAddress& address) override {
     log.record("accepted " + std::to_string(ref) + " " + address.conference_id);
   }
+  void call_moved(CallRef ref, const std::string& party, const ConfAddress& address) override {
+    log.record("moved " + std::to_string(ref) + " " + party + " " + address.conference_id + " " + address.media_ip);
+  }
   // Starts a call to `callee` and returns its reference.
   CallRef call(const std::string& callee, const std::string& group = "",
                std::optional<ConfAddress> conference = std::nullopt) {
@@ -95,6 +98,9 @@ class FakeIm : public virtual FakePlugin, public ImPlugin {
   void call_connected(CallRef leg, const ConfAddress& address) override {
     log.record("connected " + callee_of(leg) + " " + address.conference_id);
   }
+  void call_moved(CallRef leg, const std::string& party, const ConfAddress& address) override {
+    log.record("moved " + callee_of(leg) + " " + party + " " + address.conference_id + " " + address.media_ip);
+  }
   void standing_conference(const std::string& name, const ConfAddress& address, uint32_t participants) override {
     log.record("standing " + name + " " + address.conference_id + " " + std::to_string(participants));
   }
@@ -118,6 +124,10 @@ class FakeIm : public virtual FakePlugin, public ImPlugin {
 class FakeBoth : public FakeRedirector, public FakeIm {
  public:
   FakeBoth() : FakePlugin("both") {}
+  // One function serves both roles (as in SipPlugin and XmppPlugin): the reference tells which.
+  void call_moved(CallRef, const std::string& party, const ConfAddress& address) override {
+    log.record("moved " + party + " " + address.conference_id);
+  }
 };
 
 class FakeAllocator : public FakePlugin, public AllocatorPlugin {
@@ -544,6 +554,81 @@ TEST_F(RouterTest, AConferenceOfACallNobodyJoinedWithinTheGraceIsDeleted) {
   EXPECT_EQ(allocator_.log.count("delete"), 1u);
   redirector_.call("carol@localhost");
   EXPECT_TRUE(wait_until([&] { return im_.log.count("ring carol@localhost") == 2; }, 5s));
+}
+
+// A moved conference (failover): every party still in a call in it is told the new address by
+// its own plugin, under its own reference; its empty count is the move, not the call ending; the
+// parties stay in their call and have a new join grace; a conference no call uses is not news.
+TEST_F(RouterTest, AMovedConferenceSendsItsPartiesThereAndKeepsTheCall) {
+  RouterOptions options;
+  options.join_grace = 300ms;
+  start(options);
+  const CallRef ref = redirector_.call("bob@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring bob@localhost alice@localhost"));
+  const CallRef leg = im_.leg("bob@localhost");
+  im_.sink().call_accepted(leg);
+  allocator_.sink().conf_created(allocator_.request(0), address("7"));
+  ASSERT_TRUE(redirector_.log.wait_for("accepted " + str(ref) + " 7"));
+  allocator_.sink().conf_participants("7", 2);
+
+  ConfAddress moved = address("7");
+  moved.media_ip = "10.0.0.2";
+  allocator_.sink().conf_moved(moved);
+  EXPECT_TRUE(redirector_.log.wait_for("moved " + str(ref) + " alice@localhost 7 10.0.0.2"));
+  EXPECT_TRUE(im_.log.wait_for("moved bob@localhost bob@localhost 7 10.0.0.2"));
+  allocator_.sink().conf_participants("7", 0);  // the new node's conference starts empty
+  const CallRef to_bob = redirector_.call("bob@localhost");
+  EXPECT_TRUE(redirector_.log.wait_for("rejected " + str(to_bob) + " BUSY"));
+  EXPECT_EQ(allocator_.log.count("unwatch"), 0u);
+  EXPECT_EQ(router_->stats().parties_in_calls.load(), 2u);
+  EXPECT_EQ(router_->stats().conferences_moved.load(), 1u);
+  EXPECT_EQ(router_->stats().parties_moved.load(), 2u);
+
+  // They are back (2), then leave (0): that is the call's end again.
+  allocator_.sink().conf_participants("7", 2);
+  allocator_.sink().conf_participants("7", 0);
+  EXPECT_TRUE(allocator_.log.wait_for("unwatch 7"));
+  EXPECT_EQ(router_->stats().parties_in_calls.load(), 0u);
+
+  // Nobody's conference, or a move named by another plugin: nothing is sent.
+  allocator_.sink().conf_moved(address("99"));
+  im_.sink().conf_moved(address("7"));
+  ASSERT_TRUE(wait_stale(1));
+  EXPECT_EQ(redirector_.log.count("moved"), 1u);
+  EXPECT_EQ(im_.log.count("moved"), 1u);
+  EXPECT_EQ(router_->stats().conferences_moved.load(), 1u);
+}
+
+// Moved parties that do not come back within the grace are freed like any who never joined, and
+// the conference the core made is deleted.
+TEST_F(RouterTest, MovedPartiesThatDoNotRejoinWithinTheGraceAreFreed) {
+  RouterOptions options;
+  options.join_grace = 200ms;
+  start(options);
+  redirector_.call("bob@localhost");
+  ASSERT_TRUE(im_.log.wait_for("ring bob@localhost alice@localhost"));
+  im_.sink().call_accepted(im_.leg("bob@localhost"));
+  allocator_.sink().conf_created(allocator_.request(0), address("12"));
+  allocator_.sink().conf_participants("12", 2);
+  allocator_.sink().conf_moved(address("12"));
+  allocator_.sink().conf_participants("12", 0);
+  EXPECT_TRUE(allocator_.log.wait_for("delete 12"));
+  EXPECT_TRUE(allocator_.log.wait_for("unwatch 12"));
+  EXPECT_EQ(router_->stats().parties_in_calls.load(), 0u);
+}
+
+// A standing conference that moved is shown at its new address.
+TEST_F(RouterTest, AMovedStandingConferenceIsShownAtItsNewAddress) {
+  RouterOptions options;
+  options.standing = {ConferenceRequest{"lobby", "2x2", 0}};
+  start(options);
+  allocator_.sink().conf_created(allocator_.request(0), address("30"));
+  ASSERT_TRUE(im_.log.wait_for("standing lobby 30 0"));
+  allocator_.sink().conf_participants("30", 3);
+  ASSERT_TRUE(im_.log.wait_for("standing lobby 30 3"));
+  allocator_.sink().conf_moved(address("30"));
+  EXPECT_TRUE(wait_until([&] { return im_.log.count("standing lobby 30 0") == 2; }, 5s));
+  EXPECT_TRUE(wait_until([&] { return router_->stats().conferences_moved.load() == 1; }, 5s));
 }
 
 // A caller is who the directory says: bob calling from his phone number is bob in a call.

@@ -140,6 +140,18 @@ class SipPluginTest : public test_support::DaemonFixture {
     target_ = "127.0.0.1:" + std::to_string(plugin_->port());
   }
   nlohmann::json participants() { return api_->get(participants_).body["participants"]; }
+  // A second conference on the MCU: where a "moved" conference is now (the tests' stand-in for
+  // the same conference re-created on another node).
+  ConfAddress second_conference() {
+    const auto created = api_->post("/v1/conferences", R"({"name": "moved here"})");
+    EXPECT_EQ(created.status, 201) << created.text;
+    const std::string id = std::to_string(created.body["id"].get<uint64_t>());
+    return {"127.0.0.1", id, "http://127.0.0.1:" + std::to_string(daemon_->rest_port()) + "/v1/conferences/" + id +
+                                 "/participants"};
+  }
+  nlohmann::json participants_of(const ConfAddress& address) {
+    return api_->get("/v1/conferences/" + address.conference_id + "/participants").body["participants"];
+  }
 
   std::unique_ptr<Api> api_;
   std::string conference_id_;
@@ -202,6 +214,90 @@ TEST_F(SipPluginTest, AcceptedCallerIsAnsweredWithTheMcusSdpAndLeavesOnBye) {
   EXPECT_TRUE(wait_until([&] { return participants().empty(); }, 10s, 20ms)) << participants().dump();
   EXPECT_TRUE(wait_until([&] { return plugin_->stats().active_calls == 0; }, 10s, 5ms));
   EXPECT_EQ(sink_.wait_for_prefix("ended "), "ended " + std::to_string(ref));
+}
+
+// call_moved (failover): the established caller is re-INVITEd without SDP, its new offer joins the
+// conference where it is now, and the ACK carries that MCU answer; the BYE then leaves the new
+// participant. The old one is not DELETEd: on a real failover it died with its node, and its URL
+// (the same conference ID on the new node) could name someone else.
+TEST_F(SipPluginTest, AMovedCallIsReinvitedAndJoinsItsConferenceWhereItIsNow) {
+  start_plugin();
+  const ConfAddress moved = second_conference();
+  Peer caller_media;
+  Sipp sipp("uac_call_moved.xml", {"-s", "bob", "-d", "1000", "-key", "rtp_port",
+                                   std::to_string(caller_media.address().port()), target_});
+  const std::string started = sink_.wait_for_prefix("started ");
+  ASSERT_FALSE(started.empty()) << sipp.message_log();
+  const CallRef ref = ref_of(started);
+  plugin_->call_accepted(ref, address_);
+  ASSERT_TRUE(wait_until([&] { return plugin_->stats().answered == 1; }, 10s, 5ms));
+  ASSERT_TRUE(wait_until([&] { return sipp.message_log().find("ACK sip:") != std::string::npos; }, 10s, 10ms));
+
+  plugin_->call_moved(ref, "sip:alice@127.0.0.1", moved);
+  ASSERT_TRUE(wait_until([&] { return plugin_->stats().moved == 1; }, 10s, 5ms)) << sipp.message_log();
+  const auto list = participants_of(moved);
+  ASSERT_EQ(list.size(), 1u) << list.dump();
+  EXPECT_EQ(list[0]["audio"]["remote"], caller_media.address().to_string());
+  const std::string local = list[0]["audio"]["local"].get<std::string>();
+  const std::string new_port = local.substr(local.rfind(':') + 1);
+  // The ACK after the re-INVITE names the new participant's port (sipp itself fails the call if the
+  // re-INVITE carried an offer or the ACK no answer).
+  const std::string log = sipp.message_log();
+  const size_t reinvite = log.find("INVITE sip:alice@");
+  ASSERT_NE(reinvite, std::string::npos) << log;
+  EXPECT_NE(log.find("m=audio " + new_port + " RTP/AVP", reinvite), std::string::npos) << log;
+  EXPECT_EQ(participants().size(), 1u);  // the old participant, left alone
+
+  EXPECT_EQ(sipp.wait(), 0) << sipp.message_log();  // sipp hangs up
+  EXPECT_TRUE(wait_until([&] { return participants_of(moved).empty(); }, 10s, 20ms)) << participants_of(moved).dump();
+  EXPECT_EQ(sink_.wait_for_prefix("ended "), "ended " + std::to_string(ref));
+  EXPECT_EQ(plugin_->stats().move_failures, 0u);
+}
+
+// The same for a call-out: the endpoint we called is re-INVITEd and joins the moved conference.
+TEST_F(SipPluginTest, AMovedCallOutIsReinvitedToo) {
+  start_plugin();
+  const ConfAddress moved = second_conference();
+  Peer room_media;
+  Sipp uas("uas_answer_moved.xml", {"-key", "rtp_port", std::to_string(room_media.address().port())});
+  ASSERT_TRUE(wait_until([&] { return udp_port_taken(uas.port()); }, 10s, 10ms));
+  const CallRef ref = 4343;
+  plugin_->call_started(ref, "sip:room@127.0.0.1:" + std::to_string(uas.port()), "alice@example.org");
+  ASSERT_EQ(sink_.wait_for_prefix("accepted "), "accepted 4343");
+  plugin_->call_connected(ref, address_);
+  ASSERT_TRUE(wait_until([&] { return plugin_->stats().connected == 1; }, 10s, 5ms));
+  plugin_->call_moved(ref, "sip:room@127.0.0.1", moved);
+  ASSERT_TRUE(wait_until([&] { return plugin_->stats().moved == 1; }, 10s, 5ms)) << uas.message_log();
+  ASSERT_EQ(participants_of(moved).size(), 1u);
+  EXPECT_EQ(participants_of(moved)[0]["audio"]["remote"], room_media.address().to_string());
+  plugin_->call_canceled(ref);  // withdrawn: BYE, and the new participant leaves
+  EXPECT_EQ(uas.wait(), 0) << uas.message_log();
+  EXPECT_TRUE(wait_until([&] { return participants_of(moved).empty(); }, 10s, 20ms));
+  EXPECT_EQ(sink_.wait_for_prefix("ended "), "ended 4343");
+}
+
+// A party that refuses the re-INVITE would keep sending to the dead node: we hang up, and the core
+// hears the call ended. A move of a call we do not hold is stale.
+TEST_F(SipPluginTest, ARefusedReinviteHangsUp) {
+  start_plugin();
+  const ConfAddress moved = second_conference();
+  Peer caller_media;
+  Sipp sipp("uac_reinvite_refused.xml",
+            {"-s", "bob", "-key", "rtp_port", std::to_string(caller_media.address().port()), target_});
+  const std::string started = sink_.wait_for_prefix("started ");
+  ASSERT_FALSE(started.empty()) << sipp.message_log();
+  const CallRef ref = ref_of(started);
+  plugin_->call_accepted(ref, address_);
+  ASSERT_TRUE(wait_until([&] { return sipp.message_log().find("ACK sip:") != std::string::npos; }, 10s, 10ms));
+  plugin_->call_moved(ref, "sip:alice@127.0.0.1", moved);
+  EXPECT_EQ(sipp.wait(), 0) << sipp.message_log();  // it got our BYE
+  EXPECT_EQ(sink_.wait_for_prefix("ended "), "ended " + std::to_string(ref));
+  EXPECT_EQ(plugin_->stats().move_failures, 1u);
+  EXPECT_EQ(plugin_->stats().moved, 0u);
+  EXPECT_TRUE(participants_of(moved).empty());
+  const uint64_t stale = plugin_->stats().stale_refs;
+  plugin_->call_moved(ref, "sip:alice@127.0.0.1", moved);
+  EXPECT_TRUE(wait_until([&] { return plugin_->stats().stale_refs == stale + 1; }, 10s, 5ms));
 }
 
 TEST_F(SipPluginTest, StopHangsUpAndLeavesTheMcu) {

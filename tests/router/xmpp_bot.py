@@ -10,7 +10,8 @@
 #       only plain text (answer "yes"/"no" to the text invitation); text: plain text, no answer;
 #       caller: no answer.
 # Lines printed (flushed): "online", "ringing REF from CALLER", "canceled REF" (the caller withdrew,
-# or our own cancel was confirmed), "connected REF MEDIA_IP CONFERENCE JOIN_URL", "rejected REF
+# or our own cancel was confirmed), "connected REF MEDIA_IP CONFERENCE JOIN_URL" (and "moved ..."
+# alike: the call's conference moved to another node), "rejected REF
 # REASON", "calling REF CALLEE group GROUP", "text BODY" (every body from the router, one line).
 # From any other JID (a conference contact): "presence JID available STATUS" / "presence JID TYPE"
 # (unavailable, subscribed, unsubscribed, subscribe), "text JID BODY", "address JID NAME
@@ -167,9 +168,9 @@ class Bot(ClientXMPP):
                 self.send_payload(self.payload("reject", call=call, reason="BUSY"))
         elif name == "cancel" or name == "canceled":
             out("canceled " + call)
-        elif name == "connected":
-            out("connected %s %s %s %s" % (call, payload.get("media-ip", ""), payload.get("conference", ""),
-                                           payload.get("join-url", "")))
+        elif name == "connected" or name == "moved":
+            out("%s %s %s %s %s" % (name, call, payload.get("media-ip", ""), payload.get("conference", ""),
+                                    payload.get("join-url", "")))
         elif name == "rejected":
             out("rejected %s %s" % (call, payload.get("reason", "")))
         elif name == "calling":

@@ -71,6 +71,23 @@ TEST_F(XmppPluginTest, AcceptingUserAcceptsAndLearnsTheAddress) {
   EXPECT_EQ(plugin_->stats().accepts.load(), 1u);
 }
 
+// The call's conference moved (failover): the user, caller or callee as the core names it, gets
+// the new address as a <moved/> payload; an address that is not one of our users is stale.
+TEST_F(XmppPluginTest, AMovedCallSendsTheUserTheNewAddress) {
+  XmppBot& bob = bot("bob", "accept");
+  plugin_->call_started(1, "bob@localhost", "alice@localhost");
+  ASSERT_EQ(sink_.wait_for_prefix("accepted 1"), "accepted 1");
+  plugin_->call_connected(1, kAddress);
+  ASSERT_EQ(bob.wait_for_prefix("connected 1"), kConnectedLine);
+  ConfAddress moved = kAddress;
+  moved.media_ip = "127.0.0.2";
+  plugin_->call_moved(1, "xmpp:Bob@localhost/phone", moved);
+  EXPECT_EQ(bob.wait_for_prefix("moved 1"), "moved 1 127.0.0.2 7 http://127.0.0.1:8080/v1/conferences/7/participants");
+  const uint64_t stale = plugin_->stats().stale_core.load();
+  plugin_->call_moved(2, "sip:carol@127.0.0.1", moved);
+  EXPECT_TRUE(wait_until([&] { return plugin_->stats().stale_core.load() == stale + 1; }, 10s));
+}
+
 TEST_F(XmppPluginTest, RejectingUserRejectsAndBusyUserSaysBusy) {
   bot("bob", "reject");
   bot("erin", "busy");

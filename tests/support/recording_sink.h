@@ -43,6 +43,9 @@ class RecordingSink : public router::RouterSink {
   }
   void call_ended(router::CallRef ref) override { record("ended " + std::to_string(ref)); }
   void conf_ended(const std::string& conference_id) override { record("conference_ended " + conference_id); }
+  void conf_moved(router::ConfAddress address) override {
+    record("moved " + address.conference_id + " " + address.media_ip + " " + address.join_url);
+  }
 
   std::vector<std::string> lines() const {
     std::lock_guard lock(mutex_);
