@@ -150,6 +150,10 @@ int main(int argc, char** argv) {
                  "Packet I/O: auto (io_uring, else epoll), io_uring (fail if unavailable), epoll")
       ->default_val("auto")->check(CLI::IsMember({"auto", "io_uring", "epoll"}));
   app.add_flag("--no-pin", no_pin, "Do not pin worker i to CPU i");
+  app.add_option("--media-rt-priority", pool_options.worker.realtime_priority,
+                 "Run media workers (the audio ticks) SCHED_FIFO at this priority, so nothing else on the "
+                 "machine delays a tick; needs root or CAP_SYS_NICE; 0 = normal scheduling")
+      ->default_val(0)->check(CLI::Range(0, 99));
   app.add_option("--io-coalesce-us", coalesce_us,
                  "io_uring: while packets flow, wake a worker once per batch or per this many microseconds "
                  "(the latency it may add); 0 = wake per completion")

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <future>
 
 namespace confab::mcu {
@@ -104,6 +105,14 @@ void Worker::thread_main(std::promise<std::string>* ready) {
     const sched_param param{};  // SCHED_IDLE has no priority levels
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) != 0) {
       spdlog::warn("worker {}: could not enter SCHED_IDLE", name);
+    }
+  } else if (options_.realtime_priority > 0) {
+    sched_param param{};
+    param.sched_priority = options_.realtime_priority;
+    if (const int error = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param); error != 0) {
+      spdlog::warn("worker {}: could not enter SCHED_FIFO priority {} ({}: needs root, CAP_SYS_NICE or "
+                   "RLIMIT_RTPRIO); ticks keep the normal class",
+                   name, options_.realtime_priority, std::strerror(error));
     }
   }
   if (options_.pin_cpu >= 0) {

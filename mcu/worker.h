@@ -51,6 +51,12 @@ struct WorkerOptions {
   // SCHED_IDLE: runs only when no normal thread of its CPU wants to, and is preempted at once when
   // one wakes (nice alone is not: the kernel lets the running thread finish its slice first).
   bool idle_class = false;
+  // SCHED_FIFO at this priority (1-99; 0: not real-time): the thread preempts every normal one the
+  // moment it wakes for its tick, whatever else runs on the machine (other programs, compilers, the
+  // node's own video encodes). Needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO that allows it; without,
+  // the thread warns and keeps its normal class. It sleeps between ticks, and the kernel's RT
+  // throttling (95 % of each second by default) bounds what a runaway one could take.
+  int realtime_priority = 0;
 };
 
 // Video workers: one per media worker, on the same core, in the SCHED_IDLE class. An x264 encode

@@ -4,6 +4,8 @@
 #include "mcu/worker_pool.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include "tests/support/backend_param.h"
 #include "tests/support/wait_until.h"
@@ -71,6 +73,45 @@ TEST_P(WorkerBackendTest, PoolStartsAnswersPingsAndTicks) {
 INSTANTIATE_TEST_SUITE_P(Backends, WorkerBackendTest,
                          ::testing::Values(transport::BackendChoice::kIoUring, transport::BackendChoice::kEpoll),
                          test_support::backend_param_name);
+
+// Whether this process may make a thread SCHED_FIFO (root, CAP_SYS_NICE or RLIMIT_RTPRIO).
+bool may_run_realtime() {
+  bool allowed = false;
+  std::thread probe([&] {
+    sched_param param{};
+    param.sched_priority = 1;
+    allowed = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param) == 0;
+  });
+  probe.join();
+  return allowed;
+}
+
+// --media-rt-priority: the worker's own thread runs its tasks (and ticks) in SCHED_FIFO at the
+// priority asked; a process that may not gets a worker that starts anyway, in the normal class.
+TEST(WorkerTest, RealtimePriorityPutsTheWorkerThreadInSchedFifo) {
+  WorkerOptions options;
+  options.backend = transport::BackendChoice::kEpoll;
+  options.realtime_priority = 7;
+  Worker worker(0, options);
+  std::string error;
+  ASSERT_TRUE(worker.start(&error)) << error;
+  const auto seen = worker.call(
+      [](Worker&) {
+        int policy = 0;
+        sched_param param{};
+        pthread_getschedparam(pthread_self(), &policy, &param);
+        return std::make_pair(policy, param.sched_priority);
+      },
+      10s, &error);
+  ASSERT_TRUE(seen) << error;
+  if (may_run_realtime()) {
+    EXPECT_EQ(seen->first, SCHED_FIFO);
+    EXPECT_EQ(seen->second, 7);
+  } else {
+    EXPECT_EQ(seen->first, SCHED_OTHER);
+  }
+  worker.stop();
+}
 
 TEST(WorkerTest, FullTaskRingIsAnErrorTheCallerSeesAndUnrunTasksAreReleased) {
   WorkerOptions options;
