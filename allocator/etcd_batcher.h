@@ -1,9 +1,9 @@
 // EtcdBatcher: group commit of independent registry writes, so that concurrent creates and
 // deletes of conference records reach etcd as one transaction per batch instead of one each.
 //
-// Why: on a 2-vCPU machine etcd spends ~0.9-1.3 ms of CPU on every request through its JSON
-// gateway and ~0.1 ms more per write inside one (BENCHMARKS.md, "Cluster mode"): the request, not
-// the write, is what costs. A transaction of eight writes costs etcd about a quarter per write of
+// Why: on a 2-vCPU machine etcd spends a fixed cost of CPU on every request (~0.9-1.3 ms through
+// its JSON gateway, which EtcdClient first used, ~0.45 ms over gRPC) and ~0.1 ms more per write
+// inside one (BENCHMARKS.md, "Cluster mode"): the request, not the write, is what costs. A transaction of eight writes costs etcd about a quarter per write of
 // eight transactions, makes one raft entry, and reaches every watcher as one event batch.
 //
 // How: no thread of its own. A caller queues its write; when fewer than `max_in_flight` batches

@@ -1,23 +1,30 @@
-// EtcdClient and EtcdWatch over etcd's JSON gateway (cpp-httplib + nlohmann::json).
+// EtcdClient and EtcdWatch over etcd's gRPC API (stubs generated from allocator/proto/).
 #include "allocator/etcd_client.h"
 
-#include <httplib.h>
-#include <nlohmann/json.hpp>
+#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <array>
+
+#include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace confab::allocator {
 
 namespace {
 
-using nlohmann::json;
+namespace pb = etcdserverpb;
 
-constexpr size_t kMaxIdleConnections = 8;
 constexpr auto kRetryMin = std::chrono::milliseconds(100);
 constexpr auto kRetryMax = std::chrono::milliseconds(2000);
-
-constexpr std::string_view kBase64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+// How soon the channel tries to connect again after a failed attempt. gRPC's defaults (1 s, growing
+// to 120 s) would leave a restarted member unused for up to two minutes; the calls themselves fail
+// fast meanwhile (UNAVAILABLE), and their callers have their own backoff.
+constexpr int kReconnectBackoffInitialMs = 100;
+constexpr int kReconnectBackoffMaxMs = 1000;
+// HTTP/2 pings while a call is open (the watch stream always is): a connection whose peer vanished
+// without a reset (host down, network cut) is dropped and reconnected instead of timing out every
+// call. etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
+constexpr int kKeepaliveTimeMs = 30000;
+constexpr int kKeepaliveTimeoutMs = 10000;
 
 transport::Err<EtcdError> unavailable(std::string message) {
   return transport::Err<EtcdError>{EtcdError{EtcdError::Kind::kUnavailable, std::move(message)}};
@@ -26,84 +33,92 @@ transport::Err<EtcdError> failed(std::string message) {
   return transport::Err<EtcdError>{EtcdError{EtcdError::Kind::kFailed, std::move(message)}};
 }
 
-// The gateway writes int64 as strings and leaves out fields at their default (0, false, empty).
-int64_t int64_field(const json& object, const char* name) {
-  const auto it = object.find(name);
-  if (it == object.end()) return 0;
-  if (it->is_number_integer()) return it->get<int64_t>();
-  if (it->is_string()) {
-    try {
-      return std::stoll(it->get<std::string>());
-    } catch (const std::exception&) {
-      return 0;
-    }
+// No answer (the member is down, restarting, frozen or has no leader) is worth a retry; any other
+// status is etcd refusing the request.
+// `channel` tells a member that never answered (no connection) from one that answered too late.
+transport::Err<EtcdError> error_of(const grpc::Status& status, const std::string& target, grpc::Channel& channel) {
+  std::string message = "etcd " + target + ": " + status.error_message();
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && channel.GetState(false) != GRPC_CHANNEL_READY) {
+    message += " (no connection)";
   }
-  return 0;
-}
-
-std::string bytes_field(const json& object, const char* name) {
-  const auto it = object.find(name);
-  if (it == object.end() || !it->is_string()) return {};
-  return base64_decode(it->get<std::string>()).value_or(std::string());
-}
-
-KeyValue key_value_of(const json& kv) {
-  KeyValue out;
-  out.key = bytes_field(kv, "key");
-  out.value = bytes_field(kv, "value");
-  out.create_revision = int64_field(kv, "create_revision");
-  out.mod_revision = int64_field(kv, "mod_revision");
-  out.version = int64_field(kv, "version");
-  out.lease = int64_field(kv, "lease");
-  return out;
-}
-
-int64_t header_revision(const json& answer) {
-  const auto it = answer.find("header");
-  return it != answer.end() && it->is_object() ? int64_field(*it, "revision") : 0;
-}
-
-json range_request(std::string_view key, bool prefix) {
-  json request = {{"key", base64_encode(key)}};
-  if (prefix) request["range_end"] = base64_encode(prefix_range_end(key));
-  return request;
-}
-
-json op_json(const EtcdOp& op) {
-  if (op.kind == EtcdOp::Kind::kDelete) return {{"request_delete_range", {{"key", base64_encode(op.key)}}}};
-  json put = {{"key", base64_encode(op.key)}, {"value", base64_encode(op.value)}};
-  if (op.lease != 0) put["lease"] = std::to_string(op.lease);
-  return {{"request_put", put}};
-}
-
-json compare_json(const EtcdCompare& compare) {
-  static constexpr std::array<const char*, 4> kTargets = {"VERSION", "CREATE", "MOD", "VALUE"};
-  static constexpr std::array<const char*, 4> kFields = {"version", "create_revision", "mod_revision", "value"};
-  static constexpr std::array<const char*, 4> kResults = {"EQUAL", "NOT_EQUAL", "GREATER", "LESS"};
-  const auto target = static_cast<size_t>(compare.target);
-  json out = {{"key", base64_encode(compare.key)},
-              {"target", kTargets[target]},
-              {"result", kResults[static_cast<size_t>(compare.result)]}};
-  if (compare.target == EtcdCompare::Target::kValue) {
-    out[kFields[target]] = base64_encode(compare.value);
-  } else {
-    out[kFields[target]] = std::to_string(compare.number);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return unavailable(std::move(message));
   }
-  return out;
+  return failed(std::move(message) + " (gRPC status " + std::to_string(static_cast<int>(status.error_code())) + ")");
 }
 
-// The JSON of a gateway answer, or the error it reports ({"error": ..., "message": ...}).
-EtcdResult<json> parse_answer(const std::string& body, int status) {
-  json answer = json::parse(body, nullptr, false);
-  if (answer.is_discarded() || !answer.is_object()) {
-    return failed("etcd answered HTTP " + std::to_string(status) + " with a body that is not JSON");
+// "http://HOST:PORT/" -> "HOST:PORT": gRPC's target names no scheme (plaintext channel).
+std::string target_of(std::string_view endpoint) {
+  if (const size_t scheme = endpoint.find("://"); scheme != std::string_view::npos) {
+    endpoint.remove_prefix(scheme + 3);
   }
-  if (status != 200 || answer.contains("error")) {
-    const auto message = answer.find("message");
-    return failed("etcd: " + (message != answer.end() && message->is_string() ? message->get<std::string>()
-                                                                               : answer.dump()));
+  while (!endpoint.empty() && endpoint.back() == '/') endpoint.remove_suffix(1);
+  return std::string(endpoint);
+}
+
+KeyValue key_value_of(const mvccpb::KeyValue& kv) {
+  return KeyValue{kv.key(), kv.value(), kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease()};
+}
+
+void fill_op(const EtcdOp& op, pb::RequestOp* out) {
+  if (op.kind == EtcdOp::Kind::kDelete) {
+    out->mutable_request_delete_range()->set_key(op.key);
+    return;
   }
-  return answer;
+  pb::PutRequest* put = out->mutable_request_put();
+  put->set_key(op.key);
+  put->set_value(op.value);
+  put->set_lease(op.lease);
+}
+
+void fill_compare(const EtcdCompare& compare, pb::Compare* out) {
+  out->set_key(compare.key);
+  switch (compare.result) {
+    case EtcdCompare::Result::kEqual: out->set_result(pb::Compare::EQUAL); break;
+    case EtcdCompare::Result::kNotEqual: out->set_result(pb::Compare::NOT_EQUAL); break;
+    case EtcdCompare::Result::kGreater: out->set_result(pb::Compare::GREATER); break;
+    case EtcdCompare::Result::kLess: out->set_result(pb::Compare::LESS); break;
+  }
+  // The target_union field that matches the target holds the operand.
+  switch (compare.target) {
+    case EtcdCompare::Target::kVersion:
+      out->set_target(pb::Compare::VERSION);
+      out->set_version(compare.number);
+      break;
+    case EtcdCompare::Target::kCreateRevision:
+      out->set_target(pb::Compare::CREATE);
+      out->set_create_revision(compare.number);
+      break;
+    case EtcdCompare::Target::kModRevision:
+      out->set_target(pb::Compare::MOD);
+      out->set_mod_revision(compare.number);
+      break;
+    case EtcdCompare::Target::kValue:
+      out->set_target(pb::Compare::VALUE);
+      out->set_value(compare.value);
+      break;
+  }
+}
+
+// Every call waits for a connection until its deadline instead of failing at once while the
+// channel has none (gRPC's default). Why: a call that waits is what polls the channel's sockets; with
+// fail-fast calls a reconnection in progress is only noticed by gRPC's backup poller, every 5 s,
+// so a restarted member stayed unused for seconds. A member that is down costs each call its
+// timeout (as a frozen one always did) instead of failing at once.
+void prepare(grpc::ClientContext& context, std::chrono::milliseconds timeout) {
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+}
+
+// Runs one unary call of `stub` bounded by `timeout`.
+template <typename Stub, typename Request, typename Response>
+grpc::Status unary(std::chrono::milliseconds timeout, Stub& stub,
+                   grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                   const Request& request, Response* response) {
+  grpc::ClientContext context;
+  prepare(context, timeout);
+  return (stub.*method)(&context, request, response);
 }
 
 }  // namespace
@@ -121,221 +136,147 @@ std::string prefix_range_end(std::string_view prefix) {
   return std::string(1, '\0');  // etcd: "\0" as range_end means every key from `key` on
 }
 
-std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const uint32_t v = uint32_t(uint8_t(bytes[i])) << 16 | uint32_t(uint8_t(bytes[i + 1])) << 8 | uint8_t(bytes[i + 2]);
-    for (int shift = 18; shift >= 0; shift -= 6) out.push_back(kBase64Alphabet[(v >> shift) & 0x3f]);
-  }
-  const size_t rest = bytes.size() - i;
-  if (rest > 0) {
-    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
-    if (rest == 2) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
-    out.push_back(kBase64Alphabet[(v >> 18) & 0x3f]);
-    out.push_back(kBase64Alphabet[(v >> 12) & 0x3f]);
-    out.push_back(rest == 2 ? kBase64Alphabet[(v >> 6) & 0x3f] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    uint32_t v = 0;
-    int padding = 0;
-    for (size_t j = 0; j < 4; ++j) {
-      const char c = text[i + j];
-      uint32_t digit = 0;
-      if (c == '=') {
-        // Padding only in the last group's last one or two places.
-        if (i + 4 != text.size() || j < 2) return std::nullopt;
-        ++padding;
-      } else {
-        if (padding > 0) return std::nullopt;
-        const size_t pos = kBase64Alphabet.find(c);
-        if (pos == std::string_view::npos) return std::nullopt;
-        digit = static_cast<uint32_t>(pos);
-      }
-      v = v << 6 | digit;
-    }
-    out.push_back(static_cast<char>(v >> 16));
-    if (padding < 2) out.push_back(static_cast<char>(v >> 8 & 0xff));
-    if (padding < 1) out.push_back(static_cast<char>(v & 0xff));
-  }
-  return out;
-}
-
-// One keep-alive connection to the member.
-class EtcdClient::Connection {
- public:
-  explicit Connection(const EtcdOptions& options) : client_(options.endpoint) {
-    client_.set_connection_timeout(options.timeout);
-    client_.set_read_timeout(options.timeout);
-    client_.set_write_timeout(options.timeout);
-    client_.set_keep_alive(true);
-    // httplib writes a request's headers and body apart: with Nagle the body would wait for the
-    // member's delayed ACK of the headers (40 ms).
-    client_.set_tcp_nodelay(true);
-  }
-  httplib::Client& client() { return client_; }
-
- private:
-  httplib::Client client_;
+struct EtcdClient::Stubs {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<pb::KV::Stub> kv;
+  std::unique_ptr<pb::Lease::Stub> lease;
+  std::unique_ptr<pb::Watch::Stub> watch;
 };
 
-EtcdClient::EtcdClient(EtcdOptions options) : options_(std::move(options)) {}
+EtcdClient::EtcdClient(EtcdOptions options)
+    : options_(std::move(options)), target_(target_of(options_.endpoint)), stubs_(std::make_unique<Stubs>()) {
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffInitialMs);
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kReconnectBackoffMaxMs);
+  // How long one connection attempt may take (gRPC names it the minimum backoff; 20 s by default):
+  // an attempt that gets no answer (host down, packets dropped) is given up after a call's timeout
+  // and tried again, so a member that comes back is found within about a second, not 20.
+  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(options_.timeout.count()));
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  // A list of the whole registry may pass gRPC's default limit of 4 MB per answer (etcd's own
+  // client lifts it too); etcd bounds what it sends.
+  arguments.SetMaxReceiveMessageSize(-1);
+  stubs_->channel = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), arguments);
+  stubs_->kv = pb::KV::NewStub(stubs_->channel);
+  stubs_->lease = pb::Lease::NewStub(stubs_->channel);
+  stubs_->watch = pb::Watch::NewStub(stubs_->channel);
+}
+
 EtcdClient::~EtcdClient() = default;
 
-std::unique_ptr<EtcdClient::Connection> EtcdClient::take() {
-  {
-    std::lock_guard lock(mutex_);
-    if (!idle_.empty()) {
-      auto connection = std::move(idle_.back());
-      idle_.pop_back();
-      return connection;
-    }
-  }
-  return std::make_unique<Connection>(options_);
-}
-
-void EtcdClient::give_back(std::unique_ptr<Connection> connection) {
-  std::lock_guard lock(mutex_);
-  if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(connection));
-}
-
-EtcdResult<std::string> EtcdClient::call(const char* path, const std::string& body) {
-  auto connection = take();
-  auto result = connection->client().Post(path, body, "application/json");
-  if (!result) {
-    // The connection may be half-dead (the member restarted): drop it, never reuse it.
-    return unavailable("etcd " + options_.endpoint + path + ": " + httplib::to_string(result.error()));
-  }
-  const int status = result->status;
-  std::string answer = std::move(result->body);
-  give_back(std::move(connection));
-  if (status == 503 || status == 502) return unavailable("etcd " + options_.endpoint + ": HTTP " + std::to_string(status));
-  if (status != 200) {
-    auto parsed = parse_answer(answer, status);
-    return failed(parsed ? "etcd: HTTP " + std::to_string(status) : parsed.error().message);
-  }
-  return answer;
-}
-
 EtcdResult<int64_t> EtcdClient::put(std::string_view key, std::string_view value, int64_t lease) {
-  json request = {{"key", base64_encode(key)}, {"value", base64_encode(value)}};
-  if (lease != 0) request["lease"] = std::to_string(lease);
-  auto body = call("/v3/kv/put", request.dump());
-  if (!body) return transport::Err{body.error()};
-  auto answer = parse_answer(*body, 200);
-  if (!answer) return transport::Err{answer.error()};
-  return header_revision(*answer);
+  pb::PutRequest request;
+  request.set_key(std::string(key));
+  request.set_value(std::string(value));
+  request.set_lease(lease);
+  pb::PutResponse response;
+  const auto status = unary(options_.timeout, *stubs_->kv, &pb::KV::Stub::Put, request, &response);
+  if (!status.ok()) return error_of(status, target_, *stubs_->channel);
+  return response.header().revision();
 }
 
 EtcdResult<std::optional<KeyValue>> EtcdClient::get(std::string_view key) {
-  auto body = call("/v3/kv/range", range_request(key, false).dump());
-  if (!body) return transport::Err{body.error()};
-  auto answer = parse_answer(*body, 200);
-  if (!answer) return transport::Err{answer.error()};
-  const auto kvs = answer->find("kvs");
-  if (kvs == answer->end() || !kvs->is_array() || kvs->empty()) return std::optional<KeyValue>();
-  return std::optional<KeyValue>(key_value_of(kvs->front()));
+  pb::RangeRequest request;
+  request.set_key(std::string(key));
+  pb::RangeResponse response;
+  const auto status = unary(options_.timeout, *stubs_->kv, &pb::KV::Stub::Range, request, &response);
+  if (!status.ok()) return error_of(status, target_, *stubs_->channel);
+  if (response.kvs().empty()) return std::optional<KeyValue>();
+  return std::optional<KeyValue>(key_value_of(response.kvs(0)));
 }
 
 EtcdResult<RangeResult> EtcdClient::list(std::string_view prefix) {
-  auto body = call("/v3/kv/range", range_request(prefix, true).dump());
-  if (!body) return transport::Err{body.error()};
-  auto answer = parse_answer(*body, 200);
-  if (!answer) return transport::Err{answer.error()};
+  pb::RangeRequest request;
+  request.set_key(std::string(prefix));
+  request.set_range_end(prefix_range_end(prefix));
+  pb::RangeResponse response;
+  const auto status = unary(options_.timeout, *stubs_->kv, &pb::KV::Stub::Range, request, &response);
+  if (!status.ok()) return error_of(status, target_, *stubs_->channel);
   RangeResult out;
-  out.revision = header_revision(*answer);
-  const auto kvs = answer->find("kvs");
-  if (kvs != answer->end() && kvs->is_array()) {
-    for (const json& kv : *kvs) out.kvs.push_back(key_value_of(kv));
-  }
+  out.revision = response.header().revision();
+  out.kvs.reserve(static_cast<size_t>(response.kvs_size()));
+  for (const auto& kv : response.kvs()) out.kvs.push_back(key_value_of(kv));
   return out;
 }
 
 EtcdResult<int64_t> EtcdClient::remove(std::string_view key) {
-  auto body = call("/v3/kv/deleterange", range_request(key, false).dump());
-  if (!body) return transport::Err{body.error()};
-  auto answer = parse_answer(*body, 200);
-  if (!answer) return transport::Err{answer.error()};
-  return int64_field(*answer, "deleted");
+  pb::DeleteRangeRequest request;
+  request.set_key(std::string(key));
+  pb::DeleteRangeResponse response;
+  const auto status = unary(options_.timeout, *stubs_->kv, &pb::KV::Stub::DeleteRange, request, &response);
+  if (!status.ok()) return error_of(status, target_, *stubs_->channel);
+  return response.deleted();
 }
 
 EtcdResult<std::vector<std::optional<KeyValue>>> EtcdClient::get_many(const std::vector<std::string>& keys) {
   if (keys.empty()) return std::vector<std::optional<KeyValue>>{};
-  json request = {{"compare", json::array()}, {"success", json::array()}};
-  for (const auto& key : keys) request["success"].push_back({{"request_range", range_request(key, false)}});
-  auto body = call("/v3/kv/txn", request.dump());
-  if (!body) return transport::Err{body.error()};
-  auto answer = parse_answer(*body, 200);
-  if (!answer) return transport::Err{answer.error()};
-  const auto responses = answer->find("responses");
-  if (responses == answer->end() || !responses->is_array() || responses->size() != keys.size()) {
+  pb::TxnRequest request;
+  for (const auto& key : keys) request.add_success()->mutable_request_range()->set_key(key);
+  pb::TxnResponse response;
+  const auto status = unary(options_.timeout, *stubs_->kv, &pb::KV::Stub::Txn, request, &response);
+  if (!status.ok()) return error_of(status, target_, *stubs_->channel);
+  if (static_cast<size_t>(response.responses_size()) != keys.size()) {
     return failed("etcd answered a read of " + std::to_string(keys.size()) + " keys with another number of results");
   }
   std::vector<std::optional<KeyValue>> out;
   out.reserve(keys.size());
-  for (const json& response : *responses) {
-    const auto range = response.find("response_range");
-    // Fields at their default are left out: a key not found has a range answer without kvs.
-    const json* kvs = nullptr;
-    if (range != response.end() && range->is_object()) {
-      if (const auto found = range->find("kvs"); found != range->end() && found->is_array() && !found->empty()) {
-        kvs = &*found;
-      }
-    }
-    out.push_back(kvs ? std::optional<KeyValue>(key_value_of(kvs->front())) : std::nullopt);
+  for (const auto& answer : response.responses()) {
+    const auto& kvs = answer.response_range().kvs();
+    out.push_back(kvs.empty() ? std::nullopt : std::optional<KeyValue>(key_value_of(kvs[0])));
   }
   return out;
 }
 
 EtcdResult<TxnResult> EtcdClient::txn(const std::vector<EtcdCompare>& compares, const std::vector<EtcdOp>& success,
                                       const std::vector<EtcdOp>& failure) {
-  json request = {{"compare", json::array()}, {"success", json::array()}, {"failure", json::array()}};
-  for (const auto& c : compares) request["compare"].push_back(compare_json(c));
-  for (const auto& op : success) request["success"].push_back(op_json(op));
-  for (const auto& op : failure) request["failure"].push_back(op_json(op));
-  auto body = call("/v3/kv/txn", request.dump());
-  if (!body) return transport::Err{body.error()};
-  auto answer = parse_answer(*body, 200);
-  if (!answer) return transport::Err{answer.error()};
-  return TxnResult{answer->value("succeeded", false), header_revision(*answer)};
+  pb::TxnRequest request;
+  for (const auto& compare : compares) fill_compare(compare, request.add_compare());
+  for (const auto& op : success) fill_op(op, request.add_success());
+  for (const auto& op : failure) fill_op(op, request.add_failure());
+  pb::TxnResponse response;
+  const auto status = unary(options_.timeout, *stubs_->kv, &pb::KV::Stub::Txn, request, &response);
+  if (!status.ok()) return error_of(status, target_, *stubs_->channel);
+  return TxnResult{response.succeeded(), response.header().revision()};
 }
 
 EtcdResult<Lease> EtcdClient::grant(int64_t ttl_seconds) {
-  auto body = call("/v3/lease/grant", json{{"TTL", std::to_string(ttl_seconds)}}.dump());
-  if (!body) return transport::Err{body.error()};
-  auto answer = parse_answer(*body, 200);
-  if (!answer) return transport::Err{answer.error()};
-  if (answer->contains("error") || int64_field(*answer, "ID") == 0) return failed("etcd granted no lease");
-  return Lease{int64_field(*answer, "ID"), int64_field(*answer, "TTL")};
+  pb::LeaseGrantRequest request;
+  request.set_ttl(ttl_seconds);
+  pb::LeaseGrantResponse response;
+  const auto status = unary(options_.timeout, *stubs_->lease, &pb::Lease::Stub::LeaseGrant, request, &response);
+  if (!status.ok()) return error_of(status, target_, *stubs_->channel);
+  if (!response.error().empty() || response.id() == 0) {
+    return failed("etcd " + target_ + " granted no lease" + (response.error().empty() ? "" : ": " + response.error()));
+  }
+  return Lease{response.id(), response.ttl()};
 }
 
 EtcdResult<Lease> EtcdClient::keep_alive(int64_t lease) {
-  // A gRPC stream on the gateway: one request in, one {"result": ...} line out.
-  auto body = call("/v3/lease/keepalive", json{{"ID", std::to_string(lease)}}.dump());
-  if (!body) return transport::Err{body.error()};
-  const std::string first_line = body->substr(0, body->find('\n'));
-  auto answer = parse_answer(first_line, 200);
-  if (!answer) return transport::Err{answer.error()};
-  const auto result = answer->find("result");
-  if (result == answer->end() || !result->is_object()) return failed("etcd keepalive answered without a result");
-  // An expired or unknown lease comes back with no TTL (0).
-  return Lease{lease, int64_field(*result, "TTL")};
+  grpc::ClientContext context;
+  prepare(context, options_.timeout);
+  auto stream = stubs_->lease->LeaseKeepAlive(&context);
+  pb::LeaseKeepAliveRequest request;
+  request.set_id(lease);
+  pb::LeaseKeepAliveResponse response;
+  const bool answered = stream->Write(request) && stream->Read(&response);
+  // Half-close: etcd ends the stream once it has read everything, and Finish reports how it ended.
+  stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  if (!answered) {
+    if (!status.ok()) return error_of(status, target_, *stubs_->channel);
+    return unavailable("etcd " + target_ + ": the keepalive stream ended without an answer");
+  }
+  // An expired or unknown lease comes back with TTL 0.
+  return Lease{lease, response.ttl()};
 }
 
 EtcdResult<bool> EtcdClient::revoke(int64_t lease) {
-  auto body = call("/v3/lease/revoke", json{{"ID", std::to_string(lease)}}.dump());
-  if (!body) return transport::Err{body.error()};
-  auto answer = parse_answer(*body, 200);
-  if (!answer) return transport::Err{answer.error()};
+  pb::LeaseRevokeRequest request;
+  request.set_id(lease);
+  pb::LeaseRevokeResponse response;
+  const auto status = unary(options_.timeout, *stubs_->lease, &pb::Lease::Stub::LeaseRevoke, request, &response);
+  if (!status.ok()) return error_of(status, target_, *stubs_->channel);
   return true;
 }
 
@@ -353,14 +294,14 @@ void EtcdWatch::start() { thread_ = std::thread([this] { run(); }); }
 void EtcdWatch::stop() {
   stopping_ = true;
   {
-    std::lock_guard lock(client_mutex_);
-    if (client_) client_->stop();  // shuts the streaming socket down: the blocked read returns
+    std::lock_guard lock(context_mutex_);
+    if (context_) context_->TryCancel();  // the stream's pending operation completes at once
   }
   if (thread_.joinable()) thread_.join();
 }
 
 void EtcdWatch::run() {
-  EtcdClient lister(options_);
+  EtcdClient client(options_);  // lists, and carries the watch streams on its channel
   auto backoff = kRetryMin;
   bool reported_lost = false;
   int64_t revision = 0;  // last revision seen; 0: list first
@@ -378,7 +319,7 @@ void EtcdWatch::run() {
   };
   while (!stopping_) {
     if (revision == 0) {
-      auto snapshot = lister.list(prefix_);
+      auto snapshot = client.list(prefix_);
       if (!snapshot) {
         lose(snapshot.error().message);
         continue;
@@ -388,7 +329,7 @@ void EtcdWatch::run() {
     }
     bool compacted = false;
     int64_t last = revision;
-    const std::string reason = stream(revision + 1, &last, &compacted);
+    const std::string reason = stream(client, revision + 1, &last, &compacted);
     const bool delivered = last > revision;
     revision = compacted ? 0 : last;
     if (stopping_) break;
@@ -400,78 +341,105 @@ void EtcdWatch::run() {
   }
 }
 
-std::string EtcdWatch::stream(int64_t from_revision, int64_t* last_revision, bool* compacted) {
-  httplib::Client client(options_.endpoint);
-  client.set_tcp_nodelay(true);
-  client.set_connection_timeout(options_.timeout);
-  client.set_read_timeout(std::max<std::chrono::milliseconds>(idle_timeout_, std::chrono::seconds(1)));
+std::string EtcdWatch::stream(EtcdClient& client, int64_t from_revision, int64_t* last_revision, bool* compacted) {
+  grpc::ClientContext context;
+  // etcd's "require leader": a member cut off from its cluster's quorum ends the stream (UNAVAILABLE)
+  // instead of keeping it open and silent, so we resume on a member that has a leader.
+  context.AddMetadata("hasleader", "true");
+  context.set_wait_for_ready(true);  // as unary calls do (prepare()); opening is bounded below
+  grpc::CompletionQueue queue;
   {
-    std::lock_guard lock(client_mutex_);
+    std::lock_guard lock(context_mutex_);
     if (stopping_) return "stopping";
-    client_ = &client;
+    context_ = &context;
   }
-  json create = range_request(prefix_, true);
-  create["start_revision"] = std::to_string(from_revision);
-  create["progress_notify"] = true;
-  std::string buffer;
-  std::string ended = "the watch stream ended";
-  httplib::Request request;
-  request.method = "POST";
-  request.path = "/v3/watch";
-  request.body = json{{"create_request", create}}.dump();
-  request.set_header("Content-Type", "application/json");
-  request.content_receiver = [&](const char* data, size_t length, uint64_t, uint64_t) {
-    buffer.append(data, length);
-    size_t newline;
-    while ((newline = buffer.find('\n')) != std::string::npos) {
-      const json message = json::parse(std::string_view(buffer).substr(0, newline), nullptr, false);
-      buffer.erase(0, newline + 1);
-      if (message.is_discarded() || !message.is_object()) continue;
-      if (message.contains("error")) {
-        ended = "etcd: " + message["error"].value("message", std::string("watch error"));
-        return false;
-      }
-      const auto result = message.find("result");
-      if (result == message.end() || !result->is_object()) continue;
-      if (int64_field(*result, "compact_revision") > 0) {
-        *compacted = true;
-        ended = "compacted";
-        return false;
-      }
-      if (result->value("canceled", false)) {
-        ended = "etcd canceled the watch: " + result->value("cancel_reason", std::string());
-        return false;
-      }
-      std::vector<WatchEvent> events;
-      if (const auto list = result->find("events"); list != result->end() && list->is_array()) {
-        for (const json& e : *list) {
-          WatchEvent event;
-          event.type = e.value("type", std::string()) == "DELETE" ? WatchEvent::Type::kDelete : WatchEvent::Type::kPut;
-          if (const auto kv = e.find("kv"); kv != e.end() && kv->is_object()) event.kv = key_value_of(*kv);
-          events.push_back(std::move(event));
-        }
-      }
-      // A progress notification (no events, not the creation answer) promises that every later
-      // event has a higher revision than its header's; an event answer's header may be ahead of
-      // events still to come, so only the events themselves count there.
-      if (events.empty() && !result->value("created", false)) {
-        *last_revision = std::max(*last_revision, header_revision(*result));
-      }
-      if (!events.empty()) {
-        *last_revision = std::max(*last_revision, events.back().kv.mod_revision);
-        if (callbacks_.events) callbacks_.events(events);
-      }
-      if (stopping_) return false;
-    }
-    return buffer.size() < (16u << 20);  // one message is never this big: a broken stream
+  // One operation is in flight at a time; waits for it until `timeout`. On a timeout the call is
+  // cancelled, which completes the operation (failed) at once.
+  enum class Outcome : uint8_t { kDone, kFailed, kTimedOut };
+  const auto wait = [&](std::chrono::milliseconds timeout) {
+    void* tag = nullptr;
+    bool ok = false;
+    const auto next = queue.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + timeout);
+    if (next == grpc::CompletionQueue::GOT_EVENT) return ok ? Outcome::kDone : Outcome::kFailed;
+    if (next == grpc::CompletionQueue::SHUTDOWN) return Outcome::kFailed;
+    context.TryCancel();
+    queue.Next(&tag, &ok);
+    return Outcome::kTimedOut;
   };
-  auto result = client.send(request);
-  {
-    std::lock_guard lock(client_mutex_);
-    client_ = nullptr;
+  void* const kTag = &context;  // the only tag: one operation at a time
+
+  auto call = client.stubs_->watch->PrepareAsyncWatch(&context, &queue);
+  call->StartCall(kTag);
+  Outcome outcome = wait(options_.timeout);
+  pb::WatchRequest request;
+  pb::WatchCreateRequest* create = request.mutable_create_request();
+  create->set_key(prefix_);
+  create->set_range_end(prefix_range_end(prefix_));
+  create->set_start_revision(from_revision);
+  create->set_progress_notify(true);
+  if (outcome == Outcome::kDone) {
+    call->Write(request, kTag);
+    outcome = wait(options_.timeout);
   }
-  if (!result && ended == "the watch stream ended") ended = "etcd watch: " + httplib::to_string(result.error());
-  return ended;
+  std::string ended;  // set when we end the stream ourselves
+  if (outcome == Outcome::kTimedOut) {
+    ended = "etcd " + client.target_ + ": opening the watch stream took over " +
+            std::to_string(options_.timeout.count()) + " ms";
+  }
+  pb::WatchResponse response;
+  while (outcome == Outcome::kDone && !stopping_) {
+    call->Read(&response, kTag);
+    outcome = wait(idle_timeout_);
+    if (outcome != Outcome::kDone) break;
+    if (response.compact_revision() > 0) {
+      *compacted = true;
+      ended = "compacted";
+      break;
+    }
+    if (response.canceled()) {
+      ended = "etcd canceled the watch: " + response.cancel_reason();
+      break;
+    }
+    std::vector<WatchEvent> events;
+    events.reserve(static_cast<size_t>(response.events_size()));
+    for (const auto& e : response.events()) {
+      const bool deleted = e.type() == mvccpb::Event::DELETE;
+      events.push_back(WatchEvent{deleted ? WatchEvent::Type::kDelete : WatchEvent::Type::kPut, key_value_of(e.kv())});
+    }
+    // A progress notification (no events, not the creation answer) promises that every later
+    // event has a higher revision than its header's; an event answer's header may be ahead of
+    // events still to come, so only the events themselves count there.
+    if (events.empty() && !response.created()) {
+      *last_revision = std::max(*last_revision, response.header().revision());
+    }
+    if (!events.empty()) {
+      *last_revision = std::max(*last_revision, events.back().kv.mod_revision);
+      if (callbacks_.events) callbacks_.events(events);
+    }
+  }
+
+  // Ending it ourselves (stop, idle, compacted, canceled): cancel first, or etcd keeps the stream.
+  if (outcome == Outcome::kDone || outcome == Outcome::kTimedOut || stopping_) context.TryCancel();
+  grpc::Status status;
+  call->Finish(&status, kTag);
+  wait(options_.timeout);
+  queue.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue.Next(&tag, &ok)) {
+  }
+  {
+    std::lock_guard lock(context_mutex_);
+    context_ = nullptr;
+  }
+  if (stopping_) return "stopping";
+  if (!ended.empty()) return ended;
+  if (outcome == Outcome::kTimedOut) {
+    return "etcd " + client.target_ + ": the watch stream was silent for " + std::to_string(idle_timeout_.count()) +
+           " ms";
+  }
+  return "etcd " + client.target_ + " watch: " +
+         (status.ok() ? std::string("the stream ended") : status.error_message());
 }
 
 }  // namespace confab::allocator

@@ -1,11 +1,15 @@
-// EtcdClient and EtcdWatch: a small client of etcd's v3 API over its JSON gateway (etcd 3.4+), for
-// the cluster mode's registry: key-value reads and writes, transactions, leases and watches.
+// EtcdClient and EtcdWatch: a small client of etcd's v3 gRPC API (etcd 3.4+), for the cluster
+// mode's registry: key-value reads and writes, transactions, leases and watches.
 //
-// Why the JSON gateway and not gRPC: Debian has no packaged etcd C++ client, and generating gRPC
-// stubs needs etcd's .proto files (not packaged either) plus protoc and grpc++ at build time. The
-// gateway is part of every etcd server, needs nothing but the HTTP client (cpp-httplib) and JSON
-// (nlohmann) the allocator already uses, and carries the few calls the cluster needs. Costs: keys
-// and values are base64, int64 fields are JSON strings and fields at their default are left out.
+// Why gRPC and not etcd's JSON gateway (which the first version used): the gateway converts every
+// request and answer between JSON and protobuf and makes an internal gRPC call of its own, so etcd
+// spent ~0.9-1.3 ms of CPU per gateway request against ~0.45 ms per put over gRPC, and etcd is
+// what bounds the allocation rate (BENCHMARKS.md, "Cluster mode"). Debian packages no etcd C++
+// client and no etcd .proto files, so allocator/proto/ holds our own subset of etcd's protos
+// (its field numbers) and CMake generates the stubs with protoc and grpc++'s plugin.
+//
+// grpc++ headers are heavy: they stay out of this header (the generated stubs live behind a
+// pointer), so the allocator and mcu sources that include it do not parse them.
 #pragma once
 
 #include <atomic>
@@ -22,20 +26,21 @@
 
 #include "transport/result.h"
 
-namespace httplib {
-class Client;
+namespace grpc {
+class ClientContext;
 }
 
 namespace confab::allocator {
 
 struct EtcdOptions {
-  std::string endpoint = "http://127.0.0.1:2379";  // "http://HOST:PORT" of one member
-  std::chrono::milliseconds timeout{1000};         // connect, and each read/write of a unary call
+  std::string endpoint = "http://127.0.0.1:2379";  // "http://HOST:PORT" (or "HOST:PORT") of one member; plaintext
+  std::chrono::milliseconds timeout{1000};         // deadline of each call (connecting included)
 };
 
 struct EtcdError {
-  // kUnavailable: no answer (connection refused, timeout, member restarting): worth a retry.
-  // kFailed: etcd answered with an error (e.g. lease not found) or something unparseable.
+  // kUnavailable: no answer (connection refused, deadline passed, member restarting, no leader):
+  // worth a retry (gRPC UNAVAILABLE or DEADLINE_EXCEEDED).
+  // kFailed: etcd answered with an error (e.g. lease not found, duplicate key in a transaction).
   enum class Kind : uint8_t { kUnavailable, kFailed };
   Kind kind = Kind::kUnavailable;
   std::string message;
@@ -94,8 +99,8 @@ struct Lease {
   int64_t ttl_seconds = 0;  // what is left; 0 from keep_alive: the lease has expired
 };
 
-// Thread-safe: each call takes a connection from a small pool (keep-alive), so calls from several
-// threads run at once. Every call is bounded by the options' timeout.
+// Thread-safe: one gRPC channel (one HTTP/2 connection, reconnected as needed) carries the calls of
+// every thread at once. Every call is bounded by the options' timeout.
 class EtcdClient {
  public:
   explicit EtcdClient(EtcdOptions options);
@@ -117,20 +122,18 @@ class EtcdClient {
                             const std::vector<EtcdOp>& failure = {});
 
   EtcdResult<Lease> grant(int64_t ttl_seconds);
-  // Renews the lease once; ttl_seconds 0 when it has already expired (then grant a new one).
+  // Renews the lease once (one request on a LeaseKeepAlive stream of its own); ttl_seconds 0 when it
+  // has already expired (then grant a new one).
   EtcdResult<Lease> keep_alive(int64_t lease);
   EtcdResult<bool> revoke(int64_t lease);
 
  private:
-  class Connection;
-  // POSTs `body` to the gateway path and parses the JSON answer (or the error it carries).
-  EtcdResult<std::string> call(const char* path, const std::string& body);
-  std::unique_ptr<Connection> take();
-  void give_back(std::unique_ptr<Connection> connection);
+  friend class EtcdWatch;  // opens its Watch streams on the client's channel
+  struct Stubs;            // the channel and the generated stubs (etcd_client.cpp)
 
   const EtcdOptions options_;
-  std::mutex mutex_;
-  std::vector<std::unique_ptr<Connection>> idle_;
+  const std::string target_;  // the endpoint without its scheme, for gRPC and error messages
+  std::unique_ptr<Stubs> stubs_;
 };
 
 struct WatchEvent {
@@ -154,8 +157,9 @@ class EtcdWatch {
     std::function<void(const std::string& reason)> lost;
   };
 
-  // `idle_timeout`: a stream silent this long is dropped and resumed (the gateway sends progress
-  // notifications every so often, see scripts/etcd.sh), so a wedged connection cannot stall it.
+  // `idle_timeout`: a stream silent this long is dropped and resumed (etcd sends progress
+  // notifications on an idle watch every so often, see scripts/etcd.sh), so a wedged connection
+  // cannot stall it.
   EtcdWatch(EtcdOptions options, std::string prefix, Callbacks callbacks,
             std::chrono::milliseconds idle_timeout = std::chrono::seconds(60));
   ~EtcdWatch();
@@ -167,23 +171,21 @@ class EtcdWatch {
 
  private:
   void run();
-  // Streams from `from_revision`; returns why it ended. Sets `compacted` when etcd has compacted
-  // that revision away (the caller must list again).
-  std::string stream(int64_t from_revision, int64_t* last_revision, bool* compacted);
+  // Streams from `from_revision` over `client`'s channel; returns why it ended. Sets `compacted`
+  // when etcd has compacted that revision away (the caller must list again).
+  std::string stream(EtcdClient& client, int64_t from_revision, int64_t* last_revision, bool* compacted);
 
   const EtcdOptions options_;
   const std::string prefix_;
   const Callbacks callbacks_;
   const std::chrono::milliseconds idle_timeout_;
   std::atomic<bool> stopping_{false};
-  std::mutex client_mutex_;  // guards client_ (stop() closes the stream's socket from another thread)
-  httplib::Client* client_ = nullptr;
+  std::mutex context_mutex_;  // guards context_ (stop() cancels the open stream from another thread)
+  grpc::ClientContext* context_ = nullptr;
   std::thread thread_;
 };
 
 // The first key after every key that starts with `prefix` (etcd's range_end for a prefix).
 std::string prefix_range_end(std::string_view prefix);
-std::string base64_encode(std::string_view bytes);
-std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace confab::allocator

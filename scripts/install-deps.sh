@@ -10,6 +10,8 @@ packages=(
   liburing-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libx264-dev libopus-dev libspeexdsp-dev
   # allocator, logging, command line, control plane (HTTP server, JSON)
   libjemalloc-dev libspdlog-dev libcli11-dev libcpp-httplib-dev nlohmann-json3-dev
+  # cluster mode: etcd's gRPC API (stubs generated from allocator/proto/ at build time)
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # call router: directory store
   libsqlite3-dev
   # call router: SIP plugin (sofia-sip NUA) and the SIP test endpoints (sipp)

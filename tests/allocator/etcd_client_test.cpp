@@ -1,10 +1,12 @@
 // EtcdClient and EtcdWatch against a real etcd member (scripts/etcd.sh): reads, writes,
-// transactions, leases, watches across a member restart; base64 and prefix ranges by hand.
+// transactions, leases, errors, a frozen member, watches across a member restart, a compaction and
+// a silent stream; prefix ranges by hand.
 #include "allocator/etcd_client.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 
 #include "tests/support/etcd.h"
@@ -16,25 +18,6 @@ namespace {
 using test_support::EtcdServer;
 using test_support::wait_until;
 using namespace std::chrono_literals;
-
-TEST(Base64Test, Rfc4648Vectors) {
-  // RFC 4648 section 10.
-  const std::pair<const char*, const char*> vectors[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
-                                                         {"foobar", "Zm9vYmFy"}};
-  for (const auto& [plain, encoded] : vectors) {
-    EXPECT_EQ(base64_encode(plain), encoded);
-    EXPECT_EQ(base64_decode(encoded), std::optional<std::string>(plain));
-  }
-  const std::string binary("\x00\xff\xfe\x80/+", 6);
-  EXPECT_EQ(base64_decode(base64_encode(binary)), std::optional<std::string>(binary));
-}
-
-TEST(Base64Test, RejectsMalformed) {
-  for (const char* bad : {"Zg=", "Z===", "Zm9v!A==", "Zg==Zg==", "=Zg=", "Zm=v"}) {
-    EXPECT_FALSE(base64_decode(bad)) << bad;
-  }
-}
 
 TEST(PrefixRangeEndTest, IncrementsTheLastByteThatCan) {
   EXPECT_EQ(prefix_range_end("/confab/"), "/confab0");
@@ -148,6 +131,51 @@ TEST_F(EtcdClientTest, LeasedKeysVanishWhenTheLeaseExpires) {
   EXPECT_FALSE(client.get("/t/gone")->has_value());  // revoking deletes its keys at once
 }
 
+TEST_F(EtcdClientTest, RefusalsFailWithEtcdsMessage) {
+  EtcdClient client(etcd_.options());
+  auto revoked = client.revoke(0x1234);  // never granted
+  ASSERT_FALSE(revoked);
+  EXPECT_EQ(revoked.error().kind, EtcdError::Kind::kFailed);
+  EXPECT_NE(revoked.error().message.find("lease not found"), std::string::npos) << revoked.error().message;
+  // etcd refuses a transaction that writes one key twice.
+  auto twice = client.txn({}, {EtcdOp::put("/t/d", "1"), EtcdOp::put("/t/d", "2")});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().kind, EtcdError::Kind::kFailed);
+  EXPECT_NE(twice.error().message.find("duplicate key"), std::string::npos) << twice.error().message;
+  EXPECT_FALSE(client.get("/t/d")->has_value());
+}
+
+TEST_F(EtcdClientTest, EndpointWithoutScheme) {
+  const std::string endpoint = etcd_.endpoint();
+  ASSERT_EQ(endpoint.rfind("http://", 0), 0u);
+  EtcdClient client(EtcdOptions{endpoint.substr(std::string_view("http://").size()), 1s});
+  ASSERT_TRUE(client.put("/t/bare", "1"));
+  EXPECT_EQ((*client.get("/t/bare"))->value, "1");
+}
+
+// A member that stops answering (SIGSTOP: its connections stay open, requests go unanswered) fails
+// every kind of call as unavailable once the deadline passes, and serves again once it resumes.
+TEST_F(EtcdClientTest, FrozenMemberFailsAsUnavailable) {
+  EtcdClient client(EtcdOptions{etcd_.endpoint(), 300ms});
+  auto lease = client.grant(60);
+  ASSERT_TRUE(lease) << lease.error().message;
+  etcd_.freeze();
+  auto put = client.put("/t/frozen", "1");
+  auto listed = client.list("/t/");
+  auto renewed = client.keep_alive(lease->id);
+  etcd_.thaw();
+  ASSERT_FALSE(put);
+  EXPECT_EQ(put.error().kind, EtcdError::Kind::kUnavailable);
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().kind, EtcdError::Kind::kUnavailable);
+  ASSERT_FALSE(renewed);
+  EXPECT_EQ(renewed.error().kind, EtcdError::Kind::kUnavailable);
+  EXPECT_TRUE(wait_until([&] { return bool(client.put("/t/thawed", "1")); }, 10s, 50ms));
+  auto again = client.keep_alive(lease->id);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_GT(again->ttl_seconds, 0);
+}
+
 TEST(EtcdClientUnreachableTest, FailsAsUnavailable) {
   EtcdClient client(EtcdOptions{"http://127.0.0.1:" + std::to_string(test_support::free_tcp_port()), 300ms});
   auto put = client.put("/t/a", "1");
@@ -228,6 +256,103 @@ TEST_F(EtcdClientTest, WatchResumesAfterTheMemberRestarts) {
   EXPECT_EQ(std::count(lines.begin(), lines.end(), "put /w/before=1"), 1);
   EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("snapshot", 0) == 0; }),
             1);
+}
+
+// The watch's thread waits in its `lost` callback (it runs before each retry) until the test opens
+// the gate: what the test does meanwhile happens before the watch resumes.
+struct LostGate {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool open = false;
+
+  void wait() {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return open; });
+  }
+  void release() {
+    {
+      std::lock_guard lock(mutex);
+      open = true;
+    }
+    changed.notify_all();
+  }
+};
+
+TEST_F(EtcdClientTest, WatchListsAgainWhenItsRevisionWasCompacted) {
+  EtcdClient client(etcd_.options());
+  ASSERT_TRUE(client.put("/w/a", "1"));
+  WatchLog log;
+  LostGate gate;
+  auto callbacks = log.callbacks();
+  callbacks.lost = [&](const std::string&) {
+    ++log.lost;
+    gate.wait();
+  };
+  EtcdWatch watch(etcd_.options(), "/w/", callbacks);
+  // Declared after the watch, so destroyed (opened) first: a failed ASSERT cannot leave the watch's
+  // thread waiting in the gate while the watch's destructor joins it.
+  struct Release {
+    LostGate& gate;
+    ~Release() { gate.release(); }
+  } release{gate};
+  watch.start();
+  ASSERT_TRUE(wait_until([&] { return log.has("snapshot /w/a=1"); }, 10s));
+
+  // While the watch is down, history moves on and is compacted: resuming after /w/a's revision is
+  // impossible, so the watch must list again and report a new snapshot, not the lost events.
+  etcd_.kill();
+  ASSERT_TRUE(wait_until([&] { return log.lost > 0; }, 10s));
+  ASSERT_TRUE(etcd_.start());
+  ASSERT_TRUE(client.put("/w/b", "2"));
+  ASSERT_TRUE(client.remove("/w/a"));
+  auto last = client.put("/w/c", "3");
+  ASSERT_TRUE(last);
+  ASSERT_TRUE(etcd_.compact(*last)) << "etcdctl compact failed; see " << etcd_.dir();
+  gate.release();
+
+  ASSERT_TRUE(wait_until([&] { return log.has("snapshot /w/b=2 /w/c=3"); }, 15s));
+  ASSERT_TRUE(client.put("/w/d", "4"));
+  ASSERT_TRUE(wait_until([&] { return log.has("put /w/d=4"); }, 10s));
+  watch.stop();
+  const std::vector<std::string> expected = {"snapshot /w/a=1", "snapshot /w/b=2 /w/c=3", "put /w/d=4"};
+  EXPECT_EQ(log.copy(), expected);
+}
+
+// A stream that brings nothing for the idle timeout (here: the member is frozen, so not even its
+// progress notifications come) is dropped and reopened, and the watch goes on where it was.
+TEST_F(EtcdClientTest, WatchDropsASilentStreamAndResumes) {
+  EtcdClient client(etcd_.options());
+  WatchLog log;
+  EtcdWatch watch(etcd_.options(), "/w/", log.callbacks(), 500ms);
+  watch.start();
+  ASSERT_TRUE(wait_until([&] { return log.has("snapshot"); }, 10s));
+  ASSERT_TRUE(client.put("/w/before", "1"));
+  ASSERT_TRUE(wait_until([&] { return log.has("put /w/before=1"); }, 10s));
+  etcd_.freeze();
+  const bool lost = wait_until([&] { return log.lost > 0; }, 10s);
+  etcd_.thaw();
+  ASSERT_TRUE(lost);
+  ASSERT_TRUE(client.put("/w/after", "2"));
+  ASSERT_TRUE(wait_until([&] { return log.has("put /w/after=2"); }, 15s));
+  watch.stop();
+  const std::vector<std::string> expected = {"snapshot", "put /w/before=1", "put /w/after=2"};
+  EXPECT_EQ(log.copy(), expected);
+}
+
+// stop() cancels the stream's pending read: it does not wait for the idle timeout (an hour here),
+// nor for the member, even when the member is frozen and will never answer.
+TEST_F(EtcdClientTest, WatchStopsPromptlyWhileBlockedInARead) {
+  EtcdClient client(etcd_.options());
+  WatchLog log;
+  EtcdWatch watch(etcd_.options(), "/w/", log.callbacks(), std::chrono::hours(1));
+  watch.start();
+  ASSERT_TRUE(wait_until([&] { return log.has("snapshot"); }, 10s));
+  ASSERT_TRUE(client.put("/w/x", "1"));
+  ASSERT_TRUE(wait_until([&] { return log.has("put /w/x=1"); }, 10s));  // the stream is open
+  etcd_.freeze();
+  watch.stop();  // the test would hang here otherwise
+  etcd_.thaw();
+  EXPECT_EQ(log.lost, 0);
 }
 
 TEST(EtcdWatchTest, StopsPromptlyWhileEtcdIsDown) {

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "allocator/etcd_client.h"
@@ -49,6 +50,17 @@ class EtcdServer {
   }
   void thaw() {
     if (process_) process_->signal(SIGCONT);
+  }
+
+  // Compacts the member's history up to `revision` (etcdctl compact): reads and watches from
+  // before it are refused from then on.
+  bool compact(int64_t revision) {
+    Subprocess etcdctl({"etcdctl", "--endpoints=" + endpoint(), "compact", std::to_string(revision)},
+                       dir_ + "/etcdctl.log");
+    std::optional<int> code;
+    wait_until([&] { return (code = etcdctl.poll()).has_value(); }, std::chrono::seconds(20),
+               std::chrono::milliseconds(10));
+    return code == 0;
   }
 
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
