@@ -133,7 +133,7 @@ void ClusterService::apply_put(const KeyValue& kv) {
         return;
       }
       // A new record (version 1) is a placement: it counts for its node's correction.
-      if (kv.version == 1) allocations_[record->node].emplace(*id, Clock::now());
+      if (kv.version == 1) allocations_[record->node].add(*id, Clock::now());
       conferences_[*id] = Conference{std::move(*record), kv.mod_revision};
       return;
     }
@@ -200,7 +200,7 @@ void ClusterService::forget_conference(uint64_t id) {
   if (it == conferences_.end()) return;
   // An ended conference no longer counts against its node, recent or not.
   if (const auto placed = allocations_.find(it->second.record.node); placed != allocations_.end()) {
-    placed->second.erase(id);
+    placed->second.remove(id);
   }
   conferences_.erase(it);
 }
@@ -248,9 +248,7 @@ std::vector<NodeView> ClusterService::node_views(Clock::time_point now) {
     view.has_load = node.load.has_value();
     if (node.load) view.load = *node.load;
     view.draining = node.draining;
-    auto& placed = allocations_[id];
-    std::erase_if(placed, [&](const auto& entry) { return now - entry.second > options_.correction_window; });
-    view.recent_allocations = placed.size();
+    view.recent_allocations = allocations_[id].count(now, options_.correction_window);
     views.push_back(std::move(view));
   }
   return views;
@@ -369,7 +367,7 @@ ApiResult<ConferenceInfo> ClusterService::create(const ConferenceSettings& setti
       if (node == nodes_.end()) continue;  // died since ranking
       client = node->second.client;
       media_ip = node->second.registration.media_ip;
-      allocations_[node_id].emplace(*conference_id, Clock::now());
+      allocations_[node_id].add(*conference_id, Clock::now());
     }
     auto created = client->create(settings, *conference_id);
     if (!created) {
@@ -691,7 +689,7 @@ ClusterService::MoveOutcome ClusterService::move_conference(const std::string& d
       client = node->second.client;
       media_ip = node->second.registration.media_ip;
       // Counted at once, so that concurrent moves spread rather than all pick the same node.
-      allocations_[ranked[i]].emplace(id, Clock::now());
+      allocations_[ranked[i]].add(id, Clock::now());
     }
     auto created = client->create(conference.record.settings, id);
     // 409: an earlier round created it there and then lost the record write: reuse it.

@@ -27,6 +27,7 @@
 #include "allocator/etcd_batcher.h"
 #include "allocator/etcd_client.h"
 #include "allocator/node_client.h"
+#include "allocator/recent_placements.h"
 
 namespace confab::allocator {
 
@@ -151,8 +152,8 @@ class ClusterService final : public ConferenceApi {
   bool have_snapshot_ = false;
   std::map<std::string, Node> nodes_;
   std::map<uint64_t, Conference> conferences_;
-  // Per node: conference id -> when it was placed there (the correction window).
-  std::map<std::string, std::map<uint64_t, std::chrono::steady_clock::time_point>> allocations_;
+  // Per node: the conferences placed there within the correction window.
+  std::map<std::string, RecentPlacements> allocations_;
 
   std::mutex id_mutex_;  // guards the ID block
   uint64_t next_id_ = 0;
