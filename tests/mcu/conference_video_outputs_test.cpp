@@ -34,8 +34,10 @@ allocator::VideoView layout_view(allocator::Layout layout) {
 }
 
 // Whether the sequence numbers `peer` received run without a hole (mod 2^16): exactly one of them
-// has no successor.
+// has no successor, and none came twice (a receiver's numbers thrown back into a range it already
+// had would read as retransmissions; no test here has NACKs before it asks this).
 bool contiguous(const Peer& peer) {
+  if (!peer.repeated.empty()) return false;
   std::set<uint16_t> seqs;
   for (const auto& [seq, bytes] : peer.received) seqs.insert(seq);
   size_t ends = 0;
