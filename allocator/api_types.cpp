@@ -100,6 +100,20 @@ ApiResult<Done> validate(const ParticipantRequest& request) {
   if (request.video && medium_of(request.video->codec) != Medium::kVideo) {
     return bad_field("video.codec", "not a video codec: " + std::string(to_string(request.video->codec)));
   }
+  if (request.audio && request.audio->view != VideoView{}) return bad_field("audio.layout", "only for video");
+  if (request.video) {
+    const VideoView& view = request.video->view;
+    if (view.width.has_value() != view.height.has_value()) {
+      return bad_field(view.width ? "video.height" : "video.width", "give both width and height, or neither");
+    }
+    // The same bounds as the conference's own size (validate(ConferenceSettings)).
+    for (const auto& [field, value, hi] : {std::tuple{"video.width", view.width, kMaxVideoWidth},
+                                           std::tuple{"video.height", view.height, kMaxVideoHeight}}) {
+      if (value && (*value < kMinVideoSize || *value > hi || *value % 2 != 0)) {
+        return bad_field(field, "must be even, " + std::to_string(kMinVideoSize) + ".." + std::to_string(hi));
+      }
+    }
+  }
   return Done{};
 }
 

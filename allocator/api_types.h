@@ -116,6 +116,18 @@ struct ConferencePatch {
   std::optional<Layout> layout;
 };
 
+// What one video receiver sees, when it asks for other than the conference's composite. Each
+// distinct (layout, width, height) in use is one more composite and x264 encoder on the node.
+struct VideoView {
+  // Absent: the conference's layout, followed when it changes (PATCH of the conference).
+  std::optional<Layout> layout{};
+  // Both or neither; absent: the conference's size. Even, within the conference's size bounds.
+  std::optional<uint32_t> width{};
+  std::optional<uint32_t> height{};
+
+  friend bool operator==(const VideoView&, const VideoView&) = default;
+};
+
 // One medium of a join request.
 struct MediaRequest {
   Codec codec = Codec::kOpus;
@@ -134,6 +146,8 @@ struct MediaRequest {
   // its lost packets and retransmits the composite's packets it NACKs. Off by default: a sender
   // that does not retransmit (plain ffmpeg) would only make the MCU wait for nothing.
   bool nack = false;
+  // Video: its own layout and/or picture size (VideoView); default: the conference's.
+  VideoView view{};
 };
 
 struct ParticipantRequest {
@@ -145,6 +159,10 @@ struct ParticipantRequest {
 struct ParticipantPatch {
   std::optional<bool> muted;  // not mixed into anyone's audio
   std::optional<bool> deaf;   // receives nothing
+  // Video: the receiver's own layout from now on (its size stays); follow_layout: back to
+  // following the conference's. At most one of the two.
+  std::optional<Layout> layout{};
+  bool follow_layout = false;
 };
 
 // How an incoming audio stream plays out in the mix: its jitter buffer and decoder.
@@ -202,6 +220,17 @@ struct StreamStats {
   std::optional<VideoPlayout> video;    // video streams in a conference's composite
 };
 
+// The composite a video receiver gets: one per distinct (layout, width, height) in the conference,
+// shared by every receiver that sees the same.
+struct VideoOutputInfo {
+  Layout layout = Layout::k2x2;
+  bool own_layout = false;  // false: follows the conference's layout
+  uint32_t width = 0;
+  uint32_t height = 0;
+  uint32_t bitrate = 0;     // bit/s: the conference's, scaled by pixel count for another size
+  uint64_t receivers = 0;   // participants sharing it (and its encoder), this one included
+};
+
 struct StreamInfo {
   Medium medium = Medium::kAudio;
   Codec codec = Codec::kOpus;
@@ -214,6 +243,7 @@ struct StreamInfo {
   uint32_t ssrc = 0;  // the SSRC of what the MCU sends on this stream
   bool fir = false;   // video: keyframes are asked for with FIR (else PLI)
   bool nack = false;  // video: RFC 4585 generic NACK both ways
+  std::optional<VideoOutputInfo> output{};  // video: what this receiver gets
   StreamStats stats;
 };
 

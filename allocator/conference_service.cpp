@@ -236,11 +236,21 @@ ApiResult<ParticipantInfo> ConferenceService::update_participant(uint64_t confer
   if (record.closed || it == record.participants.end()) {
     return participant_missing(conference, participant);
   }
+  // Refused before anything changes: a layout is what a video receiver sees.
+  if ((patch.layout || patch.follow_layout) && !it->second.media.video) {
+    return bad_field("layout", "participant " + std::to_string(participant) + " has no video");
+  }
   if (auto updated = record.node->update_participant(conference, participant, patch); !updated) {
     return transport::Err{refuse(updated.error())};
   }
   if (patch.muted) it->second.muted = *patch.muted;
   if (patch.deaf) it->second.deaf = *patch.deaf;
+  // The answer's output, as far as the service knows (GET shows the node's own).
+  if (it->second.media.video && it->second.media.video->output && (patch.layout || patch.follow_layout)) {
+    VideoOutputInfo& output = *it->second.media.video->output;
+    output.own_layout = patch.layout.has_value();
+    output.layout = patch.layout.value_or(record.info.layout);
+  }
   return describe(it->second);
 }
 

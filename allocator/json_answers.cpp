@@ -188,6 +188,21 @@ void read_stream(AnswerFields f, Medium medium, StreamInfo& stream) {
     if (f.ok() && keyframe_request != "pli" && keyframe_request != "fir") f.fail("keyframe_request", "must be pli or fir");
     stream.fir = keyframe_request == "fir";
     f.read("nack", stream.nack);
+    if (f.has("output")) {
+      // Absent: a node from before per-receiver outputs (or no video half yet).
+      AnswerFields o = f.child("output");
+      VideoOutputInfo& output = stream.output.emplace();
+      std::string layout;
+      o.read("layout", layout);
+      const auto output_layout = parse_layout(layout);
+      if (o.ok() && !output_layout) o.fail("layout", "not a layout: " + layout);
+      if (output_layout) output.layout = *output_layout;
+      o.read("own_layout", output.own_layout);
+      o.read("width", output.width);
+      o.read("height", output.height);
+      o.read("bitrate", output.bitrate);
+      o.read("receivers", output.receivers);
+    }
   }
 }
 

@@ -95,7 +95,7 @@ ApiResult<MediaRequest> decode_media(const json& object, Medium medium) {
   if (!object.is_object()) return bad_field(std::string(to_string(medium)), "must be an object");
   if (auto ok = only_fields(object,
                             {"codec", "payload_type", "remote", "audio_level_ext_id", "csrc_audio_level_ext_id",
-                             "keyframe_request", "nack"},
+                             "keyframe_request", "nack", "layout", "width", "height"},
                             prefix);
       !ok) {
     return transport::Err{ok.error()};
@@ -146,6 +146,26 @@ ApiResult<MediaRequest> decode_media(const json& object, Medium medium) {
     const json& value = object.at("nack");
     if (!value.is_boolean()) return bad_field(prefix + "nack", "must be true or false");
     media.nack = value.get<bool>();
+  }
+  if (object.contains("layout") && !object.at("layout").is_null()) {
+    if (medium != Medium::kVideo) return bad_field(prefix + "layout", "only for video");
+    const json& value = object.at("layout");
+    const auto layout = value.is_string() ? parse_layout(value.get<std::string>()) : std::nullopt;
+    if (!layout) return bad_field(prefix + "layout", "must be one of 1x1, 2x2, 3x3, 4x4, speaker_thumbnails");
+    media.view.layout = *layout;
+  }
+  for (auto [field, slot, hi] : {std::tuple{"width", &media.view.width, kMaxVideoWidth},
+                                 std::tuple{"height", &media.view.height, kMaxVideoHeight}}) {
+    if (!object.contains(field) || object.at(field).is_null()) continue;
+    if (medium != Medium::kVideo) return bad_field(prefix + field, "only for video");
+    auto value = get_integer(object, field, prefix + field, kMinVideoSize, hi);
+    if (!value) return transport::Err{value.error()};
+    // I420: chroma is subsampled 2x2, so the compositor's tiles need even edges.
+    if (*value % 2 != 0) return bad_field(prefix + field, "must be even");
+    *slot = static_cast<uint32_t>(*value);
+  }
+  if (media.view.width.has_value() != media.view.height.has_value()) {
+    return bad_field(prefix + (media.view.width ? "height" : "width"), "give both width and height, or neither");
   }
   if (media.audio_level_ext_id && media.audio_level_ext_id == media.csrc_audio_level_ext_id) {
     return bad_field(prefix + "csrc_audio_level_ext_id", "must differ from audio_level_ext_id");
@@ -298,13 +318,23 @@ ApiResult<ParticipantPatch> decode_participant_patch(std::string_view body) {
   auto parsed = parse_object(body);
   if (!parsed) return transport::Err{parsed.error()};
   const json& object = *parsed;
-  if (auto ok = only_fields(object, {"muted", "deaf"}, ""); !ok) return transport::Err{ok.error()};
+  if (auto ok = only_fields(object, {"muted", "deaf", "layout"}, ""); !ok) return transport::Err{ok.error()};
   ParticipantPatch patch;
   for (const char* field : {"muted", "deaf"}) {
     if (!object.contains(field)) continue;
     auto value = get_bool(object, field);
     if (!value) return transport::Err{value.error()};
     (std::string_view(field) == "muted" ? patch.muted : patch.deaf) = *value;
+  }
+  if (object.contains("layout")) {
+    // null: follow the conference's layout again.
+    if (object.at("layout").is_null()) {
+      patch.follow_layout = true;
+    } else {
+      auto layout = get_layout(object);
+      if (!layout) return transport::Err{layout.error()};
+      patch.layout = *layout;
+    }
   }
   return patch;
 }
@@ -366,6 +396,10 @@ json to_json(const StreamInfo& stream) {
   if (stream.medium == Medium::kVideo) {
     out["keyframe_request"] = stream.fir ? "fir" : "pli";
     out["nack"] = stream.nack;
+  }
+  if (const auto& o = stream.output) {
+    out["output"] = {{"layout", to_string(o->layout)}, {"own_layout", o->own_layout}, {"width", o->width},
+                     {"height", o->height},           {"bitrate", o->bitrate},       {"receivers", o->receivers}};
   }
   if (stream.audio_level_ext_id) out["audio_level_ext_id"] = *stream.audio_level_ext_id;
   if (stream.csrc_audio_level_ext_id) out["csrc_audio_level_ext_id"] = *stream.csrc_audio_level_ext_id;
@@ -478,6 +512,9 @@ json media_to_json(const MediaRequest& media, Medium medium) {
   } else {
     out["keyframe_request"] = media.fir ? "fir" : "pli";
     out["nack"] = media.nack;
+    if (media.view.layout) out["layout"] = to_string(*media.view.layout);
+    if (media.view.width) out["width"] = *media.view.width;
+    if (media.view.height) out["height"] = *media.view.height;
   }
   return out;
 }
@@ -495,6 +532,8 @@ json to_json(const ParticipantPatch& patch) {
   json out = json::object();
   if (patch.muted) out["muted"] = *patch.muted;
   if (patch.deaf) out["deaf"] = *patch.deaf;
+  if (patch.layout) out["layout"] = to_string(*patch.layout);
+  if (patch.follow_layout) out["layout"] = nullptr;
   return out;
 }
 

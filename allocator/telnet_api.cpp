@@ -23,9 +23,10 @@ constexpr std::string_view kHelp =
     "  rename ID NAME\r\n"
     "  destroy ID\r\n"
     "  join ID [name=TEXT] [audio=opus|pcmu|pcma[/PT][@IP:PORT]] [video=h264[/PT][@IP:PORT]] [audio_level_ext_id=N]\r\n"
-    "       [csrc_audio_level_ext_id=N] [keyframe_request=pli|fir] [nack=0|1]\r\n"
+    "       [csrc_audio_level_ext_id=N] [keyframe_request=pli|fir] [nack=0|1] [layout=LAYOUT] [width=N height=N]\r\n"
     "  leave ID PID\r\n"
     "  mute ID PID | unmute ID PID | deaf ID PID | undeaf ID PID\r\n"
+    "  view ID PID LAYOUT|conference\r\n"
     "  stats\r\n"
     "  nodes\r\n"
     "  drain NODE\r\n"
@@ -101,7 +102,11 @@ std::string describe_stream(const StreamInfo& s) {
          " remote=" + (s.remote ? s.remote->to_string() : "-") + " ssrc=" + std::to_string(s.ssrc) +
          " in=" + std::to_string(s.stats.packets_in) + " dropped=" +
          std::to_string(s.stats.dropped + s.stats.wrong_payload_type + s.stats.wrong_source) +
-         " lost=" + std::to_string(s.stats.lost);
+         " lost=" + std::to_string(s.stats.lost) +
+         // The composite a video receiver gets: LAYOUT/WxH, with a "*" when the layout is its own.
+         (s.output ? " view=" + std::string(to_string(s.output->layout)) + (s.output->own_layout ? "*" : "") + "/" +
+                         std::to_string(s.output->width) + "x" + std::to_string(s.output->height)
+                   : std::string());
 }
 
 std::string describe(const ParticipantInfo& p) {
@@ -231,7 +236,7 @@ Reply do_join(ConferenceApi& service, const TelnetCommand& command) {
   if (auto ok = expect_positional(command, {"ID"}); !ok) return transport::Err{ok.error()};
   if (auto ok = only_options(command,
                              {"name", "audio", "video", "audio_level_ext_id", "csrc_audio_level_ext_id",
-                              "keyframe_request", "nack"});
+                              "keyframe_request", "nack", "layout", "width", "height"});
       !ok) {
     return transport::Err{ok.error()};
   }
@@ -267,6 +272,23 @@ Reply do_join(ConferenceApi& service, const TelnetCommand& command) {
     if (*text != "0" && *text != "1") return bad_field("nack", "must be 0 or 1 (RFC 4585 generic NACK)");
     request.video->nack = *text == "1";
   }
+  // The receiver's own view of the composite (VideoView); validate() checks the sizes.
+  if (const auto text = command.option("layout")) {
+    if (!request.video) return bad_field("layout", "only with video=...");
+    const auto layout = parse_layout(*text);
+    if (!layout) return bad_field("layout", "must be one of 1x1, 2x2, 3x3, 4x4, speaker_thumbnails");
+    request.video->view.layout = *layout;
+  }
+  for (const char* option : {"width", "height"}) {
+    const auto text = command.option(option);
+    if (!text) continue;
+    if (!request.video) return bad_field(option, "only with video=...");
+    auto value = integer(*text, option);
+    if (!value) return transport::Err{value.error()};
+    if (*value > UINT32_MAX) return bad_field(option, "too large");
+    (option == std::string_view("width") ? request.video->view.width : request.video->view.height) =
+        static_cast<uint32_t>(*value);
+  }
   if (request.audio && request.audio->audio_level_ext_id &&
       request.audio->audio_level_ext_id == request.audio->csrc_audio_level_ext_id) {
     return bad_field("csrc_audio_level_ext_id", "must differ from audio_level_ext_id");
@@ -281,7 +303,11 @@ Reply do_join(ConferenceApi& service, const TelnetCommand& command) {
 }
 
 Reply do_participant(ConferenceApi& service, const TelnetCommand& command) {
-  if (auto ok = expect_positional(command, {"ID", "PID"}); !ok) return transport::Err{ok.error()};
+  if (command.verb == "view") {
+    if (auto ok = expect_positional(command, {"ID", "PID", "LAYOUT"}); !ok) return transport::Err{ok.error()};
+  } else if (auto ok = expect_positional(command, {"ID", "PID"}); !ok) {
+    return transport::Err{ok.error()};
+  }
   auto id = integer(command.positional[0], "ID");
   if (!id) return transport::Err{id.error()};
   auto pid = integer(command.positional[1], "PID");
@@ -293,6 +319,16 @@ Reply do_participant(ConferenceApi& service, const TelnetCommand& command) {
   ParticipantPatch patch;
   if (command.verb == "mute" || command.verb == "unmute") patch.muted = command.verb == "mute";
   if (command.verb == "deaf" || command.verb == "undeaf") patch.deaf = command.verb == "deaf";
+  if (command.verb == "view") {
+    // "conference": back to following the conference's layout.
+    if (command.positional[2] == "conference") {
+      patch.follow_layout = true;
+    } else {
+      const auto layout = parse_layout(command.positional[2]);
+      if (!layout) return bad_field("layout", "must be one of 1x1, 2x2, 3x3, 4x4, speaker_thumbnails, conference");
+      patch.layout = *layout;
+    }
+  }
   auto info = service.update_participant(*id, *pid, patch);
   if (!info) return transport::Err{info.error()};
   return "OK " + describe(*info);
@@ -353,6 +389,7 @@ constexpr Verb kVerbs[] = {
     {"join", do_join},           {"leave", do_participant},   {"mute", do_participant},
     {"unmute", do_participant},  {"deaf", do_participant},    {"undeaf", do_participant},
     {"stats", do_stats},         {"nodes", do_nodes},         {"drain", do_drain},
+    {"view", do_participant},
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// ConferenceVideo: depacketizer -> decoder (shown senders) -> compositor -> x264 -> packetizer -> per-receiver RTP.
+// ConferenceVideo: depacketizer -> decoder (shown senders) -> per output: compositor -> x264 -> packetizer -> per-receiver RTP.
 #include "mcu/conference_video.h"
 
 #include <spdlog/spdlog.h>
@@ -47,21 +47,22 @@ transport::VideoPacketBufferOptions reorder_only_buffer_options() {
   return o;
 }
 
-mixer::CompositorSettings compositor_settings(const allocator::ConferenceSettings& settings) {
+mixer::CompositorSettings compositor_settings(allocator::Layout layout, uint32_t width, uint32_t height) {
   mixer::CompositorSettings c;
-  c.width = static_cast<int>(settings.video.width);
-  c.height = static_cast<int>(settings.video.height);
-  c.layout = settings.layout;
+  c.width = static_cast<int>(width);
+  c.height = static_cast<int>(height);
+  c.layout = layout;
   return c;
 }
 
-mixer::VideoEncoderSettings encoder_settings(const allocator::VideoSettings& video) {
-  mixer::VideoEncoderSettings e;
-  e.width = static_cast<int>(video.width);
-  e.height = static_cast<int>(video.height);
-  e.fps = static_cast<int>(video.fps);
-  e.bitrate_kbps = static_cast<int>(video.bitrate / 1000);
-  return e;
+// Another size than the conference's gets the conference's bits per pixel: the same quality, and
+// a receiver that asks for 640x360 of a 1280x720 conference (a phone, a thin link) gets a quarter
+// of the bitrate rather than as many bits spent on a quarter of the pixels.
+uint32_t output_bitrate(const allocator::VideoSettings& conference, uint32_t width, uint32_t height) {
+  const uint64_t pixels = uint64_t{conference.width} * conference.height;
+  if (pixels == 0) return conference.bitrate;
+  const uint64_t scaled = uint64_t{conference.bitrate} * width * height / pixels;
+  return static_cast<uint32_t>(std::clamp<uint64_t>(scaled, allocator::kMinVideoBitrate, allocator::kMaxVideoBitrate));
 }
 
 // The API's default picture is the encoder's and the compositor's.
@@ -93,12 +94,19 @@ ConferenceVideoStats& ConferenceVideoStats::operator+=(const ConferenceVideoStat
   return *this;
 }
 
+ConferenceVideo::Output::Output(const OutputKey& output_key, const allocator::VideoSettings& conference)
+    : key(output_key),
+      bitrate(output_key.width == conference.width && output_key.height == conference.height
+                  ? conference.bitrate
+                  : output_bitrate(conference, output_key.width, output_key.height)),
+      compositor(compositor_settings(output_key.layout, output_key.width, output_key.height)) {}
+
 ConferenceVideo::ConferenceVideo(uint64_t id, const allocator::ConferenceSettings& settings,
                                  std::shared_ptr<const ActiveSpeaker> active_speaker)
     : id_(id),
       settings_(settings.video),
       active_speaker_(std::move(active_speaker)),
-      compositor_(compositor_settings(settings)),
+      layout_(settings.layout),
       frame_period_(std::chrono::duration_cast<transport::Clock::duration>(std::chrono::nanoseconds(
           transport::kNanosPerSecond / std::max<uint32_t>(settings.video.fps, 1)))),
       rtp_timestamp_base_(static_cast<uint32_t>(id * kFibonacciHash)) {}
@@ -109,8 +117,13 @@ ConferenceVideo::~ConferenceVideo() {
   }
 }
 
-void ConferenceVideo::add(uint64_t participant, std::unique_ptr<MediaStream> stream) {
+void ConferenceVideo::add(uint64_t participant, std::unique_ptr<MediaStream> stream, const allocator::VideoView& view) {
+  if (members_.contains(participant)) {
+    std::unique_ptr<MediaStream> replaced;
+    remove(participant, &replaced);  // a caller bug; what it held is let go properly
+  }
   Member member;
+  member.view = view;
   if (stream) {
     const bool nack = stream->config().nack;
     member.packet_buffer =
@@ -119,14 +132,12 @@ void ConferenceVideo::add(uint64_t participant, std::unique_ptr<MediaStream> str
     // RFC 3550 5.1: the initial sequence number should be random (unpredictable to an attacker
     // who cannot see the stream); a hash of the stream's own SSRC differs per receiver.
     member.sequence_offset = static_cast<uint16_t>((stream->config().ssrc * kFibonacciHash) >> kHalfWordBits);
-    if (nack) {
-      member.resend_limiter = std::make_unique<transport::RtpResendLimiter>();
-      if (!history_) history_ = std::make_unique<transport::RtpPacketHistory>();
-    }
+    if (nack) member.resend_limiter = std::make_unique<transport::RtpResendLimiter>();
     stream->set_listener(this, participant);
     member.stream = std::move(stream);
   }
-  members_.insert_or_assign(participant, std::move(member));
+  Member& joined = members_.emplace(participant, std::move(member)).first->second;
+  if (joined.stream) attach(joined, key_for(joined));
   const auto free = std::find_if(places_.begin(), places_.end(),
                                  [](uint64_t p) { return p == kFreePlace || p == kVacatedPlace; });
   if (free != places_.end()) {
@@ -140,6 +151,7 @@ bool ConferenceVideo::remove(uint64_t participant, std::unique_ptr<MediaStream>*
   const auto it = members_.find(participant);
   if (it == members_.end()) return false;
   add_member_counters(it->second, stats_);
+  detach(it->second);
   if (it->second.stream) it->second.stream->set_listener(nullptr, 0);
   *stream = std::move(it->second.stream);
   members_.erase(it);
@@ -154,6 +166,92 @@ bool ConferenceVideo::remove(uint64_t participant, std::unique_ptr<MediaStream>*
     }
   }
   return true;
+}
+
+ConferenceVideo::OutputKey ConferenceVideo::key_for(const Member& member) const {
+  return OutputKey{member.view.layout.value_or(layout_), member.view.width.value_or(settings_.width),
+                   member.view.height.value_or(settings_.height)};
+}
+
+bool ConferenceVideo::receives(const Member& member) {
+  return member.stream && member.stream->remote() && !member.deaf;
+}
+
+void ConferenceVideo::attach(Member& member, const OutputKey& key) {
+  Output* old = member.output;
+  if (old && old->key == key) return;
+  auto it = outputs_.find(key);
+  if (it == outputs_.end()) it = outputs_.emplace(key, std::make_unique<Output>(key, settings_)).first;
+  Output& output = *it->second;
+  if (old) {
+    // Its sequence numbers run on from where they were on the old output (RFC 3550 5.1: a jump
+    // would read as loss): rebased when its first packet of the new one goes out (send_frame).
+    // Packets of the old output are not its to NACK any more, and its first picture from the new
+    // one must be an IDR (another encoder: new SPS, maybe another size).
+    if (!member.next_sequence) {
+      member.next_sequence = static_cast<uint16_t>(member.sequence_offset + old->next_packet_index);
+    }
+    member.first_index.reset();
+    member.frames_sent = 0;
+    if (member.resend_limiter) member.resend_limiter = std::make_unique<transport::RtpResendLimiter>();
+    detach(member);
+  }
+  member.output = &output;
+  ++output.receivers;
+  output.followers += member.view.layout ? 0 : 1;
+  if (member.stream->config().nack && !output.history) output.history = std::make_unique<transport::RtpPacketHistory>();
+}
+
+void ConferenceVideo::detach(Member& member) {
+  Output* output = std::exchange(member.output, nullptr);
+  if (!output) return;
+  --output->receivers;
+  output->followers -= member.view.layout ? 0 : 1;
+  if (output->receivers > 0) return;
+  stats_.scales += output->compositor.counters().scales;
+  outputs_.erase(output->key);  // its encoder with it
+}
+
+void ConferenceVideo::set_layout(allocator::Layout layout) {
+  if (layout == layout_) return;
+  layout_ = layout;
+  for (auto& [id, member] : members_) {
+    if (!member.output || member.view.layout) continue;
+    const OutputKey key = key_for(member);
+    Output& output = *member.output;
+    if (output.key == key) continue;  // its output already moved
+    if (output.followers == output.receivers && !outputs_.contains(key)) {
+      // Only followers see it: it changes layout in place, its encoder and sequence numbers going
+      // on (the one output of a conference without views of its own always does this).
+      auto node = outputs_.extract(output.key);
+      node.key() = key;
+      output.key = key;
+      output.compositor.set_layout(layout);
+      outputs_.insert(std::move(node));
+      continue;
+    }
+    attach(member, key);
+  }
+}
+
+bool ConferenceVideo::set_receiver_layout(uint64_t participant, std::optional<allocator::Layout> layout) {
+  const auto it = members_.find(participant);
+  if (it == members_.end() || !it->second.stream) return false;
+  Member& member = it->second;
+  if (member.view.layout == layout) return true;
+  // Counted as a follower or not by its output as it was attached; moved out and in again with
+  // the new view (to the same output when the key is unchanged).
+  Output* output = member.output;
+  output->followers -= member.view.layout ? 0 : 1;
+  member.view.layout = layout;
+  output->followers += member.view.layout ? 0 : 1;
+  attach(member, key_for(member));
+  return true;
+}
+
+size_t ConferenceVideo::encoder_count() const {
+  return static_cast<size_t>(std::count_if(outputs_.begin(), outputs_.end(),
+                                           [](const auto& entry) { return entry.second->encoder != nullptr; }));
 }
 
 void ConferenceVideo::set_deaf(uint64_t participant, bool deaf) {
@@ -210,24 +308,27 @@ void ConferenceVideo::repair(Member& member, transport::Clock::time_point now) {
 
 void ConferenceVideo::on_keyframe_request(uint64_t participant) {
   const auto it = members_.find(participant);
-  if (it == members_.end()) return;
-  // The encoder coalesces requests and keeps IDRs at least min_idr_interval_ms apart.
-  if (encoder_) encoder_->request_keyframe();
+  if (it == members_.end() || !it->second.output) return;
+  // Its own output's encoder only: receivers of the others lost nothing. The encoder coalesces
+  // requests and keeps IDRs at least min_idr_interval_ms apart.
+  if (it->second.output->encoder) it->second.output->encoder->request_keyframe();
 }
 
 void ConferenceVideo::on_nack(uint64_t participant, std::span<const uint16_t> seqs) {
   const auto it = members_.find(participant);
-  if (it == members_.end() || next_packet_index_ == 0 || !history_) return;
+  if (it == members_.end() || !it->second.output) return;
   Member& member = it->second;
-  if (!member.stream || !member.resend_limiter || !member.first_index || member.deaf) return;
-  const uint64_t newest = next_packet_index_ - 1;
+  const Output& output = *member.output;
+  if (output.next_packet_index == 0 || !output.history) return;
+  if (!member.resend_limiter || !member.first_index || member.deaf) return;
+  const uint64_t newest = output.next_packet_index - 1;
   for (const uint16_t seq : seqs) {
     const auto index = transport::RtpPacketHistory::index_for_sequence(seq, member.sequence_offset, newest);
     // Packets from before its first frame were never its to lose.
     if (!index || *index < *member.first_index) continue;
     // Gone from the history: too old to be worth repairing; the receiver's own give-up leads to a
     // keyframe request.
-    const auto packet = history_->find(*index);
+    const auto packet = output.history->find(*index);
     if (!packet) continue;
     if (!member.resend_limiter->should_resend(*index, now_)) continue;
     // RFC 4585 6.2.1 / RFC 3550 5.1: the same packet again in the same stream, with its sequence
@@ -261,23 +362,11 @@ void ConferenceVideo::tick(transport::Clock::time_point now) {
     stats_.frames_skipped += static_cast<uint64_t>(missed);
     next_frame_ += missed * frame_period_;
   }
-  if (!has_receiver()) {
-    // Nobody watches: nothing is composed or decoded (senders are asked for a keyframe when
-    // someone does).
-    for (auto& [id, member] : members_) member.shown = false;
-    return;
-  }
   produce_frame(frame_time);
 }
 
-bool ConferenceVideo::has_receiver() const {
-  return std::any_of(members_.begin(), members_.end(), [](const auto& entry) {
-    const Member& m = entry.second;
-    return m.stream && m.stream->remote() && !m.deaf;
-  });
-}
-
 void ConferenceVideo::show(uint64_t participant, Member& member) {
+  if (member.shown_now) return;  // already by another output this frame
   member.shown_now = true;
   if (member.shown || !member.stream) return;
   if (member.decoder) {
@@ -304,12 +393,12 @@ void ConferenceVideo::request_keyframe_if_due(Member& member, transport::Clock::
   if (member.stream->send_keyframe_request()) member.last_keyframe_request = now;
 }
 
-size_t ConferenceVideo::arrange() {
-  const allocator::Layout layout = compositor_.layout();
+void ConferenceVideo::arrange(Output& output) {
+  const allocator::Layout layout = output.key.layout;
   const size_t tiles = mixer::tile_count(layout);
   size_t count = 0;
   const auto add = [&](uint64_t participant) {
-    mixer::TileSource& source = sources_[count++];
+    mixer::TileSource& source = output.sources[count++];
     source = mixer::TileSource{};
     const auto it = members_.find(participant);
     if (it == members_.end()) return;  // a vacated place: plain
@@ -341,38 +430,66 @@ size_t ConferenceVideo::arrange() {
       add(place);
     }
   }
-  return count;
+  output.source_count = count;
 }
 
 void ConferenceVideo::produce_frame(transport::Clock::time_point frame_time) {
-  // Who is shown this frame: senders that drop out of view stop being decoded.
+  // Who is shown this frame, in any output: senders that drop out of every view stop being decoded.
   for (auto& [id, member] : members_) member.shown_now = false;
-  const size_t count = arrange();
+  for (auto& [key, output] : outputs_) output->active = false;
+  bool any = false;
+  for (const auto& [id, member] : members_) {
+    if (member.output && receives(member)) member.output->active = any = true;
+  }
+  if (any) {
+    for (auto& [key, output] : outputs_) {
+      if (output->active) arrange(*output);
+    }
+  }
+  // Nobody watches: nothing is composed or decoded (senders are asked for a keyframe when someone
+  // does).
   for (auto& [id, member] : members_) {
     member.shown = member.shown_now;
     request_keyframe_if_due(member, frame_time);  // newcomers to the picture: at once
   }
-  const mixer::VideoFrame& frame = compositor_.compose(std::span<const mixer::TileSource>(sources_.data(), count));
+  if (!any) return;
+  // Every output's frame has the same timestamp: one frame clock per conference.
+  const auto elapsed_ticks = std::chrono::duration_cast<std::chrono::nanoseconds>(frame_time - start_).count() *
+                             kVideoClockRate / transport::kNanosPerSecond;
+  const uint32_t rtp_timestamp = rtp_timestamp_base_ + static_cast<uint32_t>(elapsed_ticks);
+  for (auto& [key, output] : outputs_) {
+    if (output->active) encode_and_send(*output, rtp_timestamp, frame_time);
+  }
+}
 
-  if (!encoder_) {
-    if (encoder_failed_) return;
+void ConferenceVideo::encode_and_send(Output& output, uint32_t rtp_timestamp, transport::Clock::time_point frame_time) {
+  const mixer::VideoFrame& frame =
+      output.compositor.compose(std::span<const mixer::TileSource>(output.sources.data(), output.source_count));
+  if (!output.encoder) {
+    if (output.encoder_failed) return;
+    mixer::VideoEncoderSettings e;
+    e.width = static_cast<int>(output.key.width);
+    e.height = static_cast<int>(output.key.height);
+    e.fps = static_cast<int>(settings_.fps);
+    e.bitrate_kbps = static_cast<int>(output.bitrate / 1000);
     std::string error;
-    encoder_ = mixer::VideoEncoder::create(encoder_settings(settings_), &error);
-    if (!encoder_) {
-      encoder_failed_ = true;  // logged once; the conference's audio goes on
-      spdlog::error("event=video_encoder_failed conference={} reason=\"{}\"", id_, error);
+    output.encoder = mixer::VideoEncoder::create(e, &error);
+    if (!output.encoder) {
+      output.encoder_failed = true;  // logged once; the conference's audio and other outputs go on
+      spdlog::error("event=video_encoder_failed conference={} layout={} size={}x{} reason=\"{}\"", id_,
+                    allocator::to_string(output.key.layout), output.key.width, output.key.height, error);
       return;
     }
   }
   for (const auto& [id, member] : members_) {
     // A receiver's first picture must be decodable on its own.
-    if (member.frames_sent == 0 && member.stream && member.stream->remote() && !member.deaf) {
-      encoder_->request_keyframe();
+    if (member.output == &output && member.frames_sent == 0 && receives(member)) {
+      output.encoder->request_keyframe();
       break;
     }
   }
   const int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(frame_time - start_).count();
-  const auto picture = encoder_->encode(frame, elapsed_ms);
+  const auto picture = output.encoder->encode(frame, elapsed_ms);
   if (!picture) {
     ++stats_.encode_errors;
     return;
@@ -382,41 +499,49 @@ void ConferenceVideo::produce_frame(transport::Clock::time_point frame_time) {
   stats_.bytes_encoded += picture->annexb.size();
 
   // Packetized once; each receiver gets the same payloads under its own SSRC and sequence numbers.
-  staged_.clear();
-  staged_packets_.clear();
-  const auto packetized = packetizer_.packetize(picture->annexb, [this](std::span<const uint8_t> payload, bool marker) {
-    staged_packets_.push_back(StagedPacket{staged_.size(), payload.size(), marker});
-    staged_.insert(staged_.end(), payload.begin(), payload.end());
-  });
+  output.staged.clear();
+  output.staged_packets.clear();
+  const auto packetized =
+      output.packetizer.packetize(picture->annexb, [&output](std::span<const uint8_t> payload, bool marker) {
+        output.staged_packets.push_back(StagedPacket{output.staged.size(), payload.size(), marker});
+        output.staged.insert(output.staged.end(), payload.begin(), payload.end());
+      });
   if (!packetized.ok()) {
     ++stats_.encode_errors;
     return;
   }
-  const auto elapsed_ticks = std::chrono::duration_cast<std::chrono::nanoseconds>(frame_time - start_).count() *
-                             kVideoClockRate / transport::kNanosPerSecond;
-  send_frame(rtp_timestamp_base_ + static_cast<uint32_t>(elapsed_ticks), frame_time);
+  send_frame(output, rtp_timestamp, picture->is_keyframe, frame_time);
 }
 
-void ConferenceVideo::send_frame(uint32_t rtp_timestamp, transport::Clock::time_point frame_time) {
-  // Each packet's index is taken once and shared by every receiver; the payload is kept once.
-  const uint64_t first_index = next_packet_index_;
-  next_packet_index_ += staged_packets_.size();
-  if (history_) {
-    for (size_t i = 0; i < staged_packets_.size(); ++i) {
-      const StagedPacket& packet = staged_packets_[i];
-      history_->store(first_index + i, std::span<const uint8_t>(staged_.data() + packet.offset, packet.size),
-                      rtp_timestamp, packet.marker, frame_time);
+void ConferenceVideo::send_frame(Output& output, uint32_t rtp_timestamp, bool keyframe,
+                                 transport::Clock::time_point frame_time) {
+  // Each packet's index is taken once and shared by the output's receivers; the payload is kept once.
+  const uint64_t first_index = output.next_packet_index;
+  output.next_packet_index += output.staged_packets.size();
+  if (output.history) {
+    for (size_t i = 0; i < output.staged_packets.size(); ++i) {
+      const StagedPacket& packet = output.staged_packets[i];
+      output.history->store(first_index + i, std::span<const uint8_t>(output.staged.data() + packet.offset, packet.size),
+                            rtp_timestamp, packet.marker, frame_time);
     }
   }
   for (auto& [id, member] : members_) {
-    if (!member.stream || !member.stream->remote() || member.deaf) continue;
+    if (member.output != &output || !receives(member)) continue;
+    // Its first picture (joined, hearing again, moved here) is an IDR: P-frames before it would
+    // only be undecodable (the encoder may hold the IDR asked for up to min_idr_interval_ms).
+    if (member.frames_sent == 0 && !keyframe) continue;
     if (!member.first_index) member.first_index = first_index;
-    for (size_t i = 0; i < staged_packets_.size(); ++i) {
-      const StagedPacket& packet = staged_packets_[i];
+    if (member.next_sequence) {
+      member.sequence_offset = static_cast<uint16_t>(*member.next_sequence - first_index);
+      member.next_sequence.reset();
+    }
+    for (size_t i = 0; i < output.staged_packets.size(); ++i) {
+      const StagedPacket& packet = output.staged_packets[i];
       // RFC 3550 5.1: mod 2^16, by the uint16_t conversion.
       const auto sequence = static_cast<uint16_t>(member.sequence_offset + first_index + i);
       member.stream->send_rtp(sequence, rtp_timestamp, packet.marker, {},
-                              std::span<const uint8_t>(staged_.data() + packet.offset, packet.size), {}, frame_time);
+                              std::span<const uint8_t>(output.staged.data() + packet.offset, packet.size), {},
+                              frame_time);
     }
     ++member.frames_sent;
   }
@@ -443,7 +568,7 @@ void ConferenceVideo::add_member_counters(const Member& member, ConferenceVideoS
 
 ConferenceVideoStats ConferenceVideo::stats() const {
   ConferenceVideoStats total = stats_;
-  total.scales += compositor_.counters().scales;
+  for (const auto& [key, output] : outputs_) total.scales += output->compositor.counters().scales;
   for (const auto& [id, member] : members_) add_member_counters(member, total);
   return total;
 }
@@ -476,6 +601,16 @@ std::optional<allocator::StreamInfo> ConferenceVideo::stream_info(uint64_t parti
     v.height = static_cast<uint32_t>(member.decoder->picture()->height);
   }
   info.stats.video = v;
+  if (const Output* output = member.output) {
+    allocator::VideoOutputInfo o;
+    o.layout = output->key.layout;
+    o.own_layout = member.view.layout.has_value();
+    o.width = output->key.width;
+    o.height = output->key.height;
+    o.bitrate = output->bitrate;
+    o.receivers = output->receivers;
+    info.output = o;
+  }
   return info;
 }
 

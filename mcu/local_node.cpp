@@ -285,7 +285,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
     if (placed.video_worker) {
       video_answer = pool_.video_worker(*placed.video_worker).call(
           [conference, participant, settings = std::move(settings), speaker = std::move(speaker),
-           tiles = std::move(tiles), opening = std::move(video)](Worker& w) mutable {
+           tiles = std::move(tiles), opening = std::move(video), view = request.video->view](Worker& w) mutable {
             TaskAnswer<std::optional<allocator::StreamInfo>> result;
             auto it = w.video_conferences().find(conference);
             if (it == w.video_conferences().end()) {
@@ -296,7 +296,7 @@ ApiResult<allocator::ParticipantInfo> LocalNode::add_participant(uint64_t confer
             auto stream =
                 MediaStream::open(w.reactor(), std::move(opening->fd), std::move(opening->config), &result.error);
             if (!stream) return result;
-            it->second->add(participant, std::move(stream));
+            it->second->add(participant, std::move(stream), view);
             result.value = it->second->stream_info(participant);
             return result;
           },
@@ -393,6 +393,21 @@ ApiResult<Done> LocalNode::update_participant(uint64_t conference, uint64_t part
         return it != self.video_conferences().end();
       }, &error)) {
     return worker_failure("updating participant", error);
+  }
+  if (patch.layout || patch.follow_layout) {
+    // Waited for: a participant without a video stream is the caller's mistake to hear of.
+    std::optional<allocator::Layout> layout = patch.layout;
+    const auto moved = placed->video_worker
+                           ? pool_.video_worker(*placed->video_worker).call(
+                                 [conference, participant, layout](Worker& self) {
+                                   const auto it = self.video_conferences().find(conference);
+                                   return it != self.video_conferences().end() &&
+                                          it->second->set_receiver_layout(participant, layout);
+                                 },
+                                 options_.call_timeout, &error)
+                           : std::optional<bool>(false);
+    if (!moved) return worker_failure("updating participant", error);
+    if (!*moved) return allocator::bad_field("layout", "participant " + std::to_string(participant) + " receives no video");
   }
   return Done{};
 }

@@ -68,7 +68,7 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& ser
       rtcp_in, rtp_out, bytes_out, rtcp_out, send_failed, drops, echo_in, echo_out, echo_dropped, speaker_changes,
       encodes, decodes, concealed, fec_recovered, decode_errors, late_frames, passed_through, silent_frames;
   std::vector<std::vector<MetricSample>> video(std::size(kVideoFamilies));
-  uint64_t audio_encoders = 0, video_encoders = 0;  // over the workers that answered
+  uint64_t audio_encoders = 0, video_encoders = 0, video_outputs = 0;  // over the workers that answered
   // Media workers are labelled by index ("0"), video workers with a v ("v0").
   std::vector<std::pair<Worker*, std::string>> workers;
   for (size_t i = 0; i < pool.size(); ++i) workers.emplace_back(&pool.worker(i), std::to_string(i));
@@ -87,6 +87,7 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& ser
     const WorkerMediaTotals& m = snapshot->media;
     audio_encoders += m.audio_encoders;
     video_encoders += m.video_encoders;
+    video_outputs += m.video_outputs;
     conferences.push_back({id, static_cast<double>(m.conferences)});
     participants.push_back({id, static_cast<double>(m.participants)});
     rtp_in.push_back({id, static_cast<double>(m.packets_in)});
@@ -169,8 +170,12 @@ std::string render_metrics(WorkerPool& pool, const allocator::ConferenceApi& ser
   }
   metric(text, "confab_node_audio_encoders", "gauge", "Opus encoders open over all conference mixes.",
          static_cast<double>(audio_encoders));
-  metric(text, "confab_node_video_encoders", "gauge", "x264 encoders open (one per conference with video receivers).",
+  metric(text, "confab_node_video_encoders", "gauge",
+         "x264 encoders open (one per conference video output, i.e. layout and size, with receivers).",
          static_cast<double>(video_encoders));
+  metric(text, "confab_node_video_outputs", "gauge",
+         "Conference video outputs: distinct (layout, width, height) composites seen by a receiver.",
+         static_cast<double>(video_outputs));
   metric_family(text, "confab_worker_conferences", "gauge", "Conferences hosted per worker.", conferences);
   metric_family(text, "confab_worker_participants", "gauge", "Participants hosted per worker.", participants);
   metric_family(text, "confab_worker_ticks_total", "counter",

@@ -216,7 +216,8 @@ WorkerMediaTotals Worker::media_totals() const {
   }
   for (const auto& [id, video] : video_conferences_) {
     total.video += video->stats();
-    total.video_encoders += video->has_encoder() ? 1 : 0;
+    total.video_encoders += video->encoder_count();
+    total.video_outputs += video->output_count();
     video->for_each_stream([&total](const MediaStream& stream) { add_stream(total, stream); });
   }
   return total;

@@ -123,7 +123,8 @@ struct WorkerMediaTotals {
   ConferenceVideoStats video;
   // Gauges, not totals: encoders open now in the conferences still here.
   uint64_t audio_encoders = 0;  // Opus (ConferenceAudio::opus_encoders)
-  uint64_t video_encoders = 0;  // x264, one per conference whose composite has a receiver
+  uint64_t video_encoders = 0;  // x264, one per video output (layout and size) that has had a receiver
+  uint64_t video_outputs = 0;   // composites (ConferenceVideo outputs), with an encoder or not yet
 };
 
 // A worker's counters as one task reads them, for the stats log and /metrics.

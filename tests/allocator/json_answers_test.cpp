@@ -96,6 +96,12 @@ ConferenceInfo full_conference() {
                                    .visible = true,
                                    .width = 320,
                                    .height = 180};
+  video.output = VideoOutputInfo{.layout = Layout::k1x1,
+                                 .own_layout = true,
+                                 .width = 640,
+                                 .height = 360,
+                                 .bitrate = 375000,
+                                 .receivers = 3};
   p.video = video;
   c.participants.push_back(p);
   ParticipantInfo bare;  // audio only, nothing learned, no counters yet
@@ -120,6 +126,11 @@ TEST(JsonAnswersTest, ConferenceRoundTripsFieldByField) {
   EXPECT_TRUE(p.video->fir);
   EXPECT_EQ(p.audio->stats.playout->delay_ms, 60u);
   EXPECT_EQ(p.video->stats.video->height, 180u);
+  ASSERT_TRUE(p.video->output);
+  EXPECT_EQ(p.video->output->layout, Layout::k1x1);
+  EXPECT_TRUE(p.video->output->own_layout);
+  EXPECT_EQ(p.video->output->width, 640u);
+  EXPECT_EQ(p.video->output->receivers, 3u);
   EXPECT_EQ(p.audio->remote->to_string(), "192.0.2.1:5004");
   EXPECT_EQ(decoded->active_speaker, std::optional<uint64_t>(9));
   EXPECT_FALSE(decoded->participants[1].audio->remote.has_value());
@@ -234,6 +245,17 @@ TEST(JsonRequestTest, PatchesEncodeOnlyWhatTheyChange) {
   ASSERT_TRUE(participant.ok());
   EXPECT_EQ(participant->muted, std::optional<bool>(false));
   EXPECT_EQ(participant->deaf, std::optional<bool>(true));
+  EXPECT_FALSE(participant->layout);
+  EXPECT_FALSE(participant->follow_layout);
+  // A receiver's layout, and back to the conference's (null), as a node receives them.
+  const auto own = decode_participant_patch(to_json(ParticipantPatch{.muted = std::nullopt, .deaf = std::nullopt, .layout = Layout::k4x4}).dump());
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(own->layout, std::optional<Layout>(Layout::k4x4));
+  EXPECT_EQ(to_json(ParticipantPatch{.muted = std::nullopt, .deaf = std::nullopt, .follow_layout = true}), json::parse(R"({"layout": null})"));
+  const auto follow = decode_participant_patch(to_json(ParticipantPatch{.muted = std::nullopt, .deaf = std::nullopt, .follow_layout = true}).dump());
+  ASSERT_TRUE(follow.ok());
+  EXPECT_TRUE(follow->follow_layout);
+  EXPECT_FALSE(follow->layout);
 }
 
 TEST(JsonRequestTest, JoinRequestsEncodeToWhatTheJoinDecoderReadsBack) {
@@ -250,7 +272,8 @@ TEST(JsonRequestTest, JoinRequestsEncodeToWhatTheJoinDecoderReadsBack) {
                                .audio_level_ext_id = std::nullopt,
                                .csrc_audio_level_ext_id = std::nullopt,
                                .fir = true,
-                               .nack = true};
+                               .nack = true,
+                               .view = VideoView{.layout = Layout::kSpeakerThumbnails, .width = 640, .height = 360}};
   const json body = to_json(request);
   // Per medium only what the decoder accepts for it (an audio keyframe_request would be refused).
   EXPECT_FALSE(body["audio"].contains("keyframe_request"));
@@ -268,6 +291,8 @@ TEST(JsonRequestTest, JoinRequestsEncodeToWhatTheJoinDecoderReadsBack) {
   EXPECT_EQ(decoded->video->payload_type, 97);
   EXPECT_TRUE(decoded->video->fir);
   EXPECT_TRUE(decoded->video->nack);
+  EXPECT_EQ(decoded->video->view, request.video->view);
+  EXPECT_FALSE(body["audio"].contains("layout"));
   // Audio only, defaults: still accepted.
   ParticipantRequest plain;
   plain.audio = MediaRequest{};

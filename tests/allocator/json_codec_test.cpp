@@ -264,6 +264,99 @@ TEST(ParticipantRequestTest, NackIsABooleanForVideoOnlyAndOffByDefault) {
                "audio.nack: only for video", "audio");
 }
 
+// A receiver's own view of the composite: layout and/or size, video only, sizes even and within
+// the conference's bounds, both or neither.
+TEST(ParticipantRequestTest, AVideoReceiverMayAskItsOwnLayoutAndSize) {
+  auto request = decode_participant_request(
+      R"({"video": {"codec": "h264", "layout": "1x1", "width": 640, "height": 360}})");
+  ASSERT_TRUE(request) << request.error().message;
+  EXPECT_EQ(request->video->view.layout, std::optional<Layout>(Layout::k1x1));
+  EXPECT_EQ(request->video->view.width, std::optional<uint32_t>(640));
+  EXPECT_EQ(request->video->view.height, std::optional<uint32_t>(360));
+  ASSERT_TRUE(validate(*request).ok());
+  // Each alone; null is absent.
+  request = decode_participant_request(R"({"video": {"codec": "h264", "layout": "speaker_thumbnails"}})");
+  ASSERT_TRUE(request) << request.error().message;
+  EXPECT_EQ(request->video->view, (VideoView{.layout = Layout::kSpeakerThumbnails}));
+  request = decode_participant_request(R"({"video": {"codec": "h264", "width": 1920, "height": 1080, "layout": null}})");
+  ASSERT_TRUE(request) << request.error().message;
+  EXPECT_EQ(request->video->view, (VideoView{.layout = std::nullopt, .width = 1920, .height = 1080}));
+  // Absent: the conference's.
+  request = decode_participant_request(R"({"video": {"codec": "h264"}})");
+  ASSERT_TRUE(request) << request.error().message;
+  EXPECT_EQ(request->video->view, VideoView{});
+  const std::pair<std::string, std::string> errors[] = {
+      {R"({"video": {"codec": "h264", "layout": "5x5"}})",
+       "video.layout: must be one of 1x1, 2x2, 3x3, 4x4, speaker_thumbnails"},
+      {R"({"video": {"codec": "h264", "layout": 2}})", "video.layout: must be one of"},
+      {R"({"video": {"codec": "h264", "width": 641, "height": 360}})", "video.width: must be even"},
+      {R"({"video": {"codec": "h264", "width": 640, "height": 361}})", "video.height: must be even"},
+      {R"({"video": {"codec": "h264", "width": 62, "height": 360}})", "video.width: must be an integer 64..1920"},
+      {R"({"video": {"codec": "h264", "width": 1922, "height": 360}})", "video.width: must be an integer 64..1920"},
+      {R"({"video": {"codec": "h264", "width": 640, "height": 1082}})", "video.height: must be an integer 64..1080"},
+      {R"({"video": {"codec": "h264", "width": "640", "height": 360}})", "video.width: must be an integer"},
+      {R"({"video": {"codec": "h264", "width": 640.5, "height": 360}})", "video.width: must be an integer"},
+      {R"({"video": {"codec": "h264", "width": 640}})", "video.height: give both width and height, or neither"},
+      {R"({"video": {"codec": "h264", "height": 360}})", "video.width: give both width and height, or neither"},
+      {R"({"audio": {"codec": "opus", "layout": "1x1"}})", "audio.layout: only for video"},
+      {R"({"audio": {"codec": "opus", "width": 640, "height": 360}})", "audio.width: only for video"},
+  };
+  for (const auto& [body, message] : errors) {
+    const auto got = decode_participant_request(body);
+    ASSERT_FALSE(got.ok()) << body;
+    EXPECT_EQ(got.error().status, 400) << body;
+    EXPECT_EQ(got.error().code, "BAD_FIELD") << body;
+    EXPECT_EQ(got.error().message.rfind(message, 0), 0u) << body << " -> " << got.error().message;
+  }
+}
+
+// validate() checks what a request built by other means (telnet) carries: the same rules.
+TEST(ParticipantRequestTest, ValidateRefusesAViewTheDecoderWouldHaveRefused) {
+  ParticipantRequest request;
+  request.video = MediaRequest{};
+  request.video->codec = Codec::kH264;
+  request.video->payload_type = 96;
+  request.video->view = VideoView{.layout = Layout::k1x1, .width = 640, .height = 360};
+  EXPECT_TRUE(validate(request).ok());
+  const std::pair<VideoView, std::string> errors[] = {
+      {VideoView{.layout = std::nullopt, .width = 639, .height = 360}, "video.width: must be even, 64..1920"},
+      {VideoView{.layout = std::nullopt, .width = 640, .height = 2000}, "video.height: must be even, 64..1080"},
+      {VideoView{.layout = std::nullopt, .width = 0, .height = 360}, "video.width: must be even, 64..1920"},
+      {VideoView{.layout = std::nullopt, .width = 640, .height = std::nullopt}, "video.height: give both"},
+  };
+  for (const auto& [view, message] : errors) {
+    request.video->view = view;
+    const auto got = validate(request);
+    ASSERT_FALSE(got.ok()) << message;
+    EXPECT_EQ(got.error().message.rfind(message, 0), 0u) << got.error().message;
+  }
+  ParticipantRequest audio;
+  audio.audio = MediaRequest{};
+  audio.audio->view.layout = Layout::k2x2;
+  EXPECT_EQ(validate(audio).error().message, "audio.layout: only for video");
+}
+
+// PATCH of a participant: its own layout from now on, or null to follow the conference's again.
+TEST(ParticipantPatchTest, LayoutIsALayoutOrNullToFollowTheConference) {
+  auto patch = decode_participant_patch(R"({"layout": "1x1"})");
+  ASSERT_TRUE(patch) << patch.error().message;
+  EXPECT_EQ(patch->layout, std::optional<Layout>(Layout::k1x1));
+  EXPECT_FALSE(patch->follow_layout);
+  EXPECT_FALSE(patch->muted);
+  patch = decode_participant_patch(R"({"layout": null, "muted": true})");
+  ASSERT_TRUE(patch) << patch.error().message;
+  EXPECT_FALSE(patch->layout);
+  EXPECT_TRUE(patch->follow_layout);
+  EXPECT_EQ(patch->muted, std::optional<bool>(true));
+  patch = decode_participant_patch(R"({"deaf": false})");
+  ASSERT_TRUE(patch) << patch.error().message;
+  EXPECT_FALSE(patch->layout);
+  EXPECT_FALSE(patch->follow_layout);
+  expect_error(decode_participant_patch(R"({"layout": "6x6"})"), "BAD_FIELD",
+               "layout: must be one of 1x1, 2x2, 3x3, 4x4, speaker_thumbnails", "6x6");
+  expect_error(decode_participant_patch(R"({"width": 640})"), "BAD_FIELD", "width: unknown field", "width");
+}
+
 TEST(ConferencePatchTest, FieldsAreOptional) {
   const auto both = decode_conference_patch(R"({"name": "renamed", "layout": "1x1"})");
   ASSERT_TRUE(both.ok());
@@ -593,6 +686,18 @@ TEST(JsonAnswerTest, ParticipantShape) {
   EXPECT_EQ(keys_of(out["video"]), video_keys);
   EXPECT_EQ(out["video"]["nack"], true);
   EXPECT_EQ(out["video"]["keyframe_request"], "fir");
+  // A receiver's output: what it gets (and whether the layout is its own).
+  participant.video->output = VideoOutputInfo{.layout = Layout::k1x1,
+                                              .own_layout = true,
+                                              .width = 640,
+                                              .height = 360,
+                                              .bitrate = 375000,
+                                              .receivers = 2};
+  out = to_json(participant);
+  video_keys.insert("output");
+  EXPECT_EQ(keys_of(out["video"]), video_keys);
+  EXPECT_EQ(out["video"]["output"], json::parse(R"({"layout": "1x1", "own_layout": true, "width": 640,
+                                                     "height": 360, "bitrate": 375000, "receivers": 2})"));
   EXPECT_EQ(out["video"]["stats"]["video"],
             json::parse(R"({"access_units": 90, "keyframes": 3, "incomplete": 0, "malformed": 0, "waiting_keyframe": 0,
                             "frames_decoded": 88, "decode_errors": 0, "keyframe_requests_sent": 0,

@@ -220,6 +220,62 @@ TEST_F(RestApiTest, ParticipantMediaIsCountedLearnedAndEndsWithBye) {
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
 }
 
+// A video receiver's own layout and/or size: at join, followed or not by PATCHes of the
+// conference's layout, changed live by a PATCH of the participant; one output per distinct view.
+TEST_F(RestApiTest, AReceiverMayAskItsOwnLayoutAndSize) {
+  start();
+  Api a = api();
+  const uint64_t id = create(a);  // 2x2, 1280x720 at 1.5 Mbit/s
+  const std::string participants = conference_path(id) + "/participants";
+  const auto small = a.post(participants, R"({"name": "phone", "video": {"codec": "h264", "width": 640, "height": 360}})");
+  ASSERT_EQ(small.status, 201) << small.text;
+  EXPECT_EQ(small.body["video"]["output"], json::parse(R"({"layout": "2x2", "own_layout": false, "width": 640,
+                                                          "height": 360, "bitrate": 375000, "receivers": 1})"))
+      << small.text;
+  const auto speaker = a.post(participants, R"({"name": "wall", "video": {"codec": "h264", "layout": "1x1"}})");
+  ASSERT_EQ(speaker.status, 201) << speaker.text;
+  EXPECT_EQ(speaker.body["video"]["output"], json::parse(R"({"layout": "1x1", "own_layout": true, "width": 1280,
+                                                            "height": 720, "bitrate": 1500000, "receivers": 1})"))
+      << speaker.text;
+  const auto plain = a.post(participants, R"({"name": "plain", "video": {"codec": "h264"}})");
+  ASSERT_EQ(plain.status, 201) << plain.text;
+  EXPECT_EQ(plain.body["video"]["output"]["layout"], "2x2");
+  EXPECT_EQ(plain.body["video"]["output"]["width"], 1280);
+  const auto voice = a.post(participants, R"({"name": "voice", "audio": {"codec": "opus"}})");
+  ASSERT_EQ(voice.status, 201) << voice.text;
+  const auto path_of = [&](const Api::Answer& joined) {
+    return participants + "/" + std::to_string(joined.body["id"].get<uint64_t>());
+  };
+  const auto output_of = [&](const Api::Answer& joined) { return a.get(path_of(joined)).body["video"]["output"]; };
+
+  // The conference's layout moves the followers; the one with its own stays.
+  ASSERT_EQ(a.patch(conference_path(id), R"({"layout": "3x3"})").status, 200);
+  EXPECT_EQ(output_of(small)["layout"], "3x3");
+  EXPECT_EQ(output_of(plain)["layout"], "3x3");
+  EXPECT_EQ(output_of(speaker)["layout"], "1x1");
+  const auto metrics = a.get("/metrics");
+  EXPECT_NE(metrics.text.find("\nconfab_node_video_outputs 3\n"), std::string::npos) << metrics.text;
+
+  // Live: its own layout, then back to the conference's.
+  auto patched = a.patch(path_of(plain), R"({"layout": "1x1"})");
+  ASSERT_EQ(patched.status, 200) << patched.text;
+  EXPECT_EQ(patched.body["video"]["output"]["layout"], "1x1");
+  EXPECT_EQ(output_of(plain)["own_layout"], true);
+  EXPECT_EQ(output_of(plain)["receivers"], 2);  // shares the 1x1 receiver's output now
+  EXPECT_NE(a.get("/metrics").text.find("\nconfab_node_video_outputs 2\n"), std::string::npos);
+  patched = a.patch(path_of(plain), R"({"layout": null})");
+  ASSERT_EQ(patched.status, 200) << patched.text;
+  EXPECT_EQ(output_of(plain)["layout"], "3x3");
+  EXPECT_EQ(output_of(plain)["own_layout"], false);
+  // No video, no layout: refused, and nothing else in the patch applied.
+  const auto refused = a.patch(path_of(voice), R"({"layout": "1x1", "muted": true})");
+  EXPECT_EQ(refused.status, 400) << refused.text;
+  EXPECT_EQ(error_code(refused), "BAD_FIELD");
+  EXPECT_NE(error_message(refused).find("layout"), std::string::npos) << refused.text;
+  EXPECT_EQ(a.get(path_of(voice)).body["muted"], false);
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
 TEST_F(RestApiTest, EveryErrorHasItsStatusCodeAndNamesTheField) {
   start({"--max-conferences", "3"});
   Api a = api();
@@ -251,6 +307,13 @@ TEST_F(RestApiTest, EveryErrorHasItsStatusCodeAndNamesTheField) {
       {participants, R"({"audio": {"codec": "opus", "audio_level_ext_id": 15}})", 400, "BAD_FIELD",
        "audio.audio_level_ext_id"},
       {participants, R"({"audio": {"codec": "opus", "bogus": 1}})", 400, "BAD_FIELD", "audio.bogus"},
+      {participants, R"({"video": {"codec": "h264", "layout": "5x5"}})", 400, "BAD_FIELD", "video.layout"},
+      {participants, R"({"video": {"codec": "h264", "width": 641, "height": 360}})", 400, "BAD_FIELD",
+       "video.width: must be even"},
+      {participants, R"({"video": {"codec": "h264", "width": 640, "height": 1082}})", 400, "BAD_FIELD",
+       "video.height: must be an integer 64..1080"},
+      {participants, R"({"video": {"codec": "h264", "width": 640}})", 400, "BAD_FIELD", "video.height: give both"},
+      {participants, R"({"audio": {"codec": "opus", "layout": "1x1"}})", 400, "BAD_FIELD", "audio.layout"},
       {"/v1/conferences/999999/participants", R"({"audio": {"codec": "opus"}})", 404, "NOT_FOUND", "999999"},
   };
   for (const Case& c : cases) {
@@ -261,6 +324,7 @@ TEST_F(RestApiTest, EveryErrorHasItsStatusCodeAndNamesTheField) {
   }
   EXPECT_EQ(a.patch(conference_path(id), R"({"layout": 3})").status, 400);
   EXPECT_EQ(error_code(a.patch(participants + "/1", R"({"muted": "yes"})")), "BAD_FIELD");
+  EXPECT_EQ(error_code(a.patch(participants + "/1", R"({"layout": "5x5"})")), "BAD_FIELD");
 
   // 409: the conference is full.
   ASSERT_EQ(a.post(participants, R"({"audio": {"codec": "opus"}})").status, 201);

@@ -142,6 +142,30 @@ TEST_F(TelnetApiTest, EveryVerbWorksOnTheSameServiceAsRest) {
   EXPECT_NE(t.ask("unmute " + id + " " + pid).find("muted=0 deaf=1"), std::string::npos);
   EXPECT_NE(t.ask("undeaf " + id + " " + pid).find("deaf=0"), std::string::npos);
   EXPECT_NE(t.ask("layout " + id + " 1x1").find("layout=1x1"), std::string::npos);
+  // A receiver's own layout and size: at join, shown as view=LAYOUT[*]/WxH ("*": its own layout),
+  // and its layout changed live.
+  const std::string carol = t.ask("join " + id + " name=carol video=h264 layout=2x2 width=640 height=360");
+  ASSERT_EQ(carol.rfind("OK id=", 0), 0u) << carol;
+  const std::string carol_id = field(carol, "id");
+  EXPECT_NE(t.ask("view " + id + " " + carol_id + " 4x4").find("participant id=" + carol_id), std::string::npos);
+  const std::string listing = t.ask("show " + id);
+  ASSERT_EQ(listing.rfind("OK id=" + id, 0), 0u) << listing;
+  std::string carol_line;
+  for (int i = 0; i < std::stoi(field(listing, "participants")); ++i) {
+    const std::string line = t.line().value_or("");
+    if (line.rfind("participant id=" + carol_id + " ", 0) == 0) carol_line = line;
+  }
+  EXPECT_NE(carol_line.find(" view=4x4*/640x360"), std::string::npos) << carol_line;
+  EXPECT_EQ(t.ask("view " + id + " " + carol_id + " conference").rfind("OK participant", 0), 0u);
+  rest = http.Get(("/v1/conferences/" + id + "/participants/" + carol_id).c_str());
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->status, 200) << rest->body;
+  const auto carol_output = nlohmann::json::parse(rest->body)["video"]["output"];
+  EXPECT_EQ(carol_output["layout"], "1x1") << rest->body;  // the conference's, followed again
+  EXPECT_EQ(carol_output["own_layout"], false) << rest->body;
+  EXPECT_EQ(carol_output["width"], 640) << rest->body;
+  EXPECT_EQ(t.ask("view " + id + " " + field(pcmu, "id") + " 1x1").rfind("ERR BAD_FIELD layout: ", 0), 0u);
+  EXPECT_EQ(t.ask("leave " + id + " " + carol_id), "OK");
   EXPECT_NE(t.ask("rename " + id + " \"new name\"").find("name=\"new name\""), std::string::npos);
   EXPECT_EQ(t.ask("leave " + id + " " + pid), "OK");
   EXPECT_EQ(t.ask("leave " + id + " " + pid).rfind("ERR NOT_FOUND ", 0), 0u);
@@ -149,7 +173,7 @@ TEST_F(TelnetApiTest, EveryVerbWorksOnTheSameServiceAsRest) {
   const std::string stats = t.ask("stats");
   EXPECT_EQ(field(stats, "conferences"), "1") << stats;
   EXPECT_EQ(field(stats, "participants"), "1") << stats;
-  EXPECT_EQ(field(stats, "joined"), "2") << stats;
+  EXPECT_EQ(field(stats, "joined"), "3") << stats;  // alice, the pcmu participant, carol
 
   EXPECT_EQ(t.ask("destroy " + id), "OK");
   EXPECT_EQ(t.ask("show " + id), "ERR NOT_FOUND no conference " + id);
@@ -296,6 +320,15 @@ TEST_F(TelnetApiTest, ErrorsAreOneLineWithACode) {
       {"join " + id + " video=h264 csrc_audio_level_ext_id=2", "ERR BAD_FIELD csrc_audio_level_ext_id: only with audio"},
       {"join " + id + " audio=opus nack=1", "ERR BAD_FIELD nack: only with video"},
       {"join " + id + " video=h264 nack=yes", "ERR BAD_FIELD nack: must be 0 or 1"},
+      {"join " + id + " audio=opus layout=1x1", "ERR BAD_FIELD layout: only with video"},
+      {"join " + id + " video=h264 layout=5x5", "ERR BAD_FIELD layout: must be one of"},
+      {"join " + id + " video=h264 width=640", "ERR BAD_FIELD video.height: give both width and height"},
+      {"join " + id + " video=h264 width=641 height=360", "ERR BAD_FIELD video.width: must be even, 64..1920"},
+      {"join " + id + " video=h264 width=640 height=2000", "ERR BAD_FIELD video.height: must be even, 64..1080"},
+      {"join " + id + " video=h264 width=wide height=360", "ERR BAD_FIELD width: not an integer"},
+      {"join " + id + " audio=opus width=640 height=360", "ERR BAD_FIELD width: only with video"},
+      {"view " + id + " 1", "ERR BAD_ARGUMENTS usage: view ID PID LAYOUT"},
+      {"view " + id + " 1 5x5", "ERR BAD_FIELD layout: must be one of"},
       {"join " + id + " audio=opus audio_level_ext_id=2 csrc_audio_level_ext_id=2",
        "ERR BAD_FIELD csrc_audio_level_ext_id: must differ"},
       {"join " + id + " name=\"unterminated", "ERR BAD_LINE unterminated quote"},

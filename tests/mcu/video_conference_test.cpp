@@ -139,14 +139,17 @@ bool udp_port_taken(uint16_t port) {
   return ::bind(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 && errno == EADDRINUSE;
 }
 
-std::unique_ptr<YuvReceiver> join_receiver(Api& api, uint64_t conference, uint64_t* id) {
+// `view`: fields added to its video request (its own layout or size); `width` x `height`: the
+// pictures ffmpeg delivers, scaled to that unless `native_size` (then they must be that size).
+std::unique_ptr<YuvReceiver> join_receiver(Api& api, uint64_t conference, uint64_t* id,
+                                           const json& view = json::object(), int width = kWidth,
+                                           int height = kHeight, bool native_size = false) {
   const uint16_t port = test_support::free_udp_port_pair();
   EXPECT_NE(port, 0);
-  const auto joined = api.post(
-      conference_path(conference) + "/participants",
-      json{{"name", "viewer"},
-           {"video", {{"codec", "h264"}, {"payload_type", 96}, {"remote", "127.0.0.1:" + std::to_string(port)}}}}
-          .dump());
+  json video = {{"codec", "h264"}, {"payload_type", 96}, {"remote", "127.0.0.1:" + std::to_string(port)}};
+  video.update(view);
+  const auto joined =
+      api.post(conference_path(conference) + "/participants", json{{"name", "viewer"}, {"video", video}}.dump());
   EXPECT_EQ(joined.status, 201) << joined.text;
   if (joined.status != 201) return nullptr;
   *id = joined.body["id"].get<uint64_t>();
@@ -158,11 +161,12 @@ std::unique_ptr<YuvReceiver> join_receiver(Api& api, uint64_t conference, uint64
   const auto sdp = api.get(path + "/sdp");
   EXPECT_EQ(sdp.status, 200) << sdp.text;
   test_support::YuvReceiverOptions o;
-  o.width = kWidth;
-  o.height = kHeight;
+  o.width = width;
+  o.height = height;
+  o.native_size = native_size;
   o.seconds = kStreamSeconds;
   o.listen_timeout = 20;
-  o.path_prefix = test_support::test_temp_path("_viewer");
+  o.path_prefix = test_support::test_temp_path("_viewer" + std::to_string(*id));
   auto receiver = std::make_unique<YuvReceiver>(sdp.text, o);
   EXPECT_TRUE(receiver->started());
   EXPECT_TRUE(test_support::wait_until([port] { return udp_port_taken(port); }, 10s, 20ms)) << "ffmpeg never bound";
@@ -445,6 +449,48 @@ TEST_F(VideoConferenceTest, LossyLinkAndMalformedH264LeaveTheOtherTilesAndTheDae
   EXPECT_GT(lossy["video"]["keyframe_requests_sent"].get<uint64_t>(), 0u);
   EXPECT_EQ(lossy["video"]["decode_errors"].get<uint64_t>(), 0u);
   receiver->stop();
+  EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
+}
+
+// A viewer asking 640x360 of a 1280x720 conference: ffmpeg decodes 640x360 pictures (delivered
+// unscaled) with the tiles in place, from an encoder of its own beside the conference's.
+TEST_F(VideoConferenceTest, AViewerAskingASmallerSizeDecodesPicturesOfThatSize) {
+  constexpr int kSmallWidth = 640;
+  constexpr int kSmallHeight = 360;
+  start({}, 40, 1);  // video workers at normal priority: see test_support::Daemon
+  Api api(daemon_->rest_port());
+  const uint64_t conference = create_conference(api, "2x2");
+  ASSERT_NE(conference, 0u);
+  std::deque<Member> members;
+  for (size_t i = 0; i < 2; ++i) {
+    Member& m = members.emplace_back();
+    m.rgb = kColours[i];
+    ASSERT_NO_FATAL_FAILURE(join(api, conference, "p" + std::to_string(i), false, &m));
+  }
+  uint64_t full_id = 0, small_id = 0;
+  auto full = join_receiver(api, conference, &full_id);
+  ASSERT_TRUE(full);
+  auto small = join_receiver(api, conference, &small_id, {{"width", kSmallWidth}, {"height", kSmallHeight}},
+                             kSmallWidth, kSmallHeight, /*native_size=*/true);
+  ASSERT_TRUE(small);
+  for (size_t i = 0; i < members.size(); ++i) start_sender(&members[i], "small" + std::to_string(i));
+  std::printf("receiver: %s\n", command_line(small->argv()).c_str());
+
+  Expected want = colours_of(members);
+  want.resize(4);  // the two free tiles: not checked
+  ASSERT_NO_FATAL_FAILURE(expect_composite(*small, test_support::grid_tiles(2, 2, kSmallWidth, kSmallHeight), want,
+                                           kSettle, "640x360 viewer"));
+  ASSERT_NO_FATAL_FAILURE(expect_composite(*full, test_support::grid_tiles(2, 2, kWidth, kHeight), want, kSettle,
+                                           "1280x720 viewer"));
+  const json output = participant(api, conference, small_id)["video"]["output"];
+  EXPECT_EQ(output["width"], kSmallWidth) << output.dump();
+  EXPECT_EQ(output["height"], kSmallHeight) << output.dump();
+  EXPECT_EQ(output["receivers"], 1) << output.dump();
+  const auto metrics = api.get("/metrics");
+  EXPECT_NE(metrics.text.find("\nconfab_node_video_encoders 2\n"), std::string::npos) << metrics.text;
+  EXPECT_NE(metrics.text.find("\nconfab_node_video_outputs 2\n"), std::string::npos) << metrics.text;
+  small->stop();
+  full->stop();
   EXPECT_EQ(daemon_->stop(), std::optional<int>(0));
 }
 

@@ -214,6 +214,9 @@ inline std::string h264_receive_sdp(uint16_t port, int payload_type = 96) {
 struct YuvReceiverOptions {
   int width = 1280;  // the size frames are delivered in (ffmpeg scales if the stream differs)
   int height = 720;
+  // Not scaled: frames are delivered as decoded, and must be width x height (a picture of another
+  // size misaligns every frame read, so no tile matches).
+  bool native_size = false;
   int fps = 10;             // frames delivered per second of stream (0: every decoded frame)
   int seconds = 30;         // of stream, then ffmpeg ends by itself
   int listen_timeout = 30;  // seconds ffmpeg waits for the first packet before giving up
@@ -314,7 +317,8 @@ class YuvReceiver {
                                   sdp_path_,
                                   "-t",
                                   std::to_string(options_.seconds)};
-    std::string filter = "scale=" + std::to_string(options_.width) + ":" + std::to_string(options_.height);
+    std::string filter =
+        options_.native_size ? "null" : "scale=" + std::to_string(options_.width) + ":" + std::to_string(options_.height);
     if (options_.fps > 0) filter = "fps=" + std::to_string(options_.fps) + "," + filter;
     a.insert(a.end(), {"-vf", filter, "-f", "rawvideo", "-pix_fmt", "yuv420p", "-y", fifo_path_});
     return a;
