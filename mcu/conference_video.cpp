@@ -484,7 +484,7 @@ void ConferenceVideo::encode_and_send(Output& output, uint32_t rtp_timestamp, tr
   for (const auto& [id, member] : members_) {
     // A receiver's first picture must be decodable on its own.
     if (member.output == &output && member.frames_sent == 0 && receives(member)) {
-      output.encoder->request_keyframe();
+      output.encoder->request_join_keyframe();
       break;
     }
   }
@@ -528,7 +528,7 @@ void ConferenceVideo::send_frame(Output& output, uint32_t rtp_timestamp, bool ke
   for (auto& [id, member] : members_) {
     if (member.output != &output || !receives(member)) continue;
     // Its first picture (joined, hearing again, moved here) is an IDR: P-frames before it would
-    // only be undecodable (the encoder may hold the IDR asked for up to min_idr_interval_ms).
+    // only be undecodable (the encoder holds a newcomer's IDR up to min_join_idr_interval_ms).
     if (member.frames_sent == 0 && !keyframe) continue;
     if (!member.first_index) member.first_index = first_index;
     if (member.next_sequence) {

@@ -43,8 +43,10 @@ std::unique_ptr<VideoEncoder> VideoEncoder::create(const VideoEncoderSettings& s
     *error = "bitrate_kbps and vbv_buffer_ms must be positive";
     return nullptr;
   }
-  if (settings.keyframe_interval_ms <= 0 || settings.min_idr_interval_ms < 0 || settings.threads <= 0) {
-    *error = "keyframe_interval_ms and threads must be positive, min_idr_interval_ms not negative";
+  if (settings.keyframe_interval_ms <= 0 || settings.min_idr_interval_ms < 0 || settings.min_join_idr_interval_ms < 0 ||
+      settings.threads <= 0) {
+    *error = "keyframe_interval_ms and threads must be positive, min_idr_interval_ms and min_join_idr_interval_ms "
+             "not negative";
     return nullptr;
   }
   if (settings.profile != "baseline" && settings.profile != "main") {
@@ -113,6 +115,11 @@ void VideoEncoder::request_keyframe() {
   keyframe_pending_ = true;
 }
 
+void VideoEncoder::request_join_keyframe() {
+  request_keyframe();
+  join_pending_ = true;
+}
+
 std::optional<EncodedPicture> VideoEncoder::encode(const VideoFrame& frame, int64_t now_ms) {
   if (frame.width() != settings_.width || frame.height() != settings_.height) {
     ++counters_.errors;
@@ -120,7 +127,9 @@ std::optional<EncodedPicture> VideoEncoder::encode(const VideoFrame& frame, int6
   }
   bool force_idr = false;
   if (keyframe_pending_) {
-    if (!last_idr_ms_ || now_ms - *last_idr_ms_ >= settings_.min_idr_interval_ms) {
+    const int interval = join_pending_ ? std::min(settings_.min_join_idr_interval_ms, settings_.min_idr_interval_ms)
+                                       : settings_.min_idr_interval_ms;
+    if (!last_idr_ms_ || now_ms - *last_idr_ms_ >= interval) {
       force_idr = true;
     } else {
       ++counters_.keyframes_deferred;
@@ -158,6 +167,7 @@ std::optional<EncodedPicture> VideoEncoder::encode(const VideoFrame& frame, int6
     ++counters_.keyframes;
     last_idr_ms_ = now_ms;
     keyframe_pending_ = false;
+    join_pending_ = false;
   }
   // x264 writes one frame's NAL units back to back in one buffer, start codes included.
   return EncodedPicture{std::span<const uint8_t>(nals[0].p_payload, static_cast<size_t>(size)), keyframe};

@@ -35,6 +35,9 @@ struct VideoEncoderSettings {
   // At most one IDR per this interval: requests in between are held and honoured once allowed, so
   // one receiver losing packets cannot make every receiver pay for a keyframe storm.
   int min_idr_interval_ms = 1000;
+  // The same for a receiver that has no picture yet (joined, hearing again, moved to this output):
+  // it sees nothing until an IDR, so it waits at most this long; joins in a burst still share IDRs.
+  int min_join_idr_interval_ms = 200;
   // x264 threads (sliced, so no added latency). 1: a media worker is pinned per core and encodes
   // conference after conference; x264's own threads would compete with the other conferences.
   int threads = 1;
@@ -80,6 +83,9 @@ class VideoEncoder {
   // IDR is younger than min_idr_interval_ms, the first encode() once it is not. Requests while one
   // is pending are coalesced into it.
   void request_keyframe();
+  // A receiver without a picture yet: as request_keyframe(), but held at most until
+  // min_join_idr_interval_ms after the last IDR.
+  void request_join_keyframe();
   bool keyframe_pending() const { return keyframe_pending_; }
 
   // Changes the target (and VBV maximum) bitrate from the next frame, e.g. after a REMB.
@@ -94,6 +100,7 @@ class VideoEncoder {
   x264_t* encoder_;
   VideoEncoderSettings settings_;
   bool keyframe_pending_ = false;
+  bool join_pending_ = false;  // a pending request is a newcomer's: min_join_idr_interval_ms applies
   std::optional<int64_t> last_idr_ms_;
   int64_t last_pts_ = 0;
   VideoEncoderCounters counters_;

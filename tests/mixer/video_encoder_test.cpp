@@ -197,6 +197,51 @@ TEST(VideoEncoderTest, RequestsWithinTheMinimumIntervalAreCoalescedAndDeferred) 
   EXPECT_FALSE(encoder->keyframe_pending());
 }
 
+// A receiver without a picture (joined, hearing again) waits at most min_join_idr_interval_ms
+// after the last IDR, where a PLI waits min_idr_interval_ms; a PLI pending with a join request
+// goes out with the join's IDR.
+TEST(VideoEncoderTest, ANewcomersIdrIsPacedByTheShorterJoinInterval) {
+  VideoEncoderSettings settings = small_settings();
+  settings.min_idr_interval_ms = 1000;
+  settings.min_join_idr_interval_ms = 200;
+  auto encoder = make_encoder(settings);
+  ASSERT_TRUE(encoder);
+  VideoFrame frame(kWidth, kHeight);
+  std::vector<int64_t> idr_times;
+  int64_t now = 0;
+  int index = 0;
+  auto encode_until = [&](int64_t end) {
+    for (; now < end; now += kFrameMs) {
+      draw_moving(frame, index++);
+      const auto out = encoder->encode(frame, now);
+      ASSERT_TRUE(out);
+      if (out->is_keyframe) idr_times.push_back(now);
+    }
+  };
+  encode_until(2000);
+  ASSERT_EQ(idr_times, (std::vector<int64_t>{0}));
+  encoder->request_keyframe();  // a PLI: the next frame (the last IDR is 2 s old)
+  const int64_t pli_idr = now;
+  encode_until(now + kFrameMs);
+  ASSERT_EQ(idr_times.back(), pli_idr);
+
+  // 50 ms later a PLI and a newcomer: both answered by one IDR at +200 ms, not +1 s.
+  encode_until(pli_idr + 50);
+  encoder->request_keyframe();
+  encoder->request_join_keyframe();
+  encode_until(pli_idr + 1000);
+  ASSERT_EQ(idr_times.size(), 3u);
+  EXPECT_GE(idr_times[2], pli_idr + 200);
+  EXPECT_LT(idr_times[2], pli_idr + 200 + kFrameMs);
+  EXPECT_FALSE(encoder->keyframe_pending());
+
+  // A PLI alone right after it waits the full second.
+  encoder->request_keyframe();
+  encode_until(idr_times[2] + 1000 + kFrameMs);
+  ASSERT_EQ(idr_times.size(), 4u);
+  EXPECT_GE(idr_times[3], idr_times[2] + 1000);
+}
+
 TEST(VideoEncoderTest, PeriodicIdrAnswersAPendingRequest) {
   VideoEncoderSettings settings = small_settings();
   settings.fps = 10;
