@@ -35,6 +35,33 @@ void set_timeouts(httplib::Client& http, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
+McuParticipants::McuParticipants(std::chrono::milliseconds timeout, size_t max_idle_per_origin)
+    : timeout_(timeout), max_idle_(max_idle_per_origin) {}
+
+McuParticipants::~McuParticipants() = default;
+
+std::unique_ptr<httplib::Client> McuParticipants::acquire(const std::string& origin) const {
+  {
+    std::lock_guard lock(mutex_);
+    auto& pool = idle_[origin];
+    if (!pool.empty()) {
+      auto client = std::move(pool.back());
+      pool.pop_back();
+      return client;
+    }
+  }
+  auto client = std::make_unique<httplib::Client>(origin);
+  set_timeouts(*client, timeout_);
+  client->set_keep_alive(true);
+  return client;
+}
+
+void McuParticipants::release(const std::string& origin, std::unique_ptr<httplib::Client> client) const {
+  std::lock_guard lock(mutex_);
+  auto& pool = idle_[origin];
+  if (pool.size() < max_idle_) pool.push_back(std::move(client));
+}
+
 std::optional<McuParticipants::Joined> McuParticipants::join(const std::string& join_url,
                                                              const std::string& offer) const {
   const auto parts = split_url(join_url);
@@ -42,11 +69,11 @@ std::optional<McuParticipants::Joined> McuParticipants::join(const std::string& 
     spdlog::warn("router mcu event=join_error url={} reason=not_an_http_url", join_url);
     return std::nullopt;
   }
-  httplib::Client http(parts->first);
-  set_timeouts(http, timeout_);
+  auto http = acquire(parts->first);
   // README "REST API": an SDP offer POSTed to the participants collection is answered 201 with
   // the SDP answer, the participant's path in Location.
-  const auto res = http.Post(parts->second, offer, kSdpType);
+  const auto res = http->Post(parts->second, offer, kSdpType);
+  if (res) release(parts->first, std::move(http));
   if (!res || res->status != kCreated || !res->has_header("Location") || res->body.empty()) {
     spdlog::warn("router mcu event=join_error url={} status={} detail={}", join_url, res ? res->status : 0,
                  res ? res->body.substr(0, kLoggedBody) : httplib::to_string(res.error()));
@@ -58,9 +85,9 @@ std::optional<McuParticipants::Joined> McuParticipants::join(const std::string& 
 bool McuParticipants::leave(const std::string& participant_url) const {
   const auto parts = split_url(participant_url);
   if (!parts) return false;
-  httplib::Client http(parts->first);
-  set_timeouts(http, timeout_);
-  const auto res = http.Delete(parts->second);
+  auto http = acquire(parts->first);
+  const auto res = http->Delete(parts->second);
+  if (res) release(parts->first, std::move(http));
   const bool ok = res && (res->status == kNoContent || res->status == kOk);
   if (!ok) spdlog::warn("router mcu event=leave_error url={} status={}", participant_url, res ? res->status : 0);
   return ok;

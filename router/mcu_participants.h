@@ -3,14 +3,28 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace httplib {
+class Client;
+}
 
 namespace confab::router {
 
+// Thread-safe: each call takes a kept-alive connection to the URL's origin from a small pool (or
+// opens one), so the HTTP workers do not pay a TCP handshake per join and leave.
 class McuParticipants {
  public:
-  explicit McuParticipants(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+  // Out of line, as the destructor: the pool's element type is incomplete here.
+  explicit McuParticipants(std::chrono::milliseconds timeout, size_t max_idle_per_origin = 8);
+  ~McuParticipants();
+  McuParticipants(const McuParticipants&) = delete;
+  McuParticipants& operator=(const McuParticipants&) = delete;
 
   struct Joined {
     std::string participant_url;  // absolute: "http://127.0.0.1:8080/v1/conferences/7/participants/3"
@@ -23,7 +37,15 @@ class McuParticipants {
   bool leave(const std::string& participant_url) const;
 
  private:
+  std::unique_ptr<httplib::Client> acquire(const std::string& origin) const;
+  // Back to the pool after a request that was answered (one that failed may have left the
+  // connection in any state: it is dropped instead).
+  void release(const std::string& origin, std::unique_ptr<httplib::Client> client) const;
+
   std::chrono::milliseconds timeout_;
+  size_t max_idle_;
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<std::string, std::vector<std::unique_ptr<httplib::Client>>> idle_;  // by origin
 };
 
 }  // namespace confab::router

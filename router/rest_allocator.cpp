@@ -125,6 +125,9 @@ RestAllocator::RestAllocator(RestAllocatorOptions options)
   http_->set_read_timeout(timeout);
   http_->set_write_timeout(timeout);
   if (!rest_options_.token.empty()) http_->set_bearer_token_auth(rest_options_.token);
+  // One connection for the worker's creates, deletes and polls (~100 polls/s at 100 calls): a
+  // handshake per request filled the allocator's listen backlog under bursts (BENCHMARKS.md).
+  http_->set_keep_alive(true);
 }
 
 RestAllocator::~RestAllocator() { stop(); }

@@ -118,7 +118,7 @@ class SipPlugin : public CallRedirector, public ImPlugin {
   friend struct Stack;
 
   const SipPluginConfig config_;
-  const McuParticipants mcu_{config_.http_timeout};
+  const McuParticipants mcu_{config_.http_timeout, config_.http_workers};
   RouterSink* sink_ = nullptr;
   std::atomic<uint16_t> port_{0};
   std::thread sip_thread_;
