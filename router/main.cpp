@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   XmppPluginConfig xmpp;
   std::string sip_listen = "127.0.0.1:5060";
   SipPluginConfig sip;
-  std::string http_listen = "127.0.0.1:8090";
+  std::string http_listen = "127.0.0.1:8091";  // beside an allocator's REST default, 8090
 
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->default_val("info")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds Confab (Release) and starts it on its embedded default, loopback
 # only: confab-mcu (one node, one worker per core; REST 127.0.0.1:8080, telnet 127.0.0.1:4023) and,
-# beside it, the call router confab-router (SIP 127.0.0.1:5060, /metrics 127.0.0.1:8090) with a
+# beside it, the call router confab-router (SIP 127.0.0.1:5060, /metrics 127.0.0.1:8091) with a
 # private Prosody (XMPP 127.0.0.1:5222, users alice, bob and carol, password = name), a directory of
 # those users and a standing conference "lobby". Ctrl-C stops everything. Extra arguments go to
 # confab-mcu (try --help). CONFAB_ROUTER=0 starts the MCU alone.
