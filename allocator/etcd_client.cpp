@@ -41,8 +41,12 @@ transport::Err<EtcdError> error_of(const grpc::Status& status, const std::string
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && channel.GetState(false) != GRPC_CHANNEL_READY) {
     message += " (no connection)";
   }
+  // etcd answers "etcdserver: too many requests" (its backpressure) as RESOURCE_EXHAUSTED: worth a
+  // retry like an outage, not a refusal ("database space exceeded" is final: kFailed).
+  const bool too_many = status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+                        status.error_message().find("too many requests") != std::string::npos;
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED || too_many) {
     return unavailable(std::move(message));
   }
   return failed(std::move(message) + " (gRPC status " + std::to_string(static_cast<int>(status.error_code())) + ")");

@@ -307,8 +307,8 @@ int main(int argc, char** argv) {
       if (!moved) {
         spdlog::warn("router event=bad_failover_event reason=\"{}\"", moved.error());
         res.status = 400;
-        res.set_content(nlohmann::json{{"error", "BAD_EVENT"}, {"message", moved.error()}}.dump(),
-                        "application/json");
+        res.set_content(
+            nlohmann::json{{"error", {{"code", "BAD_EVENT"}, {"message", moved.error()}}}}.dump(), "application/json");
         return;
       }
       size_t reported = 0;

@@ -62,6 +62,11 @@ void McuParticipants::release(const std::string& origin, std::unique_ptr<httplib
   if (pool.size() < max_idle_) pool.push_back(std::move(client));
 }
 
+void McuParticipants::close_idle() const {
+  std::lock_guard lock(mutex_);
+  idle_.clear();
+}
+
 std::optional<McuParticipants::Joined> McuParticipants::join(const std::string& join_url,
                                                              const std::string& offer) const {
   const auto parts = split_url(join_url);

@@ -35,6 +35,9 @@ class McuParticipants {
   std::optional<Joined> join(const std::string& join_url, const std::string& offer) const;
   // DELETEs the participant; false if the MCU did not confirm (already gone, or unreachable).
   bool leave(const std::string& participant_url) const;
+  // Closes the idle kept-alive connections (at stop: an MCU shutting down would otherwise wait for
+  // them to time out).
+  void close_idle() const;
 
  private:
   std::unique_ptr<httplib::Client> acquire(const std::string& origin) const;

@@ -120,11 +120,12 @@ bool QueuedAllocator::conference_moved(const std::string& conference_id, const s
   }
   found->node = node;
   ++stats_.moves;
-  RouterSink* sink = sink_;
+  // Reported under the lock (the sink only queues): a poll that sees the new node after we set it
+  // must not get its empty count to the core before the move (the core would end the call).
+  sink_->conf_moved(ConfAddress{media_ip, conference_id, join_url_of(conference_id)});
   lock.unlock();
   spdlog::info("event=allocator_conference_moved plugin={} conference={} node={} source=event", name(),
                conference_id, node);
-  sink->conf_moved(ConfAddress{media_ip, conference_id, join_url_of(conference_id)});
   return true;
 }
 

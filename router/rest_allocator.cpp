@@ -133,6 +133,9 @@ RestAllocator::RestAllocator(RestAllocatorOptions options)
 RestAllocator::~RestAllocator() { stop(); }
 
 void RestAllocator::interrupt() { http_->stop(); }
+// The kept-alive connection goes with the worker (the allocator would keep its end open until its
+// keep-alive timeout).
+void RestAllocator::close() { http_->stop(); }
 
 Attempt<ConfAddress> RestAllocator::try_create(const ConferenceRequest& request) {
   const std::string path = prefix_ + std::string(kConferences);

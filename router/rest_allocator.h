@@ -49,6 +49,7 @@ class RestAllocator final : public QueuedAllocator {
   std::string join_url_of(const std::string& conference_id) const override;
   Attempt<std::monostate> try_delete(const std::string& conference_id) override;
   void interrupt() override;
+  void close() override;
 
  private:
   // The scheme://host:port part of base_url, and the path prefix ("" or "/api").

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <future>
 #include <mutex>
+#include <random>
 #include <unordered_map>
 
 // sofia-sip passes our own types back to our callbacks: name them before its headers.
@@ -44,6 +45,16 @@ constexpr const char* kSdpType = "application/sdp";
 constexpr su_duration_t kSweepIntervalMs = 250;
 // sofia-sip's log level 3: errors and warnings, among them the garbage it drops.
 constexpr int kStackLogLevel = 3;
+// RFC 3261 21.4.27 491 Request Pending: our re-INVITE crossed one of the party's. 14.1: the UAC
+// that owns the Call-ID tries again after a random 2.1-4 s (2.1-4 s for the other side too: we do
+// not track who owns it); a move tried this often gives up and hangs up.
+constexpr int kRequestPending = 491;
+constexpr uint32_t kMaxMoveAttempts = 3;
+
+std::chrono::milliseconds glare_wait() {
+  static thread_local std::minstd_rand random(std::random_device{}());
+  return std::chrono::milliseconds(std::uniform_int_distribution<int>(2100, 4000)(random));
+}
 
 // The stack's warnings go to spdlog; those about messages it could not parse are counted. The log
 // objects are the library's globals, so the count is per process.
@@ -187,6 +198,15 @@ struct Call {
   // was set up).
   std::string rejoin_url;
   bool rejoining = false;
+  // A move not started yet: the party has not ACKed our 200, a join is in flight, or it answered
+  // our re-INVITE 491 (RFC 3261 14.1: try again after 2.1-4 s). Started by the sweep when due.
+  std::string pending_move_url;
+  std::chrono::steady_clock::time_point move_requested;
+  std::chrono::steady_clock::time_point move_due;
+  uint32_t move_attempts = 0;
+  // The dialog is confirmed: in, the party's ACK of our 200 came; out, we sent our ACK. A
+  // re-INVITE waits for it (one sent earlier would cross the pending INVITE transaction).
+  bool acked = false;
   // The core connected the call (in: call_accepted; out: call_connected): its party is in a call
   // until we tell the core call_ended (plugin.h, "Who is in a call").
   bool connected = false;
@@ -271,7 +291,7 @@ struct SipPlugin::Stack {
       case nua_i_bye: return incoming_bye(nh);
       case nua_r_invite: return invite_answered(nh, status, phrase, sip);
       case nua_i_state: return state_changed(nh, tags);
-      case nua_i_ack:
+      case nua_i_ack: return acked(nh);
       case nua_r_bye:
       case nua_r_cancel:
       case nua_i_active:
@@ -401,6 +421,14 @@ struct SipPlugin::Stack {
   // MCU's answer goes in the ACK. Refused, or no offer: its media would go to the dead node, so we
   // hang up (the core hears call_ended).
   void reinvite_answered(Call& call, int status, const char* phrase, const sip_t* sip) {
+    if (status == kRequestPending && call.move_attempts < kMaxMoveAttempts) {
+      // Glare (the party's own re-INVITE or UPDATE crossed ours): the session is as it was.
+      call.state = Call::State::kEstablished;
+      call.pending_move_url = call.rejoin_url;
+      call.move_due = std::chrono::steady_clock::now() + glare_wait();
+      spdlog::info("router sip event=reinvite_glare ref={} attempt={}", call.ref, call.move_attempts);
+      return;
+    }
     if (status >= 300 || !has_sdp(sip)) {
       plugin.counters_.move_failures.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("router sip event=move_failed ref={} status={} phrase=\"{}\" reason={}", call.ref, status,
@@ -557,7 +585,7 @@ struct SipPlugin::Stack {
     if (std::exchange(call->rejoining, false)) {
       plugin.counters_.moved.fetch_add(1, std::memory_order_relaxed);
       nua_ack(call->handle, SIPTAG_CONTENT_TYPE_STR(kSdpType), SIPTAG_PAYLOAD_STR(answer.c_str()), TAG_END());
-      spdlog::info("router sip event=rejoined ref={} participant={} move_ms={:.3f}", ref, participant_url,
+      spdlog::info("router sip event=rejoined ref={} participant={} rejoin_ms={:.3f}", ref, participant_url,
                    ms_since(call->join_started));
       return;
     }
@@ -568,6 +596,7 @@ struct SipPlugin::Stack {
     } else {
       plugin.counters_.connected.fetch_add(1, std::memory_order_relaxed);
       nua_ack(call->handle, SIPTAG_CONTENT_TYPE_STR(kSdpType), SIPTAG_PAYLOAD_STR(answer.c_str()), TAG_END());
+      call->acked = true;
     }
     // invite_ms: the INVITE's arrival to our 200 (incoming calls); join_ms: queued POST to its
     // answer here, of which rest_ms the request itself.
@@ -578,27 +607,51 @@ struct SipPlugin::Stack {
 
   // The call's conference moved (call_moved): re-INVITE without SDP, so the party offers again and
   // joins the conference where it is now. Its old participant was on the dead node: not left (the
-  // same participant URL on the new node may name someone else). Only an established call moves; one
-  // still joining joins through the allocator, which already places it on the new node.
+  // same participant URL on the new node may name someone else). A call not ready for it (its 200
+  // not ACKed yet, a join or another re-INVITE in flight) keeps the move pending for the sweep.
   void move(CallRef ref, const ConfAddress& address) {
     Call* call = find(ref);
     if (call == nullptr || !call->connected) return stale("call_moved", ref);
-    if (call->state != Call::State::kEstablished) {
-      spdlog::info("router sip event=move_skipped ref={} reason=not_established", ref);
+    spdlog::info("router sip event=move ref={} conference={} media_ip={}", ref, address.conference_id,
+                 address.media_ip);
+    call->pending_move_url = address.join_url;
+    call->move_requested = call->move_due = std::chrono::steady_clock::now();
+    call->move_attempts = 0;
+    start_move(*call);
+  }
+
+  void start_move(Call& call) {
+    const auto now = std::chrono::steady_clock::now();
+    if (call.pending_move_url.empty() || now < call.move_due) return;
+    if (call.state != Call::State::kEstablished || !call.acked) return;  // the sweep tries again
+    // A join queued after the move was told went through the allocator to the new node already.
+    if (call.join_started > call.move_requested) {
+      spdlog::info("router sip event=move_skipped ref={} reason=joined_after_move", call.ref);
+      call.pending_move_url.clear();
       return;
     }
-    call->rejoin_url = address.join_url;
-    call->participant_url.clear();
-    call->state = Call::State::kReinviting;
-    spdlog::info("router sip event=reinvite ref={} conference={} media_ip={}", ref, address.conference_id,
-                 address.media_ip);
-    nua_invite(call->handle, TAG_END());
+    ++call.move_attempts;
+    call.rejoin_url = std::exchange(call.pending_move_url, "");
+    call.participant_url.clear();
+    call.state = Call::State::kReinviting;
+    spdlog::info("router sip event=reinvite ref={} attempt={}", call.ref, call.move_attempts);
+    // Our ACK carries the MCU's answer: never the stack's own (AUTOACK is per handle in sofia-sip).
+    nua_invite(call.handle, NUTAG_AUTOACK(0), TAG_END());
+  }
+
+  // The party's ACK of our 200 (incoming calls): a move may start now.
+  void acked(nua_handle_t* nh) {
+    Call* call = find(nh);
+    if (call == nullptr) return;
+    call->acked = true;
+    start_move(*call);
   }
 
   // Call-outs answered long ago whose conference never came.
   void sweep() {
     const auto now = std::chrono::steady_clock::now();
     for (auto& [ref, call] : calls) {
+      start_move(call);
       if (call.state == Call::State::kAwaitingConference && now > call.deadline) {
         spdlog::warn("router sip event=connect_timeout ref={}", ref);
         refuse_and_hang_up(call);
@@ -657,6 +710,7 @@ void SipPlugin::stop() {
   http_cv_.notify_all();
   for (auto& t : http_threads_) t.join();
   http_threads_.clear();
+  mcu_.close_idle();
 }
 
 void SipPlugin::run_loop(std::promise<void>* ready) {

@@ -276,6 +276,26 @@ TEST_F(SipPluginTest, AMovedCallOutIsReinvitedToo) {
   EXPECT_EQ(sink_.wait_for_prefix("ended "), "ended 4343");
 }
 
+// Glare: the party answers our re-INVITE 491 (its own re-INVITE crossed ours); we try again after
+// 2.1-4 s (RFC 3261 14.1) and the second one moves the call.
+TEST_F(SipPluginTest, AReinviteMetWith491IsTriedAgain) {
+  start_plugin();
+  const ConfAddress moved = second_conference();
+  Peer caller_media;
+  Sipp sipp("uac_reinvite_glare.xml", {"-s", "bob", "-d", "500", "-key", "rtp_port",
+                                       std::to_string(caller_media.address().port()), target_});
+  const std::string started = sink_.wait_for_prefix("started ");
+  ASSERT_FALSE(started.empty()) << sipp.message_log();
+  const CallRef ref = ref_of(started);
+  plugin_->call_accepted(ref, address_);
+  plugin_->call_moved(ref, "sip:alice@127.0.0.1", moved);  // before the caller's ACK: held until it
+  ASSERT_TRUE(wait_until([&] { return plugin_->stats().moved == 1; }, 15s, 10ms)) << sipp.message_log();
+  EXPECT_EQ(plugin_->stats().move_failures, 0u);
+  EXPECT_EQ(participants_of(moved).size(), 1u);
+  EXPECT_EQ(sipp.wait(), 0) << sipp.message_log();
+  EXPECT_EQ(sink_.wait_for_prefix("ended "), "ended " + std::to_string(ref));
+}
+
 // A party that refuses the re-INVITE would keep sending to the dead node: we hang up, and the core
 // hears the call ended. A move of a call we do not hold is stale.
 TEST_F(SipPluginTest, ARefusedReinviteHangsUp) {
