@@ -62,6 +62,14 @@ class AnswerFields {
     if (!address) return fail(key, "must be \"IP:PORT\"");
     out = *address;
   }
+  void read(const char* key, Layout& out) {
+    std::string name;
+    read(key, name);
+    if (!ok()) return;
+    const auto layout = parse_layout(name);
+    if (!layout) return fail(key, "not a layout: " + name);
+    out = *layout;
+  }
   // Absent or null: none.
   template <typename T>
   void read(const char* key, std::optional<T>& out) {
@@ -192,11 +200,7 @@ void read_stream(AnswerFields f, Medium medium, StreamInfo& stream) {
       // Absent: a node from before per-receiver outputs (or no video half yet).
       AnswerFields o = f.child("output");
       VideoOutputInfo& output = stream.output.emplace();
-      std::string layout;
-      o.read("layout", layout);
-      const auto output_layout = parse_layout(layout);
-      if (o.ok() && !output_layout) o.fail("layout", "not a layout: " + layout);
-      if (output_layout) output.layout = *output_layout;
+      o.read("layout", output.layout);
       o.read("own_layout", output.own_layout);
       o.read("width", output.width);
       o.read("height", output.height);
@@ -218,11 +222,7 @@ void read_participant(AnswerFields f, ParticipantInfo& participant) {
 void read_conference(AnswerFields f, ConferenceInfo& conference) {
   f.read("id", conference.id);
   f.read("name", conference.name);
-  std::string layout;
-  f.read("layout", layout);
-  const auto parsed = parse_layout(layout);
-  if (f.ok() && !parsed) f.fail("layout", "not a layout: " + layout);
-  if (parsed) conference.layout = *parsed;
+  f.read("layout", conference.layout);
   f.read("max_participants", conference.max_participants);
   AnswerFields audio = f.child("audio");
   audio.read("max_speakers", conference.audio.max_speakers);

@@ -96,9 +96,7 @@ ConferenceVideoStats& ConferenceVideoStats::operator+=(const ConferenceVideoStat
 
 ConferenceVideo::Output::Output(const OutputKey& output_key, const allocator::VideoSettings& conference)
     : key(output_key),
-      bitrate(output_key.width == conference.width && output_key.height == conference.height
-                  ? conference.bitrate
-                  : output_bitrate(conference, output_key.width, output_key.height)),
+      bitrate(output_bitrate(conference, output_key.width, output_key.height)),
       compositor(compositor_settings(output_key.layout, output_key.width, output_key.height)) {}
 
 ConferenceVideo::ConferenceVideo(uint64_t id, const allocator::ConferenceSettings& settings,

@@ -121,7 +121,6 @@ class ConferenceVideo final : public MediaListener {
   // made at its output's first frame with a receiver).
   size_t output_count() const { return outputs_.size(); }
   size_t encoder_count() const;
-  bool has_encoder() const { return encoder_count() > 0; }
   // `participant`'s video stream and how it is handled; nullopt without one.
   std::optional<allocator::StreamInfo> stream_info(uint64_t participant) const;
   // Every stream, for the worker's totals and shutdown.

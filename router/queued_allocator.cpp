@@ -99,16 +99,21 @@ void QueuedAllocator::watch_conf(const std::string& conference_id) {
   wake_.notify_one();
 }
 
-bool QueuedAllocator::note_node(Watch& watch, const std::string& node) {
-  if (node.empty() || node == watch.node) return false;
-  const bool moved = !watch.node.empty();
+void QueuedAllocator::report_move(Watch& watch, const std::string& node, const std::string& media_ip,
+                                  const char* source) {
   watch.node = node;
-  return moved;
+  ++stats_.moves;
+  spdlog::info("event=allocator_conference_moved plugin={} conference={} node={} source={}", name(),
+               watch.conference_id, node, source);
+  // Under mutex_ (the sink only queues): whichever of a poll and the failover event sees the new
+  // node first reports it, and a poll's count of the new node reaches the core after the move (the
+  // core would otherwise read the empty count as the call ending).
+  sink_->conf_moved(ConfAddress{media_ip, watch.conference_id, join_url_of(watch.conference_id)});
 }
 
 bool QueuedAllocator::conference_moved(const std::string& conference_id, const std::string& node,
                                        const std::string& media_ip) {
-  std::unique_lock lock(mutex_);
+  std::lock_guard lock(mutex_);
   const auto found = std::find_if(watches_.begin(), watches_.end(),
                                   [&](const Watch& w) { return w.conference_id == conference_id; });
   // An event names the node a conference moved to: one the watch has not seen yet is a move even
@@ -118,14 +123,7 @@ bool QueuedAllocator::conference_moved(const std::string& conference_id, const s
     ++stats_.moves_ignored;
     return false;
   }
-  found->node = node;
-  ++stats_.moves;
-  // Reported under the lock (the sink only queues): a poll that sees the new node after we set it
-  // must not get its empty count to the core before the move (the core would end the call).
-  sink_->conf_moved(ConfAddress{media_ip, conference_id, join_url_of(conference_id)});
-  lock.unlock();
-  spdlog::info("event=allocator_conference_moved plugin={} conference={} node={} source=event", name(),
-               conference_id, node);
+  report_move(*found, node, media_ip, "event");
   return true;
 }
 
@@ -311,15 +309,15 @@ void QueuedAllocator::run_poll(const std::string& id) {
     watch.failing = false;
     watch.last_count = count;
     // A move the failover event has not told (lost, or not configured): the same conference on
-    // another node. Reported before its count, so the core reads the empty count as the move.
-    const bool moved = note_node(watch, result->node);
-    if (moved) ++stats_.moves;
-    lock.unlock();
-    if (moved) {
-      spdlog::info("event=allocator_conference_moved plugin={} conference={} node={} source=poll", name(), id,
-                   result->node);
-      sink->conf_moved(ConfAddress{result->media_ip, id, join_url_of(id)});
+    // another node. The first node a watch learns is no move.
+    if (!result->node.empty() && result->node != watch.node) {
+      if (watch.node.empty()) {
+        watch.node = result->node;
+      } else {
+        report_move(watch, result->node, result->media_ip, "poll");
+      }
     }
+    lock.unlock();
     if (changed) sink->conf_participants(id, count);
     return;
   }

@@ -146,9 +146,8 @@ class QueuedAllocator : public AllocatorPlugin {
   // Under mutex_: queues a create or delete again after its backoff, logged and counted.
   void retry_later(PendingCreate pending, const AttemptError& error);
   void run_poll(const std::string& conference_id);
-  // Under mutex_ (released before the sink is called): `watch` is now on `node`; whether that is a
-  // move to report. The first node a watch learns is no move.
-  bool note_node(Watch& watch, const std::string& node);
+  // Under mutex_: `watch` is now on `node`: counted, logged and reported conf_moved.
+  void report_move(Watch& watch, const std::string& node, const std::string& media_ip, const char* source);
   std::chrono::milliseconds backoff_after(uint32_t attempts_made) const;
 
   const AllocatorClientOptions options_;

@@ -433,7 +433,6 @@ struct SipPlugin::Stack {
       plugin.counters_.move_failures.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("router sip event=move_failed ref={} status={} phrase=\"{}\" reason={}", call.ref, status,
                    phrase != nullptr ? phrase : "", status >= 300 ? "reinvite_refused" : "no_offer");
-      call.participant_url.clear();  // it was on the dead node: nothing to leave
       if (status < 300) nua_ack(call.handle, TAG_END());
       hang_up(call);
       return;

@@ -239,11 +239,7 @@ class XmppPlugin::Session {
       stats_.stale_core.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    send_call_message(jid, "", "Your call's conference moved to another server. " + join_text(c.address),
-                      make_payload(ctx_, "moved", {{"call", std::to_string(c.ref)},
-                                             {"media-ip", c.address.media_ip},
-                                             {"conference", c.address.conference_id},
-                                             {"join-url", c.address.join_url}}));
+    send_address(jid, "moved", "Your call's conference moved to another server. ", c.ref, c.address);
   }
 
   void handle(Accepted& c) {
@@ -805,11 +801,18 @@ class XmppPlugin::Session {
   // ---- stanzas out ----
 
   void send_connected(const std::string& to, CallRef ref, const ConfAddress& address) {
-    send_call_message(to, "", join_text(address),
-                      make_payload(ctx_, "connected", {{"call", std::to_string(ref)},
-                                                 {"media-ip", address.media_ip},
-                                                 {"conference", address.conference_id},
-                                                 {"join-url", address.join_url}}));
+    send_address(to, "connected", "", ref, address);
+  }
+
+  // A call's conference address: `<kind call media-ip conference join-url/>` and the join text
+  // after `preface` as the body.
+  void send_address(const std::string& to, const char* kind, const std::string& preface, CallRef ref,
+                    const ConfAddress& address) {
+    send_call_message(to, "", preface + join_text(address),
+                      make_payload(ctx_, kind, {{"call", std::to_string(ref)},
+                                          {"media-ip", address.media_ip},
+                                          {"conference", address.conference_id},
+                                          {"join-url", address.join_url}}));
   }
 
   // A chat message from call@<component> with a text body and (optionally) our payload.
